@@ -1,0 +1,1 @@
+"""The in-cluster agent that runs canary releases."""

@@ -1,0 +1,178 @@
+"""What the decision core sees (observations) and what it asks for (actions).
+
+The contract between the pure core and the agent's runtime:
+
+    decision = decide(canary, observations, now)
+
+`decide` is pure. When it needs metric or webhook results it has not been given
+(`observations.metrics is None` / `observations.gates is None`), it returns a decision whose only
+actions are `QueryMetrics` / `RunGates` and whose status is unchanged; the runtime performs them
+and calls `decide` again with the results, at the same `now`. All other actions are executed by
+the runtime in the order given, then the new status is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kubectl_canary.api.model import CanaryStatus, MetricSpec, Request, WebhookSpec
+
+
+@dataclass(frozen=True)
+class WorkloadObservation:
+    """A Deployment as read from the cache. `exists=False` means it was not found."""
+
+    exists: bool
+    replicas: int = 0  # spec.replicas
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    available_replicas: int = 0
+    template_hash: str = ""  # checksum of the pod template (+ tracked configs for the target)
+    images: tuple[str, ...] = ()
+    # True when the Deployment controller reported ProgressDeadlineExceeded.
+    deadline_exceeded: bool = False
+
+    def ready_percent(self) -> int:
+        if self.replicas <= 0:
+            return 0
+        return min(100, self.ready_replicas * 100 // self.replicas)
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Weights as the router reports them; they sum to 100."""
+
+    primary: int
+    canary: int
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A metric provider's answer. Exactly one of value / no_data / error applies."""
+
+    value: float | None = None
+    no_data: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A webhook's answer: ok is a 2xx status."""
+
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Observations:
+    target: WorkloadObservation
+    primary: WorkloadObservation
+    routes: Routes | None  # None: routing object missing
+    hpa_present: bool = False
+    request: Request | None = None  # the pending plugin request, if not acknowledged yet
+    deleting: bool = False  # the Canary has a deletionTimestamp
+    spec_error: str | None = None  # validation problems found by the runtime (bad spec)
+    metrics: Mapping[str, MetricResult] | None = None  # by metric name; None: not queried
+    gates: Mapping[str, GateResult] | None = None  # by webhook name; None: not called
+
+
+# ----- actions, executed by the runtime in order -----
+
+
+@dataclass(frozen=True)
+class Initialize:
+    """Create/update the primary Deployment, the Services and the routing object (100/0)."""
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """Scale the target (canary) Deployment."""
+
+    replicas: int
+
+
+@dataclass(frozen=True)
+class SetRoutes:
+    primary: int
+    canary: int
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
+class PromoteTemplate:
+    """Copy the target's pod template (and replicas when there is no HPA) to the primary."""
+
+
+@dataclass(frozen=True)
+class QueryMetrics:
+    metrics: tuple[MetricSpec, ...]
+
+
+@dataclass(frozen=True)
+class RunGates:
+    """Call gating webhooks (confirm-*, pre-rollout, rollout) and report each result."""
+
+    webhooks: tuple[WebhookSpec, ...]
+    phase: str
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Fire-and-forget webhooks (post-rollout, rollback, event); failures only logged."""
+
+    webhooks: tuple[WebhookSpec, ...]
+    phase: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """A Kubernetes Event on the Canary; the same entry is already in status.history."""
+
+    type: str  # "Normal" | "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AddFinalizer:
+    pass
+
+
+@dataclass(frozen=True)
+class Revert:
+    """revertOnDeletion: restore the target, the apex Service and the original routing object."""
+
+
+@dataclass(frozen=True)
+class RemoveFinalizer:
+    pass
+
+
+@dataclass(frozen=True)
+class RequeueAfter:
+    seconds: float
+
+
+Action = (
+    Initialize
+    | ScaleTarget
+    | SetRoutes
+    | PromoteTemplate
+    | QueryMetrics
+    | RunGates
+    | Notify
+    | EmitEvent
+    | AddFinalizer
+    | Revert
+    | RemoveFinalizer
+    | RequeueAfter
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: CanaryStatus
+    actions: tuple[Action, ...] = field(default_factory=tuple)
