@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubectl_canary.api.model import CanaryStatus, MetricSpec, Request, WebhookSpec
 
@@ -98,6 +99,9 @@ class SetRoutes:
     primary: int
     canary: int
     mirror: bool = False
+    # A/B testing: requests matching any of these conditions (Flagger's `analysis.match`) go to
+    # the canary; all other requests follow the weights above (100/0 during A/B iterations).
+    match: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

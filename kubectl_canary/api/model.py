@@ -248,6 +248,10 @@ class CanaryStatus:
     last_transition_time: str = ""
     # When the current wait (canary not ready, gate closed) started, for the progress deadline.
     waiting_since: str = ""
+    # When the core last took an analysis step (checks, weight/iteration step, promotion step).
+    # The runtime may tick a canary early (on watch events); steps still happen at most once
+    # per `analysis.interval` because the core compares `now` with this time.
+    last_analysis_time: str = ""
     observed_generation: int = 0
     conditions: tuple[Condition, ...] = ()
     history: tuple[HistoryEntry, ...] = ()

@@ -1,0 +1,119 @@
+"""Before and after releases: initialisation, the steady phases, the finalizer and deletion."""
+
+from __future__ import annotations
+
+from agent.core import readiness, transitions
+from agent.core.tick import Tick
+from agent.core.timestamps import seconds_since
+from agent.core.types import AddFinalizer, Initialize, RemoveFinalizer, Revert, ScaleTarget
+from kubectl_canary.api.model import FINALIZER, Phase
+
+# While initialising, look again sooner than a long analysis interval: nothing is analysed,
+# we only wait for the primary's pods.
+INITIALIZING_REQUEUE_SECONDS = 10.0
+
+
+def reconcile_finalizer(t: Tick) -> None:
+    """Hold the finalizer exactly when `revertOnDeletion` asks for it."""
+    present = FINALIZER in t.canary.finalizers
+    if t.spec.revert_on_deletion and not present:
+        t.act(AddFinalizer())
+    elif not t.spec.revert_on_deletion and present:
+        t.act(RemoveFinalizer())
+
+
+def initializing_tick(t: Tick) -> None:
+    """Create the generated objects; once the primary serves, scale the target to zero.
+
+    The first deployment is promoted without analysis (Flagger): the target's revision
+    becomes both the last applied and the last promoted one.
+    """
+    t.act(Initialize())
+    t.enter(Phase.INITIALIZING)
+    primary = t.obs.primary
+    threshold = t.analysis.primary_ready_threshold
+    if readiness.is_ready(primary, threshold) and t.obs.routes is not None:
+        t.act(ScaleTarget(0))
+        revision = t.obs.target.template_hash
+        t.update(last_applied_spec=revision, last_promoted_spec=revision, canary_weight=0)
+        t.enter(Phase.INITIALIZED)
+        t.event(f"Initialization done! {t.display}")
+        return
+    if primary.exists:
+        reason = readiness.waiting_reason(primary, threshold)
+        t.event(f"{t.primary_display} not ready: {reason}", warning=True, once=True)
+    t.requeue_within(INITIALIZING_REQUEUE_SECONDS)
+
+
+def steady_tick(t: Tick) -> None:
+    """Initialized, Succeeded or Failed: start an analysis when the target has a new revision."""
+    revision = t.obs.target.template_hash
+    if revision == t.status.last_applied_spec:
+        return
+    if revision == t.status.last_failed_spec:
+        # A revision that failed comes back (e.g. a revert of a later fix): not without retry.
+        t.update(last_applied_spec=revision)
+        t.enter(Phase.FAILED)
+        t.event(
+            f"Skipping analysis of {t.target_display}: revision {revision} failed its analysis "
+            f"before; retry it to analyse it again",
+            warning=True,
+        )
+        return
+    transitions.start_analysis(t, f"New revision detected! Scaling up {t.target_display}")
+
+
+def repair_tick(t: Tick) -> bool:
+    """Recreate missing generated objects (primary or routing); True when something was missing."""
+    if t.obs.primary.exists and t.obs.routes is not None:
+        return False
+    t.act(Initialize())
+    missing = "primary deployment" if not t.obs.primary.exists else "routing object"
+    t.event(f"The {missing} of {t.display} is missing, re-initializing", warning=True, once=True)
+    return True
+
+
+def deletion_tick(t: Tick) -> None:
+    """The Canary is being deleted: with revertOnDeletion, give the app back, then let go.
+
+    The target is scaled back up first and the apex Service and routing are reverted only once
+    it is ready (no downtime). A target that never gets ready is reverted anyway after the
+    progress deadline, so a deletion is never blocked forever; a target that is gone has
+    nothing to revert.
+    """
+    t.requeue = None
+    if FINALIZER not in t.canary.finalizers:
+        return  # nothing of ours holds the object; owner references clean up the rest
+    if not t.spec.revert_on_deletion:
+        t.act(RemoveFinalizer())
+        return
+    target = t.obs.target
+    if not target.exists:
+        t.event(f"Target {t.target_display} not found, nothing to revert; finalizer removed")
+        t.act(RemoveFinalizer())
+        return
+    if t.status.phase != Phase.TERMINATING:
+        t.update(waiting_since=t.now_text)
+        t.enter(Phase.TERMINATING)
+        t.event(f"Terminating {t.display}: restoring {t.target_display}")
+    threshold = t.analysis.canary_ready_threshold
+    if target.replicas == 0:
+        t.act(ScaleTarget(transitions.canary_replicas(t)))
+    elif readiness.is_ready(target, threshold):
+        t.act(Revert())
+        t.act(RemoveFinalizer())
+        t.event(f"Reverted {t.target_display}: finalizer removed")
+        return
+    waited = seconds_since(t.status.waiting_since, t.now) or 0.0
+    reason = readiness.waiting_reason(target, threshold)
+    if waited >= t.spec.progress_deadline_seconds:
+        t.act(Revert())
+        t.act(RemoveFinalizer())
+        t.event(
+            f"Reverted {t.target_display} although it is not ready ({reason}): "
+            f"progress deadline exceeded; finalizer removed",
+            warning=True,
+        )
+        return
+    t.event(f"Waiting for {t.target_display} before reverting: {reason}", once=True)
+    t.requeue = min(t.analysis.interval_seconds, INITIALIZING_REQUEUE_SECONDS)

@@ -1,0 +1,187 @@
+"""Leader election over a coordination.k8s.io/v1 Lease, so two replicas never act at once.
+
+The holder renews the Lease every `retry_period`; every write is a PUT guarded by the Lease's
+resourceVersion, so two candidates racing for it cannot both win. A candidate judges expiry by
+its own monotonic clock, from the moment it last saw the record change (like client-go), so
+clock skew between nodes does not matter. A leader that cannot renew for `renew_deadline` stops
+acting (it steps down before its lease can expire, leaving a safety margin); on shutdown it
+releases the Lease so a follower takes over at once instead of after a full lease duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.resources import ApiError, ConflictError, Obj, ResourceClient
+
+log = logging.getLogger("agent.leader")
+
+LEASE_API = "coordination.k8s.io/v1"
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    @classmethod
+    def for_duration(cls, lease_duration: float) -> LeaseTiming:
+        """client-go's ratios (15 s / 10 s / 2 s), scaled to another lease duration."""
+        return cls(lease_duration, lease_duration * 2 / 3, lease_duration / 7.5)
+
+    def validate(self) -> None:
+        if not (self.lease_duration > self.renew_deadline > self.retry_period > 0):
+            raise ValueError(
+                "leader election needs lease duration > renew deadline > retry period > 0, got "
+                f"{self.lease_duration} / {self.renew_deadline} / {self.retry_period}"
+            )
+        if self.lease_duration < 1:
+            raise ValueError("--lease-duration must be at least 1 second")
+
+
+def micro_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        client: ResourceClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        timing: LeaseTiming,
+        on_change: Callable[[bool], None],
+        wall_clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        timing.validate()
+        self._client = client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.timing = timing
+        self._on_change = on_change
+        self._wall = wall_clock
+        self._clock = clock
+        self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
+        self._observed_at = 0.0
+        self._last_renew = 0.0
+        self.is_leader = False
+        self.holder = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----- one attempt -----
+
+    def try_acquire_or_renew(self) -> bool:
+        """One round: take or renew the Lease if we may. True when we hold it afterwards."""
+        now = self._clock()
+        lease = self._client.get(LEASE_API, "Lease", self.namespace, self.name)
+        stamp = micro_time(self._wall())
+        if lease is None:
+            created = self._client.create(self._lease_object(stamp, stamp, 0))
+            self._see(created, now)
+            return True
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        record = (holder, str(spec.get("renewTime") or ""))
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        self.holder = holder
+        duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
+        expired = now - self._observed_at >= duration
+        if holder and holder != self.identity and not expired:
+            return False
+        transitions = int(spec.get("leaseTransitions") or 0)
+        acquire = str(spec.get("acquireTime") or stamp)
+        if holder != self.identity:
+            transitions, acquire = transitions + 1, stamp
+        lease["spec"] = self._lease_object(acquire, stamp, transitions)["spec"]
+        updated = self._client.replace(lease)
+        self._see(updated, now)
+        return True
+
+    def _see(self, lease: Obj, now: float) -> None:
+        spec = lease.get("spec") or {}
+        self._observed = (spec.get("holderIdentity") or "", str(spec.get("renewTime") or ""))
+        self._observed_at = now
+        self.holder = self.identity
+
+    def _lease_object(self, acquire: str, renew: str, transitions: int) -> Obj:
+        return {
+            "apiVersion": LEASE_API,
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": math.ceil(self.timing.lease_duration),
+                "acquireTime": acquire,
+                "renewTime": renew,
+                "leaseTransitions": transitions,
+            },
+        }
+
+    def release(self) -> None:
+        """Give the Lease up (holder cleared) so a follower need not wait for it to expire."""
+        if not self.is_leader:
+            return
+        try:
+            lease = self._client.get(LEASE_API, "Lease", self.namespace, self.name)
+            spec = (lease or {}).get("spec") or {}
+            if lease is not None and spec.get("holderIdentity") == self.identity:
+                spec["holderIdentity"] = ""
+                spec["leaseDurationSeconds"] = 1
+                spec["renewTime"] = micro_time(self._wall())
+                self._client.replace(lease)
+                log.info("released leadership", extra={"lease": self.name})
+        except ApiError as exc:
+            log.warning("could not release the lease: %s", exc)
+        self._set(False)
+
+    # ----- loop -----
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="leader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.timing.lease_duration)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                held = self.try_acquire_or_renew()
+            except ConflictError:
+                held = False  # someone else wrote first; look again next round
+            except ApiError as exc:
+                log.warning("leader election request failed: %s", exc)
+                held = False
+            now = self._clock()
+            if held:
+                self._last_renew = now
+                self._set(True)
+            elif self.is_leader and self.holder not in ("", self.identity):
+                log.error("lost leadership: the lease is held by %s", self.holder)
+                self._set(False)
+            elif self.is_leader and now - self._last_renew >= self.timing.renew_deadline:
+                log.error("lost leadership: could not renew the lease in time")
+                self._set(False)
+            self._stop.wait(self.timing.retry_period)
+
+    def _set(self, leading: bool) -> None:
+        if leading == self.is_leader:
+            return
+        self.is_leader = leading
+        if leading:
+            log.info("became leader", extra={"lease": self.name, "identity": self.identity})
+        self._on_change(leading)

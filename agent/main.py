@@ -1,0 +1,270 @@
+"""`canary-agent`: the in-cluster agent that runs the release loop.
+
+In a cluster it uses its service account; out of cluster (tests, development) pass
+`--kubeconfig`. It watches Canaries and the objects it manages, ticks each canary every
+`analysis.interval` (and at once on relevant changes), and only the replica holding the Lease
+acts. See docs/agent.md for every flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+
+from agent import logs
+from agent.cache import Caches, WatchSettings
+from agent.cached_client import CachedClient
+from agent.http_server import AgentHTTPServer, parse_listen
+from agent.leader import LeaderElector, LeaseTiming
+from agent.scheduler import Scheduler, TickRecord
+from agent.telemetry import Telemetry
+from agent.tick import Ticker, TickSettings
+from agent.triggers import TriggerIndex
+from kubectl_canary.api.durations import parse_duration
+from kubectl_canary.api.model import API_VERSION, PROVIDERS
+
+log = logging.getLogger("agent")
+
+LEASE_NAME = "kubectl-canary-agent"
+# Routing kinds watched so routers read them from the cache (absent CRDs are fine).
+ROUTING_KINDS = (
+    ("networking.istio.io/v1beta1", "VirtualService"),
+    ("networking.istio.io/v1beta1", "DestinationRule"),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+)
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="canary-agent", description=__doc__)
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster service account)")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument(
+        "--namespace",
+        default=os.environ.get("POD_NAMESPACE", "kubectl-canary"),
+        help="the agent's own namespace, where its Lease lives (default: $POD_NAMESPACE)",
+    )
+    p.add_argument(
+        "--watch-namespace",
+        action="append",
+        default=[],
+        help="namespace to watch (repeatable or comma-separated; default: all)",
+    )
+    p.add_argument("--metrics-server", default="", help="default Prometheus URL")
+    p.add_argument(
+        "--provider",
+        default="kubernetes",
+        choices=PROVIDERS,
+        help="provider for Canaries without spec.provider (default: kubernetes)",
+    )
+    p.add_argument("--listen", default="0.0.0.0:8080", help="HOST:PORT for /metrics, /healthz")
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="hold a Lease so only one replica acts (default: on)",
+    )
+    p.add_argument("--lease-duration", type=_duration, default=15.0, help="e.g. 15s (min 1s)")
+    p.add_argument("--concurrency", type=int, default=4, help="canaries ticked at once")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--min-interval",
+        type=_duration,
+        default=1.0,
+        help="floor for analysis.interval between ticks (default 1s)",
+    )
+    p.add_argument(
+        "--watch-timeout",
+        type=_duration,
+        default=300.0,
+        help="server-side timeout of each watch request before it is renewed (default 5m)",
+    )
+    p.add_argument("--identity", default="", help="leader election identity (default: hostname)")
+    return p
+
+
+def split_namespaces(values: list[str]) -> tuple[str, ...]:
+    found: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if part and part not in found:
+                found.append(part)
+    return tuple(found)
+
+
+@dataclass
+class Options:
+    args: argparse.Namespace
+    namespaces: tuple[str, ...]
+    timing: LeaseTiming
+    listen: tuple[str, int]
+    identity: str
+
+
+def parse_options(argv: list[str] | None) -> Options:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        timing = LeaseTiming.for_duration(args.lease_duration)
+        timing.validate()
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    if args.min_interval <= 0:
+        parser.error("--min-interval must be positive")
+    identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
+    return Options(args, split_namespaces(args.watch_namespace), timing, listen, identity)
+
+
+class Agent:
+    def __init__(self, opts: Options) -> None:
+        from agent.core.decide import decide
+        from agent.kube import KubeClient
+        from agent.wiring import ProviderToolkit
+
+        a = opts.args
+        self.opts = opts
+        self.live = (
+            KubeClient.from_kubeconfig(a.kubeconfig, a.context)
+            if a.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST")
+            else KubeClient.in_cluster()
+        )
+        self.telemetry = Telemetry(self.live.request_counts)
+        watch = WatchSettings(
+            timeout_seconds=max(1, int(a.watch_timeout)), silence_seconds=a.watch_timeout + 30
+        )
+        self.caches = Caches(self.live, opts.namespaces, watch)
+        self.client = CachedClient(self.live, self.caches)
+        toolkit = ProviderToolkit(lambda ns, name: self.caches.get("v1", "Secret", ns, name))
+        settings = TickSettings(
+            default_provider=a.provider,
+            metrics_server=a.metrics_server,
+            min_interval=a.min_interval,
+            instance=opts.identity,
+        )
+        self.ticker = Ticker(self.client, self.caches, toolkit, decide, self.telemetry, settings)
+        self.scheduler = Scheduler(self.ticker, a.concurrency, on_tick=self._ticked)
+        index = TriggerIndex(self.scheduler.trigger, self._forget, toolkit.tracked_config_refs)
+        self.caches.add(API_VERSION, "Canary", index.on_canary)
+        self.caches.add(API_VERSION, "MetricTemplate")
+        self.caches.add("apps/v1", "Deployment", index.on_deployment)
+        self.caches.add("v1", "Service")
+        self.caches.add("v1", "ConfigMap", index.on_config)
+        self.caches.add("v1", "Secret", index.on_config)
+        self.caches.add("autoscaling/v2", "HorizontalPodAutoscaler")
+        for api_version, kind in ROUTING_KINDS:
+            self.caches.add(api_version, kind)
+        self.stop = threading.Event()
+        self.exit_code = 0
+        self.leading = threading.Event()
+        self.elector: LeaderElector | None = None
+        if a.leader_elect:
+            self.elector = LeaderElector(
+                self.live, a.namespace, LEASE_NAME, opts.identity, opts.timing, self._leadership
+            )
+        self.http = AgentHTTPServer(opts.listen, self.telemetry.render, self._healthy, self._ready)
+
+    def _ticked(self, record: TickRecord) -> None:
+        self.telemetry.tick(record.duration, record.lag)
+
+    def _forget(self, key: str) -> None:
+        self.scheduler.forget(key)
+        ns, name = key.split("/", 1)
+        self.telemetry.forget(ns, name)
+
+    def _healthy(self) -> tuple[bool, str]:
+        if self.stop.is_set():
+            return False, "stopping"
+        return True, "ok"
+
+    def _ready(self) -> tuple[bool, str]:
+        unsynced = [i.name for i in self.caches.informers() if not i.synced.is_set()]
+        if unsynced:
+            return False, "caches not synced: " + ", ".join(unsynced)
+        return True, "leader" if self.leading.is_set() else "ready (follower)"
+
+    def _leadership(self, leading: bool) -> None:
+        self.telemetry.leader(leading)
+        if leading:
+            self.leading.set()
+            # Not on the elector's thread: waiting for caches must not delay lease renewals.
+            threading.Thread(target=self._start_acting, name="start", daemon=True).start()
+        elif self.leading.is_set() and not self.stop.is_set():
+            # Another replica may act now: stop at once and let the Pod restart us as a follower.
+            log.error("leadership lost; exiting")
+            self.exit_code = 1
+            self.stop.set()
+
+    def _start_acting(self) -> None:
+        if not self.caches.wait_synced(60):
+            log.warning("caches not synced after 60s; starting anyway")
+        for obj in self.caches.items(API_VERSION, "Canary"):
+            meta = obj.get("metadata") or {}
+            self.scheduler.trigger(f"{meta.get('namespace')}/{meta.get('name')}")
+        self.scheduler.start()
+        log.info("acting on canaries", extra={"canaries": len(self.scheduler.keys())})
+
+    def run(self) -> int:
+        self.http.start()
+        host, port = str(self.http.server_address[0]), self.http.port
+        log.info(
+            "listening on %s:%s", host, port, extra={"address": f"{host}:{port}", "port": port}
+        )
+        ns = ", ".join(self.opts.namespaces) or "all namespaces"
+        log.info("watching %s", ns, extra={"identity": self.opts.identity})
+        self.caches.start()
+        if self.elector is not None:
+            self.elector.start()
+        else:
+            self._leadership(True)
+        self.stop.wait()
+        self.shutdown()
+        return self.exit_code
+
+    def shutdown(self) -> None:
+        log.info("shutting down")
+        self.scheduler.stop(timeout=20.0)
+        if self.elector is not None:
+            self.elector.stop()
+            if self.exit_code == 0:
+                self.elector.release()
+        self.caches.stop()
+        self.http.stop()
+        log.info("stopped", extra={"exitCode": self.exit_code})
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_options(argv)
+    logs.setup(opts.args.log_level)
+    try:
+        agent = Agent(opts)
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+        log.error("cannot start: %s", exc)
+        return 2
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        agent.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return agent.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Gateway API: an HTTPRoute `<svc>` with weighted backendRefs to `<svc>-primary`/`-canary`.
+
+Parents are service.gatewayRefs (Gateways); with none, the route attaches to the apex Service
+itself (the GAMMA mesh binding), so east-west traffic is split too. Hostnames come from
+service.hosts. Match conditions are written Istio-style in the Canary (service.match,
+analysis.match, as Flagger users know them) and translated here; anything an HTTPRoute cannot
+express is a RouterError, never silently dropped.
+
+The route is written with every field the CRD would default (backendRef group/kind, the
+PathPrefix "/" match, header match type) so that what we write is what we read back.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.core.types import Routes
+from agent.resources import Obj, ResourceClient
+from agent.routers.base import RouterError, ab_matches, check_weights
+from agent.workloads import (
+    ensure,
+    generated_metadata,
+    managed_by,
+    release,
+    service_name,
+    service_names,
+)
+from kubectl_canary.api.model import Canary
+
+API_VERSION = "gateway.networking.k8s.io/v1"
+_GATEWAY_GROUP = "gateway.networking.k8s.io"
+_DEFAULT_PATH = {"type": "PathPrefix", "value": "/"}
+_URI_TYPES = {"exact": "Exact", "prefix": "PathPrefix", "regex": "RegularExpression"}
+
+
+def _string_match(field: str, name: str, condition: dict[str, Any]) -> dict[str, str]:
+    """An Istio StringMatch ({exact|prefix|regex: v}) as a Gateway API header/query match.
+
+    HTTPRoute headers and query params have no prefix type: a prefix becomes an anchored
+    regular expression."""
+    if len(condition) != 1:
+        raise RouterError(f"{field} {name!r}: expected one of exact/prefix/regex, got {condition}")
+    ((kind, value),) = condition.items()
+    if kind == "exact":
+        return {"name": name, "type": "Exact", "value": str(value)}
+    if kind == "prefix":
+        return {"name": name, "type": "RegularExpression", "value": "^" + re.escape(str(value))}
+    if kind == "regex":
+        return {"name": name, "type": "RegularExpression", "value": str(value)}
+    raise RouterError(f"{field} {name!r}: unsupported match type {kind!r}")
+
+
+def translate_match(match: dict[str, Any]) -> Obj:
+    """One Istio HTTPMatchRequest as one HTTPRouteMatch."""
+    result: Obj = {"path": dict(_DEFAULT_PATH)}
+    for key, value in match.items():
+        if key == "uri":
+            if len(value) != 1 or next(iter(value)) not in _URI_TYPES:
+                raise RouterError(f"uri match {value}: expected one of exact/prefix/regex")
+            ((kind, path),) = value.items()
+            result["path"] = {"type": _URI_TYPES[kind], "value": str(path)}
+        elif key == "headers":
+            result["headers"] = [_string_match("header", n, c) for n, c in value.items()]
+        elif key == "queryParams":
+            result["queryParams"] = [_string_match("query param", n, c) for n, c in value.items()]
+        elif key == "method":
+            if set(value) != {"exact"}:
+                raise RouterError(f"method match {value}: only exact is supported")
+            result["method"] = str(value["exact"]).upper()
+        else:
+            raise RouterError(f"match field {key!r} cannot be expressed in an HTTPRoute match")
+    return result
+
+
+def _matches(istio_matches: list[dict[str, Any]]) -> list[Obj]:
+    if not istio_matches:
+        return [{"path": dict(_DEFAULT_PATH)}]
+    return [translate_match(m) for m in istio_matches]
+
+
+def _backend(canary: Canary, name: str, weight: int) -> Obj:
+    return {
+        "group": "",
+        "kind": "Service",
+        "name": name,
+        "port": canary.spec.service.port,
+        "weight": weight,
+    }
+
+
+def _parent_refs(canary: Canary) -> list[Obj]:
+    svc = canary.spec.service
+    if not svc.gateway_refs:
+        return [{"group": "", "kind": "Service", "name": service_name(canary), "port": svc.port}]
+    refs = []
+    for ref in svc.gateway_refs:
+        parent: Obj = {"group": _GATEWAY_GROUP, "kind": "Gateway", "name": ref.name}
+        if ref.namespace:
+            parent["namespace"] = ref.namespace
+        if ref.section_name:
+            parent["sectionName"] = ref.section_name
+        refs.append(parent)
+    return refs
+
+
+def http_route(canary: Canary, routes: Routes) -> Obj:
+    """The HTTPRoute routing `routes.primary` / `routes.canary` percent."""
+    apex, primary_svc, canary_svc = service_names(canary)
+    svc = canary.spec.service
+    service_match = [dict(m) for m in svc.match]
+    weighted: Obj = {
+        "matches": _matches(ab_matches(canary) if canary.spec.analysis.match else service_match),
+        "backendRefs": [
+            _backend(canary, primary_svc, routes.primary),
+            _backend(canary, canary_svc, routes.canary),
+        ],
+    }
+    if routes.mirror:
+        mirror: Obj = {
+            "backendRef": {"group": "", "kind": "Service", "name": canary_svc, "port": svc.port}
+        }
+        if canary.spec.analysis.mirror_weight > 0:
+            mirror["percent"] = canary.spec.analysis.mirror_weight
+        weighted["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
+    rules = [weighted]
+    if canary.spec.analysis.match:
+        rules.append(
+            {
+                "matches": _matches(service_match),
+                "backendRefs": [_backend(canary, primary_svc, 100)],
+            }
+        )
+    spec: Obj = {"parentRefs": _parent_refs(canary), "rules": rules}
+    if svc.hosts:
+        spec["hostnames"] = list(svc.hosts)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "HTTPRoute",
+        "metadata": generated_metadata(canary, apex, svc.apex),
+        "spec": spec,
+    }
+
+
+def read_routes(route: Obj, canary: Canary) -> Routes | None:
+    """Weights of the rule holding the canary backend (the A/B rule when matching)."""
+    _, primary_svc, canary_svc = service_names(canary)
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        refs = rule.get("backendRefs") or []
+        if canary_svc not in {r.get("name") for r in refs}:
+            continue
+        primary = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == primary_svc)
+        canary_weight = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == canary_svc)
+        total = primary + canary_weight
+        if total <= 0:
+            return None
+        # Gateway API weights are relative; we write percentages but read any proportion.
+        canary_share = round(100 * canary_weight / total)
+        mirror = any(f.get("type") == "RequestMirror" for f in rule.get("filters") or [])
+        return Routes(primary=100 - canary_share, canary=canary_share, mirror=mirror)
+    return None
+
+
+class GatewayAPIRouter:
+    name = "gatewayapi"
+    exact_weights = True
+
+    def __init__(self, client: ResourceClient) -> None:
+        self._client = client
+
+    def _live(self, canary: Canary) -> Obj | None:
+        return self._client.get(API_VERSION, "HTTPRoute", canary.namespace, service_name(canary))
+
+    def reconcile(self, canary: Canary) -> None:
+        live = self._live(canary)
+        current = read_routes(live, canary) if live and managed_by(live) == canary.name else None
+        routes = current or Routes(primary=100, canary=0)
+        ensure(self._client, http_route(canary, routes), detect_drift=True)
+
+    def set_routes(
+        self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
+    ) -> int:
+        check_weights(primary, canary_weight)
+        if managed_by(self._live(canary)) != canary.name:
+            raise RouterError(
+                f"HTTPRoute {canary.namespace}/{service_name(canary)} is missing or not "
+                f"managed by Canary {canary.name}; reconcile first"
+            )
+        routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
+        ensure(self._client, http_route(canary, routes), detect_drift=True)
+        return canary_weight
+
+    def get_routes(self, canary: Canary) -> Routes | None:
+        live = self._live(canary)
+        if live is None or managed_by(live) != canary.name:
+            return None
+        return read_routes(live, canary)
+
+    def finalize(self, canary: Canary) -> None:
+        release(
+            self._client,
+            API_VERSION,
+            "HTTPRoute",
+            canary.namespace,
+            service_name(canary),
+            canary.name,
+        )

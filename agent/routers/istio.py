@@ -1,0 +1,173 @@
+"""Istio: a VirtualService `<svc>` with two weighted destinations, and DestinationRules.
+
+The VirtualService carries service.hosts (plus the apex Service name), service.gateways (the
+`mesh` gateway when none are given), and one HTTP route with service.match/retries/timeout/
+headers whose destinations are `<svc>-primary` and `<svc>-canary` at the service port.
+For A/B testing (analysis.match) a first route sends matching requests to the weighted pair
+(the core sets canary 100 while testing), and the default route sends everything else to the
+primary. Mirroring adds `mirror` (and `mirrorPercentage` from analysis.mirrorWeight) to the
+weighted route. DestinationRules `<svc>-primary` and `<svc>-canary` carry service.trafficPolicy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.core.types import Routes
+from agent.resources import Obj, ResourceClient
+from agent.routers.base import RouterError, ab_matches, check_weights
+from agent.workloads import (
+    ensure,
+    generated_metadata,
+    managed_by,
+    release,
+    service_name,
+    service_names,
+)
+from kubectl_canary.api.model import Canary
+
+API_VERSION = "networking.istio.io/v1beta1"
+
+
+def _destination(canary: Canary, host: str, weight: int | None) -> Obj:
+    entry: Obj = {"destination": {"host": host, "port": {"number": canary.spec.service.port}}}
+    if weight is not None:
+        entry["weight"] = weight
+    return entry
+
+
+def _http_route(canary: Canary, match: list[dict[str, Any]], route: list[Obj]) -> Obj:
+    svc = canary.spec.service
+    result: Obj = {}
+    if match:
+        result["match"] = match
+    if svc.retries:
+        result["retries"] = dict(svc.retries)
+    if svc.timeout:
+        result["timeout"] = svc.timeout
+    if svc.headers:
+        result["headers"] = dict(svc.headers)
+    result["route"] = route
+    return result
+
+
+def virtual_service(canary: Canary, routes: Routes) -> Obj:
+    """The VirtualService routing `routes.primary` / `routes.canary` percent."""
+    apex, primary_host, canary_host = service_names(canary)
+    svc = canary.spec.service
+    hosts = list(svc.hosts)
+    if apex not in hosts and "*" not in hosts:
+        hosts.append(apex)
+    gateways = list(svc.gateways) or ["mesh"]
+    weighted = _http_route(
+        canary,
+        [dict(m) for m in svc.match],
+        [
+            _destination(canary, primary_host, routes.primary),
+            _destination(canary, canary_host, routes.canary),
+        ],
+    )
+    if routes.mirror:
+        weighted["mirror"] = {"host": canary_host, "port": {"number": svc.port}}
+        if canary.spec.analysis.mirror_weight > 0:
+            weighted["mirrorPercentage"] = {"value": canary.spec.analysis.mirror_weight}
+    http = [weighted]
+    if canary.spec.analysis.match:
+        weighted["match"] = ab_matches(canary)
+        default = _http_route(
+            canary, [dict(m) for m in svc.match], [_destination(canary, primary_host, 100)]
+        )
+        http.append(default)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "VirtualService",
+        "metadata": generated_metadata(canary, apex, svc.apex),
+        "spec": {"hosts": hosts, "gateways": gateways, "http": http},
+    }
+
+
+def destination_rule(canary: Canary, host: str) -> Obj:
+    spec: Obj = {"host": host}
+    if canary.spec.service.traffic_policy:
+        spec["trafficPolicy"] = dict(canary.spec.service.traffic_policy)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DestinationRule",
+        "metadata": generated_metadata(canary, host),
+        "spec": spec,
+    }
+
+
+def read_routes(vs: Obj, canary: Canary) -> Routes | None:
+    """Weights of the route holding the canary destination (the A/B route when matching)."""
+    _, primary_host, canary_host = service_names(canary)
+    for route in (vs.get("spec") or {}).get("http") or []:
+        destinations = route.get("route") or []
+        hosts = {(d.get("destination") or {}).get("host") for d in destinations}
+        if canary_host not in hosts:
+            continue
+        weights = {"primary": 0, "canary": 0}
+        for d in destinations:
+            host = (d.get("destination") or {}).get("host")
+            # Istio: a lone destination without weight takes everything.
+            weight = int(d.get("weight", 100 if len(destinations) == 1 else 0))
+            if host == primary_host:
+                weights["primary"] = weight
+            elif host == canary_host:
+                weights["canary"] = weight
+        total = weights["primary"] + weights["canary"]
+        if total <= 0:
+            return None
+        canary_share = round(100 * weights["canary"] / total)
+        mirror = bool((route.get("mirror") or {}).get("host"))
+        return Routes(primary=100 - canary_share, canary=canary_share, mirror=mirror)
+    return None
+
+
+class IstioRouter:
+    name = "istio"
+    exact_weights = True
+
+    def __init__(self, client: ResourceClient) -> None:
+        self._client = client
+
+    def _live(self, canary: Canary) -> Obj | None:
+        return self._client.get(
+            API_VERSION, "VirtualService", canary.namespace, service_name(canary)
+        )
+
+    def reconcile(self, canary: Canary) -> None:
+        _, primary_host, canary_host = service_names(canary)
+        for host in (primary_host, canary_host):
+            ensure(self._client, destination_rule(canary, host), detect_drift=True)
+        live = self._live(canary)
+        current = read_routes(live, canary) if live and managed_by(live) == canary.name else None
+        routes = current or Routes(primary=100, canary=0)
+        ensure(self._client, virtual_service(canary, routes), detect_drift=True)
+
+    def set_routes(
+        self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
+    ) -> int:
+        check_weights(primary, canary_weight)
+        if managed_by(self._live(canary)) != canary.name:
+            raise RouterError(
+                f"VirtualService {canary.namespace}/{service_name(canary)} is missing or not "
+                f"managed by Canary {canary.name}; reconcile first"
+            )
+        routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
+        ensure(self._client, virtual_service(canary, routes), detect_drift=True)
+        return canary_weight
+
+    def get_routes(self, canary: Canary) -> Routes | None:
+        live = self._live(canary)
+        if live is None or managed_by(live) != canary.name:
+            return None
+        return read_routes(live, canary)
+
+    def finalize(self, canary: Canary) -> None:
+        apex, primary_host, canary_host = service_names(canary)
+        release(self._client, API_VERSION, "VirtualService", canary.namespace, apex, canary.name)
+        for host in (primary_host, canary_host):
+            release(
+                self._client, API_VERSION, "DestinationRule", canary.namespace, host, canary.name
+            )

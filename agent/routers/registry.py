@@ -1,0 +1,33 @@
+"""Routers by provider name. An unknown name is an error, never a silent fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.resources import ResourceClient
+from agent.routers.base import Router
+from agent.routers.gatewayapi import GatewayAPIRouter
+from agent.routers.istio import IstioRouter
+from agent.routers.kubernetes import KubernetesRouter
+
+_ROUTERS: dict[str, Callable[[ResourceClient], Router]] = {
+    "istio": IstioRouter,
+    "gatewayapi": GatewayAPIRouter,
+    "kubernetes": KubernetesRouter,
+}
+
+
+class UnknownProviderError(ValueError):
+    pass
+
+
+def router_names() -> tuple[str, ...]:
+    return tuple(_ROUTERS)
+
+
+def router_for(provider_name: str, client: ResourceClient) -> Router:
+    factory = _ROUTERS.get(provider_name)
+    if factory is None:
+        known = ", ".join(_ROUTERS)
+        raise UnknownProviderError(f"unknown provider {provider_name!r}; known: {known}")
+    return factory(client)

@@ -1,0 +1,53 @@
+"""Write a canary's status once per tick: skip when unchanged, guarded by resourceVersion.
+
+The agent is the only writer of `status`, so after a conflict (someone changed the spec or an
+annotation meanwhile) the computed status still stands: re-read the object and put it again on
+the fresh version. The next tick, triggered by that very change, decides on the new spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from agent.resources import ConflictError, Obj
+from kubectl_canary.api.model import API_VERSION
+
+_ATTEMPTS = 3
+
+
+class StatusClient(Protocol):
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None: ...
+
+    def update_status(self, obj: Obj) -> Obj: ...
+
+
+def same_status(old: Any, new: Any) -> bool:
+    """Equal as JSON documents: the server may return numbers as int where we had float."""
+    return bool(_canonical(old or {}) == _canonical(new or {}))
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def write_status(client: StatusClient, obj: Obj, status: dict[str, Any]) -> Obj | None:
+    """PUT `status` onto `obj` unless it is already there. Returns the stored object, or None
+    when nothing was written (unchanged, or the Canary is gone)."""
+    current: Obj | None = obj
+    for attempt in range(1, _ATTEMPTS + 1):
+        if current is None or same_status(current.get("status"), status):
+            return None
+        try:
+            return client.update_status({**current, "status": status})
+        except ConflictError:
+            if attempt == _ATTEMPTS:
+                raise
+            meta = current["metadata"]
+            current = client.get(API_VERSION, "Canary", meta["namespace"], meta["name"])
+    return None

@@ -1,0 +1,149 @@
+"""Binds the tick's Toolkit protocol to the provider modules (routers, workloads, metrics,
+webhooks): the one place that knows their exact function names and signatures."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agent import workloads
+from agent.core.types import GateResult, MetricResult
+from agent.metrics import provider_for, query_for
+from agent.resources import Obj, ResourceClient
+from agent.routers import router_for
+from agent.routers.base import Router
+from agent.webhooks import call_webhook, webhook_payload
+from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
+
+# The primary's replica count is written at creation only; afterwards it belongs to promotion
+# or to the primary's HPA, not to every tick.
+_PRIMARY_CREATE_ONLY = ("replicas",)
+
+
+class _RouterAdapter:
+    """The tick's router view: A/B match conditions come from the spec (the routers read
+    `analysis.match` themselves), so `match` is accepted and not passed on."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def reconcile(self, canary: Canary) -> None:
+        self._router.reconcile(canary)
+
+    def set_routes(
+        self,
+        canary: Canary,
+        primary: int,
+        canary_weight: int,
+        mirror: bool,
+        match: tuple[dict[str, Any], ...],
+    ) -> None:
+        self._router.set_routes(canary, primary, canary_weight, mirror)
+
+    def get_routes(self, canary: Canary) -> Any:
+        return self._router.get_routes(canary)
+
+    def finalize(self, canary: Canary) -> None:
+        self._router.finalize(canary)
+
+
+class ProviderToolkit:
+    def __init__(
+        self,
+        secrets: Callable[[str, str], Obj | None],
+        metrics_timeout: float = 10.0,
+    ) -> None:
+        # Reads a Secret (namespace, name), from the watch cache: MetricTemplate credentials.
+        self._secrets = secrets
+        self._metrics_timeout = metrics_timeout
+
+    def router(self, canary: Canary, client: ResourceClient) -> _RouterAdapter:
+        return _RouterAdapter(router_for(canary.spec.provider, client))
+
+    def tracked_config_refs(self, deployment: Obj) -> list[tuple[str, str]]:
+        return workloads.tracked_config_refs(deployment)
+
+    def template_hash(self, deployment: Obj, configs: Mapping[tuple[str, str], Obj | None]) -> str:
+        hashes = {
+            workloads.config_key(kind, name): (
+                workloads.config_hash(obj) if obj is not None else "missing"
+            )
+            for (kind, name), obj in configs.items()
+        }
+        return workloads.template_hash(deployment, hashes)
+
+    def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
+        primary = workloads.primary_deployment(target, canary)
+        workloads.ensure(client, primary, create_only=_PRIMARY_CREATE_ONLY)
+        for svc in workloads.services(target, canary):
+            workloads.ensure(client, svc, detect_drift=True)
+
+    def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
+        workloads.apply_promotion(client, canary, with_replicas=not hpa)
+
+    def revert(self, canary: Canary, client: ResourceClient) -> None:
+        """Give the app back to its own Deployment: scale the target to the primary's replica
+        count (it was at 0 between releases) and point the apex Service at its pods."""
+        ns, name = canary.namespace, canary.spec.target_ref.name
+        target = client.get("apps/v1", "Deployment", ns, name)
+        if target is None:
+            return
+        primary = client.get("apps/v1", "Deployment", ns, workloads.primary_name(canary))
+        wanted = int(((primary or {}).get("spec") or {}).get("replicas") or 1)
+        if int((target.get("spec") or {}).get("replicas") or 0) == 0:
+            client.patch_merge("apps/v1", "Deployment", ns, name, {"spec": {"replicas": wanted}})
+        if canary.spec.provider != "kubernetes":
+            workloads.release_apex_service(client, canary, target)
+
+    def query_metric(
+        self, canary: Canary, metric: MetricSpec, template: MetricTemplate | None, server: str
+    ) -> MetricResult:
+        try:
+            query = query_for(canary, metric, template)
+        except ValueError as exc:
+            return MetricResult(error=str(exc))
+        provider_type = template.provider_type if template is not None else "prometheus"
+        address = (template.provider_address if template is not None else None) or server
+        if not address:
+            return MetricResult(
+                error="no metrics server: set spec.metricsServer or --metrics-server"
+            )
+        creds: dict[str, str] = {}
+        if template is not None and template.secret_ref:
+            secret = self._secrets(template.namespace, template.secret_ref)
+            if secret is None:
+                return MetricResult(
+                    error=f"Secret {template.namespace}/{template.secret_ref} not found"
+                )
+            creds = _secret_strings(secret)
+        try:
+            provider = provider_for(
+                provider_type,
+                address,
+                timeout_seconds=self._metrics_timeout,
+                token=creds.get("token"),
+                username=creds.get("username"),
+                password=creds.get("password"),
+            )
+        except ValueError as exc:
+            return MetricResult(error=str(exc))
+        return provider.run_query(query)
+
+    def webhook_payload(self, canary: Canary, webhook: WebhookSpec, phase: str) -> dict[str, Any]:
+        return webhook_payload(canary, webhook, phase)
+
+    def call_webhook(self, webhook: WebhookSpec, payload: dict[str, Any]) -> GateResult:
+        return call_webhook(webhook, payload)
+
+
+def _secret_strings(secret: Obj) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            out[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    for key, value in (secret.get("stringData") or {}).items():
+        out[key] = str(value)
+    return out

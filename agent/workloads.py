@@ -1,0 +1,528 @@
+"""The objects the agent generates for a Canary, and the one careful way it writes them.
+
+Builders are pure functions of the target Deployment and the Canary (DESIGN §4 Initialise /
+Promote): the primary Deployment, the three Services, the template checksum that tells a new
+revision. `ensure` / `release` are the write side shared with the routers:
+
+- `ensure` creates an object or updates it only when what we manage changed. What we last wrote
+  is remembered as a hash in APPLIED_HASH_ANNOTATION (like `kubectl apply`'s last-applied): the
+  API server adds defaults and canonicalises values (quantities, CRD defaults), so comparing our
+  desired object with the live one field by field would see a difference on every tick.
+  Updates are full replaces guarded by resourceVersion, retried from a fresh read on conflict.
+- Taking over an object that exists but is not ours (no MANAGED_BY_LABEL) saves its spec in
+  ORIGINAL_SPEC_ANNOTATION first and adds no ownerReference, so deleting the Canary never
+  garbage-collects a user's object; `release` restores that spec, or deletes what we created.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from agent.resources import ConflictError, Obj, ResourceClient
+from kubectl_canary.api.model import (
+    API_VERSION,
+    GROUP,
+    MANAGED_BY_LABEL,
+    ORIGINAL_SPEC_ANNOTATION,
+    Canary,
+    ObjectMetadata,
+)
+
+# Hash of the managed content we last wrote (see module docstring).
+APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
+# Pod label carried by both the primary's and the target's pods, with the app's selector value:
+# the kubernetes router points the apex Service at it to spread traffic over both pod sets.
+SHARED_POD_LABEL = f"{GROUP}/app"
+PRIMARY_SUFFIX = "-primary"
+CANARY_SUFFIX = "-canary"
+# Preferred selector labels, in order, to derive the primary's selector from.
+_SELECTOR_KEYS = ("app", "app.kubernetes.io/name")
+_COPIED_ANNOTATIONS_SKIP = (
+    "deployment.kubernetes.io/revision",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+# Spec fields the API server assigns to a Service; a replace must carry them over.
+_SERVER_ASSIGNED_SPEC = {
+    "Service": ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "healthCheckNodePort")
+}
+_WRITE_ATTEMPTS = 5
+
+
+class OwnershipError(RuntimeError):
+    """The object is managed by another Canary: two releases must not fight over it."""
+
+
+# ----- names -----
+
+
+def service_name(canary: Canary) -> str:
+    """The apex Service (and routing object) name: service.name, else the target's name."""
+    return canary.spec.service.name or canary.spec.target_ref.name
+
+
+def primary_name(canary: Canary) -> str:
+    return canary.spec.target_ref.name + PRIMARY_SUFFIX
+
+
+def service_names(canary: Canary) -> tuple[str, str, str]:
+    """(apex, primary, canary) Service names."""
+    apex = service_name(canary)
+    return apex, apex + PRIMARY_SUFFIX, apex + CANARY_SUFFIX
+
+
+# ----- selectors -----
+
+
+def selector_label(target: Obj) -> tuple[str, str]:
+    """The (key, value) of the target's selector label the primary's selector derives from.
+
+    `app`, else `app.kubernetes.io/name`, else the first matchLabels entry.
+    """
+    match_labels: dict[str, str] = target.get("spec", {}).get("selector", {}).get("matchLabels")
+    if not match_labels:
+        name = target.get("metadata", {}).get("name", "?")
+        raise ValueError(f"Deployment {name} has no spec.selector.matchLabels to derive from")
+    for key in _SELECTOR_KEYS:
+        if key in match_labels:
+            return key, match_labels[key]
+    key = next(iter(match_labels))
+    return key, match_labels[key]
+
+
+def primary_selector(target: Obj) -> dict[str, str]:
+    """Selector of the primary's pods: the target's selector label, value suffixed -primary."""
+    key, value = selector_label(target)
+    return {key: value + PRIMARY_SUFFIX}
+
+
+def target_selector(target: Obj) -> dict[str, str]:
+    """Selector of the target's (canary's) pods, reduced to the one label we derive from."""
+    key, value = selector_label(target)
+    return {key: value}
+
+
+def shared_selector(target: Obj) -> dict[str, str]:
+    """Selector matching both pod sets (see SHARED_POD_LABEL)."""
+    return {SHARED_POD_LABEL: selector_label(target)[1]}
+
+
+# ----- metadata -----
+
+
+def owner_reference(canary: Canary) -> Obj:
+    if not canary.uid:
+        raise ValueError(f"Canary {canary.key} has no uid; read it from the API server first")
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Canary",
+        "name": canary.name,
+        "uid": canary.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def generated_metadata(
+    canary: Canary,
+    name: str,
+    extra: ObjectMetadata | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Obj:
+    """Metadata of an object we create: managed label, ownerReference, optional user metadata."""
+    all_labels = dict(labels or {})
+    annotations: dict[str, str] = {}
+    if extra is not None:
+        all_labels.update(extra.labels)
+        annotations.update(extra.annotations)
+    all_labels[MANAGED_BY_LABEL] = canary.name
+    meta: Obj = {
+        "name": name,
+        "namespace": canary.namespace,
+        "labels": all_labels,
+        "ownerReferences": [owner_reference(canary)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+# ----- the primary Deployment -----
+
+
+def _primary_template(template: Obj, target: Obj) -> Obj:
+    """The target's pod template with the selector label rewritten to the primary's value."""
+    key, value = selector_label(target)
+    result = copy.deepcopy(template)
+    labels = result.setdefault("metadata", {}).setdefault("labels", {})
+    labels[key] = value + PRIMARY_SUFFIX
+    labels[SHARED_POD_LABEL] = value
+    return result
+
+
+def primary_deployment(target: Obj, canary: Canary, replicas: int | None = None) -> Obj:
+    """A copy of the target Deployment named `<target>-primary`, selecting its own pods.
+
+    `replicas` overrides the count (the HPA's minimum when there is one); otherwise the target's,
+    or 1 when the target is scaled to zero, as Flagger does (never create an empty primary).
+    Write it with `ensure(client, obj, create_only=("replicas",))`: once created, the primary's
+    replica count belongs to its HPA or to promotion, not to every tick.
+    """
+    spec = copy.deepcopy(target["spec"])
+    spec["selector"] = {"matchLabels": primary_selector(target)}
+    spec["template"] = _primary_template(target["spec"]["template"], target)
+    target_replicas = int(target["spec"].get("replicas") or 0)
+    spec["replicas"] = replicas if replicas is not None else max(target_replicas, 1)
+    source = target.get("metadata", {})
+    labels = dict(source.get("labels") or {})
+    meta = generated_metadata(canary, primary_name(canary), labels=labels)
+    annotations = {
+        k: v
+        for k, v in (source.get("annotations") or {}).items()
+        if k not in _COPIED_ANNOTATIONS_SKIP and not k.startswith(GROUP + "/")
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def promote_template(primary: Obj, target: Obj, with_replicas: bool) -> Obj:
+    """The live primary with the target's pod template (and rollout settings) copied in.
+
+    Replicas are copied only `with_replicas` (no HPA) and when the target has some: an HPA, or
+    the primary's own count, decides otherwise. The result keeps the primary's
+    resourceVersion, so `client.replace` of it is guarded; see `apply_promotion`.
+    """
+    result = copy.deepcopy(primary)
+    spec = result["spec"]
+    source = target["spec"]
+    spec["template"] = _primary_template(source["template"], target)
+    for key in ("strategy", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds"):
+        if key in source:
+            spec[key] = copy.deepcopy(source[key])
+    if with_replicas and int(source.get("replicas") or 0) > 0:
+        spec["replicas"] = int(source["replicas"])
+    return result
+
+
+def apply_promotion(client: ResourceClient, canary: Canary, with_replicas: bool) -> Obj:
+    """Copy the target's template to the primary: read both, replace, retry on conflict."""
+    namespace = canary.namespace
+    for _ in range(_WRITE_ATTEMPTS):
+        target = _require(client, "apps/v1", "Deployment", namespace, canary.spec.target_ref.name)
+        primary = _require(client, "apps/v1", "Deployment", namespace, primary_name(canary))
+        desired = promote_template(primary, target, with_replicas)
+        if desired == primary:
+            return primary
+        try:
+            return client.replace(desired)
+        except ConflictError:
+            continue
+    raise ConflictError(f"promoting {namespace}/{primary_name(canary)}: kept conflicting", 409)
+
+
+def _require(client: ResourceClient, api_version: str, kind: str, ns: str, name: str) -> Obj:
+    obj = client.get(api_version, kind, ns, name)
+    if obj is None:
+        raise LookupError(f"{kind} {ns}/{name} not found")
+    return obj
+
+
+# ----- Services -----
+
+
+def _service(canary: Canary, name: str, selector: Mapping[str, str], meta: ObjectMetadata) -> Obj:
+    svc = canary.spec.service
+    port: Obj = {
+        "name": svc.port_name,
+        "port": svc.port,
+        "targetPort": svc.target_port if svc.target_port is not None else svc.port,
+        "protocol": "TCP",
+    }
+    if svc.app_protocol:
+        port["appProtocol"] = svc.app_protocol
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": generated_metadata(canary, name, meta),
+        "spec": {"type": "ClusterIP", "selector": dict(selector), "ports": [port]},
+    }
+
+
+def apex_service(target: Obj, canary: Canary, selector: Mapping[str, str] | None = None) -> Obj:
+    """The Service clients call; selects the primary's pods unless `selector` says otherwise."""
+    chosen = primary_selector(target) if selector is None else selector
+    return _service(canary, service_name(canary), chosen, canary.spec.service.apex)
+
+
+def primary_service(target: Obj, canary: Canary) -> Obj:
+    _, name, _ = service_names(canary)
+    return _service(canary, name, primary_selector(target), canary.spec.service.primary)
+
+
+def canary_service(target: Obj, canary: Canary) -> Obj:
+    _, _, name = service_names(canary)
+    return _service(canary, name, target_selector(target), canary.spec.service.canary)
+
+
+def services(target: Obj, canary: Canary) -> list[Obj]:
+    """The Services to `ensure(..., detect_drift=True)` on Initialise.
+
+    With the `kubernetes` provider the apex Service IS the routing object: its router creates
+    and steers it (its selector moves with the weights), so it is not in this list.
+    """
+    result = [primary_service(target, canary), canary_service(target, canary)]
+    if canary.spec.provider != "kubernetes":
+        result.insert(0, apex_service(target, canary))
+    return result
+
+
+# ----- revision checksum -----
+
+
+def tracked_config_refs(deployment: Obj) -> list[tuple[str, str]]:
+    """ConfigMaps and Secrets the pod template references (env, envFrom, volumes), sorted."""
+    pod = deployment.get("spec", {}).get("template", {}).get("spec", {})
+    refs: set[tuple[str, str]] = set()
+    containers = list(pod.get("containers") or []) + list(pod.get("initContainers") or [])
+    for container in containers:
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            _add_ref(refs, "ConfigMap", source.get("configMapKeyRef"), "name")
+            _add_ref(refs, "Secret", source.get("secretKeyRef"), "name")
+        for env_from in container.get("envFrom") or []:
+            _add_ref(refs, "ConfigMap", env_from.get("configMapRef"), "name")
+            _add_ref(refs, "Secret", env_from.get("secretRef"), "name")
+    for volume in pod.get("volumes") or []:
+        _add_ref(refs, "ConfigMap", volume.get("configMap"), "name")
+        _add_ref(refs, "Secret", volume.get("secret"), "secretName")
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            _add_ref(refs, "ConfigMap", source.get("configMap"), "name")
+            _add_ref(refs, "Secret", source.get("secret"), "name")
+    return sorted(refs)
+
+
+def _add_ref(refs: set[tuple[str, str]], kind: str, source: Obj | None, field: str) -> None:
+    if source and source.get(field):
+        refs.add((kind, source[field]))
+
+
+def config_key(kind: str, name: str) -> str:
+    """Key of a tracked config in the `config_hashes` mapping (and status.trackedConfigs)."""
+    return f"{kind}/{name}"
+
+
+def config_hash(obj: Obj) -> str:
+    """Checksum of a ConfigMap's or Secret's content."""
+    content = {"data": obj.get("data") or {}, "binaryData": obj.get("binaryData") or {}}
+    return _digest(content)
+
+
+def template_hash(deployment: Obj, config_hashes: Mapping[str, str]) -> str:
+    """Stable checksum of the pod template plus the tracked configs' checksums.
+
+    Labels and annotations under our own prefix are left out: the agent adds SHARED_POD_LABEL
+    to the target's template itself, and that must not look like a new revision.
+    `config_hashes` maps `config_key(kind, name)` to `config_hash(obj)`.
+    """
+    template = copy.deepcopy(deployment.get("spec", {}).get("template", {}))
+    meta = template.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        values = meta.get(key) or {}
+        kept = {k: v for k, v in values.items() if not k.startswith(GROUP + "/")}
+        if kept:
+            meta[key] = kept
+        else:
+            meta.pop(key, None)
+    return _digest({"template": template, "configs": dict(sorted(config_hashes.items()))})
+
+
+def _digest(value: Any) -> str:
+    raw = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+# ----- writing -----
+
+
+def _meta(obj: Obj) -> Obj:
+    meta: Obj = obj.setdefault("metadata", {})
+    return meta
+
+
+def _ids(obj: Obj) -> tuple[str, str, str, str]:
+    meta = obj["metadata"]
+    return obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def applied_hash(desired: Obj, create_only: Collection[str] = ()) -> str:
+    """Hash of what `ensure` manages in `desired`: spec (minus create-only keys), labels,
+    annotations and ownerReferences."""
+    spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
+    meta = desired.get("metadata", {})
+    return _digest(
+        {
+            "spec": spec,
+            "labels": meta.get("labels") or {},
+            "annotations": meta.get("annotations") or {},
+            "owners": meta.get("ownerReferences") or [],
+        }
+    )
+
+
+def is_subset(desired: Any, live: Any) -> bool:
+    """True when every field of `desired` has the same value in `live` (which may hold more:
+    server defaults). Lists must have the same length and match element by element."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            k in live and is_subset(v, live[k]) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(is_subset(d, x) for d, x in zip(desired, live, strict=True))
+        )
+    return bool(desired == live)
+
+
+def ensure(
+    client: ResourceClient,
+    desired: Obj,
+    *,
+    create_only: Collection[str] = (),
+    detect_drift: bool = False,
+) -> Obj:
+    """Create `desired`, or update the live object when what we manage differs; return it.
+
+    `desired` must carry MANAGED_BY_LABEL (the builders above set it). `create_only` names spec
+    keys written at creation only (kept from the live object afterwards). `detect_drift` also
+    rewrites when the live spec no longer contains ours (someone edited it): use it for objects
+    whose values the server does not canonicalise (Services, routing objects), not Deployments.
+    """
+    owner = desired["metadata"]["labels"][MANAGED_BY_LABEL]
+    want = applied_hash(desired, create_only)
+    api_version, kind, namespace, name = _ids(desired)
+    for _ in range(_WRITE_ATTEMPTS):
+        live = client.get(api_version, kind, namespace, name)
+        if live is None:
+            fresh = copy.deepcopy(desired)
+            _meta(fresh).setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = want
+            try:
+                return client.create(fresh)
+            except ConflictError:  # created meanwhile (AlreadyExists is a 409 too): read again
+                continue
+        live_owner = (live["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL)
+        if live_owner not in (None, owner):
+            raise OwnershipError(
+                f"{kind} {namespace}/{name} is managed by Canary {live_owner}, not {owner}"
+            )
+        annotations = live["metadata"].get("annotations") or {}
+        spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
+        in_sync = live_owner == owner and annotations.get(APPLIED_HASH_ANNOTATION) == want
+        if in_sync and (not detect_drift or is_subset(spec, live.get("spec") or {})):
+            return live
+        try:
+            return client.replace(_updated(live, desired, want, create_only))
+        except ConflictError:
+            continue
+    raise ConflictError(f"{kind} {namespace}/{name}: writes kept conflicting", 409)
+
+
+def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -> Obj:
+    """The live object with our spec and metadata, keeping what the server or user owns."""
+    result = copy.deepcopy(live)
+    meta = _meta(result)
+    taken_over = (meta.get("labels") or {}).get(MANAGED_BY_LABEL) is None
+    keep = tuple(create_only) + _SERVER_ASSIGNED_SPEC.get(result["kind"], ())
+    old_spec = live.get("spec") or {}
+    spec = copy.deepcopy(desired.get("spec") or {})
+    for key in keep:
+        if key in old_spec:
+            spec[key] = copy.deepcopy(old_spec[key])
+    result["spec"] = spec
+    desired_meta = desired["metadata"]
+    meta["labels"] = {**(meta.get("labels") or {}), **desired_meta.get("labels", {})}
+    annotations = {**(meta.get("annotations") or {}), **desired_meta.get("annotations", {})}
+    annotations[APPLIED_HASH_ANNOTATION] = want
+    if taken_over:
+        # Remember the user's spec for `release`; never adopt their object for GC.
+        annotations.setdefault(ORIGINAL_SPEC_ANNOTATION, json.dumps(old_spec, sort_keys=True))
+    elif desired_meta.get("ownerReferences"):
+        meta["ownerReferences"] = copy.deepcopy(desired_meta["ownerReferences"])
+    meta["annotations"] = annotations
+    return result
+
+
+def release(
+    client: ResourceClient,
+    api_version: str,
+    kind: str,
+    namespace: str,
+    name: str,
+    owner: str,
+    *,
+    keep: Obj | None = None,
+) -> None:
+    """Give back an object `ensure` wrote for Canary `owner`.
+
+    Taken over: restore the saved spec and drop our marks. Created by us: delete it, or, when
+    `keep` is given, replace its spec with `keep` and hand it over (no ownerReference, no marks),
+    so deleting the Canary cannot garbage-collect something that still serves traffic.
+    Objects we do not manage are left alone.
+    """
+    for _ in range(_WRITE_ATTEMPTS):
+        live = client.get(api_version, kind, namespace, name)
+        if live is None or (live["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) != owner:
+            return
+        annotations = live["metadata"].get("annotations") or {}
+        original = annotations.get(ORIGINAL_SPEC_ANNOTATION)
+        if original is None and keep is None:
+            client.delete(api_version, kind, namespace, name)
+            return
+        spec: Obj = json.loads(original) if original is not None else (keep or {})
+        try:
+            client.replace(_handed_back(live, spec))
+            return
+        except ConflictError:
+            continue
+    raise ConflictError(f"{kind} {namespace}/{name}: release kept conflicting", 409)
+
+
+def _handed_back(live: Obj, spec: Obj) -> Obj:
+    result = copy.deepcopy(live)
+    meta = _meta(result)
+    new_spec = copy.deepcopy(spec)
+    old_spec = live.get("spec") or {}
+    for key in _SERVER_ASSIGNED_SPEC.get(result["kind"], ()):
+        if key in old_spec and key not in new_spec:
+            new_spec[key] = copy.deepcopy(old_spec[key])
+    result["spec"] = new_spec
+    labels = dict(meta.get("labels") or {})
+    labels.pop(MANAGED_BY_LABEL, None)
+    meta["labels"] = labels
+    annotations = dict(meta.get("annotations") or {})
+    annotations.pop(ORIGINAL_SPEC_ANNOTATION, None)
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    meta["annotations"] = annotations
+    meta["ownerReferences"] = [
+        ref for ref in meta.get("ownerReferences") or [] if ref.get("apiVersion") != API_VERSION
+    ]
+    return result
+
+
+def release_apex_service(client: ResourceClient, canary: Canary, target: Obj) -> None:
+    """Revert/offboard: point the apex Service back at the target's pods and hand it over
+    (a taken-over Service gets its original spec back)."""
+    keep = apex_service(target, canary, target_selector(target))["spec"]
+    release(client, "v1", "Service", canary.namespace, service_name(canary), canary.name, keep=keep)
+
+
+def managed_by(obj: Obj | None) -> str | None:
+    """Name of the Canary managing `obj` (MANAGED_BY_LABEL), None when unmanaged or missing."""
+    if obj is None:
+        return None
+    return (obj.get("metadata", {}).get("labels") or {}).get(MANAGED_BY_LABEL)

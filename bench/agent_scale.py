@@ -1,0 +1,252 @@
+"""How the agent scales with the number of canaries (a benchmark: prints numbers, asserts nothing).
+
+For each N (default 100, 500, 1000): a fresh sandbox, N Deployments and N Canaries; the agent
+initialises them all, then for a steady-state window we measure, from outside the process:
+
+- CPU seconds per canary-tick (utime+stime of the agent from /proc, over ticks in the window)
+- API requests per canary-tick, by verb (the agent's own counters on /metrics)
+- tick lag p50 / p99 (from the agent's lag histogram: start of a tick minus when it was due)
+- RSS of the agent
+
+An idle agent (same code, watching an empty namespace) runs alongside in the same sandbox as the
+baseline for CPU and memory.
+
+    python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from agent.kube import KubeClient  # noqa: E402
+from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
+
+NS = "bench"
+IDLE_NS = "bench-idle"
+CANARY_API = "kubectl-canary.dev/v1alpha1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Agent:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int = 0
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+
+def start_agent(kubeconfig: Path, log: Path, *extra: str) -> Agent:
+    cmd = [sys.executable, "-m", "agent.main", "--kubeconfig", str(kubeconfig)]
+    cmd += ["--listen", "127.0.0.1:0", "--no-leader-elect", *extra]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=out)
+    agent = Agent(proc, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not agent.port:
+        m = re.search(r'"port":(\d+)', log.read_text())
+        if m:
+            agent.port = int(m.group(1))
+        elif proc.poll() is not None:
+            raise SystemExit(f"agent exited: {log.read_text()[-1000:]}")
+        time.sleep(0.1)
+    return agent
+
+
+def scrape(agent: Agent) -> tuple[int, dict[str, int], list[tuple[float, int]]]:
+    """(ticks, requests by verb, lag histogram buckets)."""
+    text = agent.metrics()
+    ticks = sum(
+        int(n) for n in re.findall(r"^kubectl_canary_ticks_total\{[^}]*\} (\d+)$", text, re.M)
+    )
+    verbs: dict[str, int] = {}
+    for verb, n in re.findall(
+        r'^kubectl_canary_api_requests_total\{verb="([^"]+)",[^}]*\} (\d+)$', text, re.M
+    ):
+        verbs[verb] = verbs.get(verb, 0) + int(n)
+    buckets = [
+        (float("inf") if le == "+Inf" else float(le), int(n))
+        for le, n in re.findall(
+            r'^kubectl_canary_tick_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$', text, re.M
+        )
+    ]
+    return ticks, verbs, buckets
+
+
+def quantile(before: list[tuple[float, int]], after: list[tuple[float, int]], q: float) -> str:
+    counts = [(le, a - b) for (le, a), (_, b) in zip(after, before, strict=True)]
+    total = counts[-1][1] if counts else 0
+    if total == 0:
+        return "n/a"
+    for le, n in counts:
+        if n >= q * total:
+            return f"<= {le:g}s"
+    return "> max"
+
+
+def deployment(name: str) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "podinfo:1.0.0"}]},
+            },
+        },
+    }
+
+
+def canary(name: str, interval: str, provider: str) -> dict:
+    return {
+        "apiVersion": CANARY_API,
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "provider": provider,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "service": {"port": 9898},
+            "analysis": {"interval": interval, "threshold": 5, "maxWeight": 50, "stepWeight": 10},
+        },
+    }
+
+
+def initialized(client: KubeClient) -> int:
+    items, _ = client.list(CANARY_API, "Canary", NS)
+    return sum(1 for i in items if (i.get("status") or {}).get("phase") == "Initialized")
+
+
+def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
+    sb = start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
+    busy = idle = None
+    try:
+        client = KubeClient.from_kubeconfig(str(sb.kubeconfig))
+        for ns in (NS, IDLE_NS):
+            client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        names = [f"app-{i:04d}" for i in range(n)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda x: client.create(deployment(x)), names))
+            list(pool.map(lambda x: client.create(canary(x, args.interval, args.provider)), names))
+        print(f"  created {n} Deployments + Canaries in {time.monotonic() - started:.1f}s")
+        # info: the bound port is announced at info level (and release events are logged).
+        common = ("--concurrency", str(args.concurrency), "--log-level", "info")
+        busy = start_agent(
+            sb.kubeconfig, workdir / f"agent-{n}.log", "--watch-namespace", NS, *common
+        )
+        idle = start_agent(
+            sb.kubeconfig, workdir / f"idle-{n}.log", "--watch-namespace", IDLE_NS, *common
+        )
+        started = time.monotonic()
+        deadline = started + args.init_timeout
+        done = 0
+        while time.monotonic() < deadline:
+            done = initialized(client)
+            if done == n:
+                break
+            time.sleep(2)
+        print(f"  initialised {done}/{n} canaries in {time.monotonic() - started:.1f}s")
+        time.sleep(args.settle)
+        t0, v0, lag0 = scrape(busy)
+        cpu0, idle_cpu0, w0 = (
+            cpu_seconds(busy.proc.pid),
+            cpu_seconds(idle.proc.pid),
+            time.monotonic(),
+        )
+        time.sleep(args.window)
+        t1, v1, lag1 = scrape(busy)
+        cpu1, idle_cpu1, w1 = (
+            cpu_seconds(busy.proc.pid),
+            cpu_seconds(idle.proc.pid),
+            time.monotonic(),
+        )
+        ticks = t1 - t0
+        window = w1 - w0
+        print(f"  window {window:.0f}s: {ticks} canary-ticks ({ticks / window:.1f}/s)")
+        if ticks:
+            print(f"  CPU per canary-tick: {(cpu1 - cpu0) / ticks * 1000:.2f} ms")
+            per = {v: (v1.get(v, 0) - v0.get(v, 0)) / ticks for v in sorted(v1)}
+            print(
+                "  API requests per canary-tick: "
+                + ", ".join(f"{v} {x:.3f}" for v, x in per.items())
+            )
+        print(f"  tick lag p50 {quantile(lag0, lag1, 0.5)}, p99 {quantile(lag0, lag1, 0.99)}")
+        busy_cpu = (cpu1 - cpu0) / window * 100
+        idle_cpu = (idle_cpu1 - idle_cpu0) / window * 100
+        print(
+            f"  agent CPU {busy_cpu:.1f}% of a core, RSS {rss_mib(busy.proc.pid):.0f} MiB; "
+            f"idle agent CPU {idle_cpu:.1f}%, RSS {rss_mib(idle.proc.pid):.0f} MiB"
+        )
+    finally:
+        for agent in (busy, idle):
+            if agent is not None and agent.proc.poll() is None:
+                agent.proc.send_signal(signal.SIGTERM)
+                try:
+                    agent.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    agent.proc.kill()
+                    agent.proc.wait(10)
+        sb.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--canaries", default="100,500,1000", help="comma list of N")
+    p.add_argument("--interval", default="10s", help="analysis.interval of every canary")
+    p.add_argument("--window", type=float, default=30.0, help="measured steady-state seconds")
+    p.add_argument("--settle", type=float, default=5.0, help="seconds after initialisation")
+    p.add_argument("--init-timeout", type=float, default=600.0)
+    p.add_argument("--speed", type=float, default=20.0, help="sandbox simulation speed")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--provider", default="kubernetes", choices=("kubernetes", "istio"))
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = p.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="agent-scale-"))
+    try:
+        for n in (int(x) for x in args.canaries.split(",")):
+            print(f"{n} canaries ({args.provider}, interval {args.interval}):", flush=True)
+            run(n, args, workdir)
+    finally:
+        if args.keep:
+            print(f"logs in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The plugin's expected failures, and how any of them becomes one line on stderr.
+
+Commands raise `CliError` (or let a `kubectl_canary.kube.KubeError` through); the root group
+turns both into `error: <one line>` and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import click
+
+from kubectl_canary.kube import (
+    ForbiddenError,
+    KubeError,
+    ResourceTypeMissingError,
+)
+
+INIT_HINT = "run `kubectl canary init` to install kubectl-canary"
+
+
+class CliError(Exception):
+    """An expected failure of a command; str() is the one line shown to the user."""
+
+    exit_code = 1
+
+
+class RefusedError(CliError):
+    """The request makes no sense for the canary's state, or the agent refused it."""
+
+
+class TimeoutExceeded(CliError):
+    """A bounded wait ran out."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The user-facing text for an expected failure, with a hint where one helps."""
+    from kubectl_canary.api.model import GROUP
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, ResourceTypeMissingError) and GROUP in text:
+        return f"the kubectl-canary CRDs are not installed in this cluster: {INIT_HINT}"
+    if isinstance(exc, ForbiddenError) and "forbidden" not in text.lower():
+        return f"forbidden: {text}"
+    return text
+
+
+class PluginFailure(click.ClickException):
+    """Carries an expected failure through click so it prints like kubectl's errors."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def as_click_error(exc: BaseException) -> PluginFailure:
+    if isinstance(exc, CliError):
+        return PluginFailure(one_line(exc), exc.exit_code)
+    if isinstance(exc, KubeError):
+        return PluginFailure(one_line(exc), 1)
+    raise TypeError(f"not an expected failure: {exc!r}")

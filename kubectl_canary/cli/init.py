@@ -1,0 +1,394 @@
+"""`kubectl canary init`: install or upgrade the CRDs, RBAC and the agent, then wait for it.
+
+Idempotent: objects already as wanted are left alone, changed ones updated. In a cluster the
+agent is a Deployment and `init` waits for its rollout and for a replica to take the Lease.
+`--agent-process` is for the sandbox, which has no kubelet to run pods: the agent runs as a
+local background process instead (its log in a file, recorded in a ConfigMap so `logs`,
+`doctor` and `uninstall` find it) and `init` waits until it leads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kubectl_canary import __version__
+from kubectl_canary.api.model import PROVIDERS
+from kubectl_canary.cli.agent_info import (
+    AGENT_NAME,
+    DEFAULT_NAMESPACE,
+    LOCAL_AGENT_CONFIGMAP,
+    LocalAgent,
+    local_record,
+    read_leader,
+    read_local,
+)
+from kubectl_canary.cli.apply import apply, ref
+from kubectl_canary.cli.errors import CliError, TimeoutExceeded
+from kubectl_canary.cli.manifests import DEFAULT_IMAGE, agent_documents, crd_documents
+from kubectl_canary.cli.options import Session, kube_options, output_option, timeout_option
+from kubectl_canary.cli.render import to_json, yaml_documents
+from kubectl_canary.kube import Kube, NotFoundError
+
+Obj = dict[str, Any]
+
+POLL_SECONDS = 1.0
+AGENT_STOP_SECONDS = 20.0
+
+
+def manifest_values(
+    namespace: str, image: str, provider: str, metrics_server: str, watch: tuple[str, ...]
+) -> dict[str, str]:
+    return {
+        "NAMESPACE": namespace,
+        "IMAGE": image,
+        "PROVIDER": provider,
+        "METRICS_SERVER": metrics_server,
+        "WATCH_NAMESPACES": ",".join(watch),
+        "VERSION": __version__,
+    }
+
+
+def namespace_doc(name: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+# Apply order, as `kubectl apply` users expect it: what others refer to comes first.
+KIND_ORDER = (
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+)
+
+
+def plan(values: dict[str, str], agent_process: bool) -> list[Obj]:
+    """Every object `init` applies, in order: CRDs, the namespace, RBAC, then the agent."""
+    agent = sorted(
+        agent_documents(values),
+        key=lambda d: KIND_ORDER.index(d["kind"]) if d["kind"] in KIND_ORDER else len(KIND_ORDER),
+    )
+    if not any(d["kind"] == "Namespace" for d in agent):
+        agent.insert(0, namespace_doc(values["NAMESPACE"]))
+    if agent_process:
+        # No kubelet: the Deployment would never run; the local process replaces it.
+        agent = [d for d in agent if d["kind"] != "Deployment"]
+    return crd_documents() + agent
+
+
+# ----- waiting, with progress -----
+
+
+class Progress:
+    """Progress on stderr: rewritten in place on a terminal, one line per change elsewhere."""
+
+    def __init__(self) -> None:
+        self.tty = click.get_text_stream("stderr").isatty()
+        self.last = ""
+        self.drawn = False
+
+    def show(self, text: str, elapsed: float | None = None) -> None:
+        timed = text if elapsed is None else f"{text} ({int(elapsed)}s)"
+        if self.tty:
+            click.echo(f"\r\x1b[2K{timed}", nl=False, err=True)
+            self.drawn = True
+        elif text != self.last:  # CI logs: no line per second, only per change
+            click.echo(timed, err=True)
+        self.last = text
+
+    def done(self) -> None:
+        if self.drawn:
+            click.echo("", err=True)
+
+
+def wait_until(
+    session: Session, timeout: float, check: Callable[[], tuple[bool, str]], what: str
+) -> None:
+    """Poll `check` (done, progress text) every second until done or `timeout` seconds."""
+    runtime = session.runtime
+    progress = Progress()
+    start = runtime.monotonic()
+    try:
+        while True:
+            done, text = check()
+            elapsed = runtime.monotonic() - start
+            progress.show(text, None if done else elapsed)
+            if done:
+                return
+            if elapsed >= timeout:
+                raise TimeoutExceeded(f"timed out after {timeout:g}s waiting for {what}: {text}")
+            runtime.sleep(POLL_SECONDS)
+    finally:
+        progress.done()
+
+
+def crds_established(kube: Kube, crds: list[Obj]) -> Callable[[], tuple[bool, str]]:
+    def check() -> tuple[bool, str]:
+        pending = []
+        for crd in crds:
+            live = kube.get(crd["apiVersion"], crd["kind"], crd["metadata"]["name"])
+            conditions = (live.get("status") or {}).get("conditions") or []
+            established = [c for c in conditions if c.get("type") == "Established"]
+            if established and established[0].get("status") != "True":
+                pending.append(crd["metadata"]["name"])
+        if pending:
+            return False, f"waiting for CRDs to be established: {', '.join(pending)}"
+        return True, "CRDs established"
+
+    return check
+
+
+def agent_rollout(kube: Kube, namespace: str) -> Callable[[], tuple[bool, str]]:
+    def check() -> tuple[bool, str]:
+        d = kube.get("apps/v1", "Deployment", AGENT_NAME, namespace)
+        spec, status = d.get("spec", {}), d.get("status", {})
+        want = int(spec.get("replicas", 1))
+        updated = int(status.get("updatedReplicas", 0))
+        ready = int(status.get("readyReplicas", 0))
+        observed = int(status.get("observedGeneration", 0)) >= int(
+            d["metadata"].get("generation", 0)
+        )
+        if not (observed and updated >= want and ready >= want):
+            return False, f"waiting for the agent: {ready}/{want} replicas ready"
+        leader = read_leader(kube, namespace)
+        if leader is None:
+            return False, f"agent ready ({ready}/{want}); waiting for a replica to take the lease"
+        return True, f"agent ready ({ready}/{want}), leader {leader.identity}"
+
+    return check
+
+
+# ----- the local agent process (sandbox) -----
+
+
+def kubeconfig_path(session: Session) -> str:
+    """The kubeconfig file the plugin uses, for the local agent to use the same cluster."""
+    if session.kubeconfig:
+        return os.path.abspath(session.kubeconfig)
+    env = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if env:
+        return os.path.abspath(env[0])
+    return os.path.join(os.path.expanduser("~"), ".kube", "config")
+
+
+def default_log_file(kubeconfig: str, namespace: str) -> str:
+    """Next to the sandbox's kubeconfig (its state dir), else under ~/.local/state."""
+    folder = os.path.dirname(kubeconfig)
+    if not os.path.exists(os.path.join(folder, "sandbox.log")):
+        base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+        folder = os.path.join(base, "kubectl-canary")
+    return os.path.join(folder, f"canary-agent-{namespace}.log")
+
+
+def agent_command() -> list[str]:
+    if importlib.util.find_spec("agent.main") is not None:
+        return [sys.executable, "-m", "agent.main"]
+    found = shutil.which("canary-agent")
+    if found is None:
+        raise CliError(
+            "--agent-process needs the agent: install kubectl-canary with pip to get canary-agent"
+        )
+    return [found]
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the agent is our own child (demo), so it is not a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop_local_agent(agent: LocalAgent, sleep: Callable[[float], None]) -> None:
+    """SIGTERM (the agent releases its Lease on the way out), SIGKILL after 20 s."""
+    if not agent.alive():
+        return
+    os.kill(agent.pid, signal.SIGTERM)
+    for _ in range(int(AGENT_STOP_SECONDS / 0.1)):
+        _reap(agent.pid)
+        if not agent.alive():
+            return
+        sleep(0.1)
+    os.kill(agent.pid, signal.SIGKILL)
+    _reap(agent.pid)
+
+
+def start_local_agent(
+    session: Session,
+    namespace: str,
+    provider: str,
+    metrics_server: str,
+    watch: tuple[str, ...],
+    log_file: str,
+    extra_args: tuple[str, ...],
+) -> tuple[LocalAgent, subprocess.Popen[bytes]]:
+    kube = session.kube
+    previous = read_local(kube, namespace)
+    if previous is not None and previous.alive():
+        click.echo(f"stopping the previous local agent (pid {previous.pid})")
+        stop_local_agent(previous, session.runtime.sleep)
+    identity = f"local-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    args = [
+        "--kubeconfig",
+        kubeconfig_path(session),
+        "--namespace",
+        namespace,
+        "--provider",
+        provider,
+        "--listen",
+        "127.0.0.1:0",
+        "--identity",
+        identity,
+    ]
+    if session.context:
+        args += ["--context", session.context]
+    if metrics_server:
+        args += ["--metrics-server", metrics_server]
+    for ns in watch:
+        args += ["--watch-namespace", ns]
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            [*agent_command(), *args, *extra_args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # keeps running after this command returns
+        )
+    agent = LocalAgent(
+        identity, proc.pid, socket.gethostname(), log_file, __version__, metrics_server
+    )
+    record = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": LOCAL_AGENT_CONFIGMAP, "namespace": namespace},
+        "data": local_record(agent),
+    }
+    apply(kube, record)
+    return agent, proc
+
+
+def local_agent_leading(
+    kube: Kube, namespace: str, agent: LocalAgent, proc: subprocess.Popen[bytes]
+) -> Callable[[], tuple[bool, str]]:
+    def check() -> tuple[bool, str]:
+        if proc.poll() is not None:
+            raise CliError(
+                f"the local agent exited with status {proc.returncode}; see {agent.log_file}"
+            )
+        leader = read_leader(kube, namespace)
+        if leader is None or leader.identity != agent.identity:
+            who = leader.identity if leader else "nobody"
+            return False, f"waiting for the local agent (pid {agent.pid}) to lead (holder: {who})"
+        return True, f"local agent pid {agent.pid} is leading; log: {agent.log_file}"
+
+    return check
+
+
+@click.command(
+    "init",
+    epilog="""\b
+Examples:
+  kubectl canary init --provider istio --metrics-server http://prometheus.istio-system:9090
+  kubectl canary init --watch-namespace shop --watch-namespace web
+  kubectl canary init --dry-run -o yaml > kubectl-canary.yaml   # review or GitOps it
+  kubectl canary init --agent-process                            # on the sandbox (no kubelet)
+""",
+)
+@kube_options(namespace_help=f"Namespace for the agent (default: {DEFAULT_NAMESPACE}).")
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default="kubernetes",
+    show_default=True,
+    help="Traffic provider for Canaries that do not name one.",
+)
+@click.option(
+    "--metrics-server", default="", metavar="URL", help="Prometheus URL for metric checks."
+)
+@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="The agent's image.")
+@click.option(
+    "--watch-namespace",
+    multiple=True,
+    metavar="NS",
+    help="Only act on Canaries in this namespace (repeatable; default: all).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be applied; change nothing.")
+@output_option("yaml", "json")
+@click.option("--no-wait", is_flag=True, help="Do not wait for the agent to be ready.")
+@timeout_option(300, "the agent to be ready")
+@click.option(
+    "--agent-process",
+    is_flag=True,
+    help="Run the agent as a local process instead of a pod (for the sandbox, which has no "
+    "kubelet).",
+)
+@click.option("--agent-log", metavar="PATH", help="Log file of the --agent-process agent.")
+@click.option("--agent-arg", multiple=True, hidden=True, help="Extra argument for the agent.")
+def init(
+    session: Session,
+    provider: str,
+    metrics_server: str,
+    image: str,
+    watch_namespace: tuple[str, ...],
+    dry_run: bool,
+    output: str | None,
+    no_wait: bool,
+    timeout: float,
+    agent_process: bool,
+    agent_log: str | None,
+    agent_arg: tuple[str, ...],
+) -> None:
+    """Install or upgrade the CRDs, RBAC and agent, and wait until the agent is ready."""
+    namespace = session.namespace_flag or DEFAULT_NAMESPACE
+    values = manifest_values(namespace, image, provider, metrics_server, watch_namespace)
+    docs = plan(values, agent_process)
+    if dry_run:
+        if output == "json":
+            click.echo(to_json({"apiVersion": "v1", "kind": "List", "items": docs}))
+        else:
+            click.echo(yaml_documents(docs), nl=False)
+        return
+    if output:
+        raise click.UsageError("-o is only for --dry-run")
+    kube = session.kube
+    for doc in docs:
+        click.echo(f"{ref(doc)} {apply(kube, doc)}")
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    wait_until(session, 60, crds_established(kube, crds), "the CRDs")
+    if agent_process:
+        log_file = agent_log or default_log_file(kubeconfig_path(session), namespace)
+        agent, proc = start_local_agent(
+            session, namespace, provider, metrics_server, watch_namespace, log_file, agent_arg
+        )
+        click.echo(f"local agent started: pid {agent.pid}, log {agent.log_file}")
+        if not no_wait:
+            wait_until(
+                session, timeout, local_agent_leading(kube, namespace, agent, proc), "the agent"
+            )
+    elif not no_wait:
+        try:
+            wait_until(session, timeout, agent_rollout(kube, namespace), "the agent")
+        except NotFoundError:
+            raise CliError(f"deployment {namespace}/{AGENT_NAME} disappeared during init") from None
+        except TimeoutExceeded as e:
+            raise TimeoutExceeded(
+                f"{e}; see `kubectl -n {namespace} describe deployment {AGENT_NAME}` "
+                "(on the sandbox, which runs no pods, use --agent-process)"
+            ) from None
+    click.echo("kubectl-canary is ready: create a Canary, or `kubectl canary create --help`")

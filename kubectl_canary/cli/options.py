@@ -1,0 +1,172 @@
+"""Options every command shares, defined once, and the context object commands receive.
+
+`Runtime` holds what tests replace (how to connect, the clock, sleeping); `Session` is one
+command's view of the cluster: the kube client (connected lazily, so `--help`, `--dry-run` and
+`convert` never need a cluster) and the namespace resolved the way kubectl resolves it
+(`-n`, else the context's namespace, else `default`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from kubectl_canary.kube import Kube
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+    from kubectl_canary import kube
+
+    return kube.connect(kubeconfig, context, namespace)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Process-wide collaborators; tests pass their own as `obj=` to CliRunner.invoke."""
+
+    connect: Callable[[str | None, str | None, str | None], Kube] = _connect
+    clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Session:
+    runtime: Runtime
+    namespace_flag: str | None
+    context: str | None
+    kubeconfig: str | None
+    all_namespaces: bool = False
+    _kube: Kube | None = None
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            self._kube = self.runtime.connect(self.kubeconfig, self.context, self.namespace_flag)
+        return self._kube
+
+    @property
+    def namespace(self) -> str:
+        if self.namespace_flag:
+            return self.namespace_flag
+        return self.kube.default_namespace
+
+    @property
+    def list_namespace(self) -> str | None:
+        """The namespace to list in; None means every namespace (-A)."""
+        return None if self.all_namespaces else self.namespace
+
+    def now(self) -> datetime:
+        return self.runtime.clock()
+
+
+def current_runtime() -> Runtime:
+    ctx = click.get_current_context()
+    return ctx.ensure_object(Runtime)
+
+
+def kube_options(listing: bool = False, namespace_help: str | None = None) -> Callable[[F], F]:
+    """-n/--namespace, --context, --kubeconfig (and -A when the command lists).
+
+    The decorated function receives `session: Session` instead of those options.
+    """
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session = Session(
+                runtime=current_runtime(),
+                namespace_flag=kwargs.pop("namespace"),
+                context=kwargs.pop("context"),
+                kubeconfig=kwargs.pop("kubeconfig"),
+                all_namespaces=kwargs.pop("all_namespaces", False),
+            )
+            return f(*args, session=session, **kwargs)
+
+        if listing:
+            wrapper = click.option(
+                "-A",
+                "--all-namespaces",
+                is_flag=True,
+                help="List across all namespaces.",
+            )(wrapper)
+        wrapper = click.option(
+            "--kubeconfig",
+            metavar="PATH",
+            envvar=None,
+            help="Kubeconfig file to use (default: $KUBECONFIG, then ~/.kube/config).",
+        )(wrapper)
+        wrapper = click.option("--context", metavar="NAME", help="Kubeconfig context to use.")(
+            wrapper
+        )
+        wrapper = click.option(
+            "-n",
+            "--namespace",
+            metavar="NS",
+            help=namespace_help or "Namespace (default: the context's namespace).",
+        )(wrapper)
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def output_option(*choices: str, default: str | None = None) -> Callable[[F], F]:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(choices),
+        default=default,
+        help="Output format: " + ", ".join(choices) + ".",
+    )
+
+
+def timeout_option(default: float, what: str) -> Callable[[F], F]:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0),
+        default=default,
+        show_default=True,
+        metavar="SECONDS",
+        help=f"How long to wait for {what}.",
+    )
+
+
+def complete_canary_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of canary names in the namespace given so far."""
+    from click.shell_completion import CompletionItem
+
+    from kubectl_canary.api.model import API_VERSION
+    from kubectl_canary.kube import KubeError
+
+    runtime = ctx.find_object(Runtime) or Runtime()
+    try:
+        kube = runtime.connect(
+            ctx.params.get("kubeconfig"), ctx.params.get("context"), ctx.params.get("namespace")
+        )
+        items = kube.list(API_VERSION, "Canary", kube.default_namespace).get("items", [])
+    except KubeError:
+        return []
+    names = sorted(i["metadata"]["name"] for i in items)
+    return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+def name_argument(required: bool = True) -> Callable[[F], F]:
+    return click.argument(
+        "name",
+        required=required,
+        shell_complete=complete_canary_names,
+        metavar="NAME" if required else "[NAME]",
+    )

@@ -1,0 +1,216 @@
+"""`kubectl canary status [NAME]`: the canary table, one canary's detail, watching and CI waits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from kubectl_canary.cli.api_names import CANARY_API_VERSION as API_VERSION
+from kubectl_canary.cli.errors import CliError
+from kubectl_canary.cli.options import (
+    Session,
+    kube_options,
+    name_argument,
+    output_option,
+    timeout_option,
+)
+from kubectl_canary.cli.render import to_json, to_yaml
+from kubectl_canary.cli.table_view import canary_rows
+from kubectl_canary.kube import ApiError, Kube, NotFoundError
+
+if TYPE_CHECKING:  # the typed model and detail view load only when one canary is shown
+    from kubectl_canary.api.model import Canary
+    from kubectl_canary.cli.detail_view import RouteView, Workload
+
+Obj = dict[str, Any]
+
+ISTIO_API = "networking.istio.io/v1beta1"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+
+
+# ----- reads -----
+
+
+def get_canary(kube: Kube, namespace: str, name: str) -> Obj:
+    try:
+        return kube.get(API_VERSION, "Canary", name, namespace)
+    except NotFoundError as e:
+        if type(e) is not NotFoundError:
+            raise
+        raise CliError(f'canary "{name}" not found in namespace "{namespace}"') from None
+
+
+def parse(obj: Obj) -> Canary:
+    """The typed Canary; an invalid spec is a one-line error naming the first problem."""
+    from kubectl_canary.api.errors import InvalidResource
+    from kubectl_canary.api.parse import parse_canary
+
+    try:
+        return parse_canary(obj)
+    except InvalidResource as e:
+        first = e.problems[0] if e.problems else "invalid"
+        more = f" (and {len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
+        name = obj.get("metadata", {}).get("name", "?")
+        raise CliError(f"canary {name} is invalid: {first}{more}") from None
+
+
+def get_or_none(kube: Kube, api_version: str, kind: str, name: str, ns: str) -> Obj | None:
+    try:
+        return kube.get(api_version, kind, name, ns)
+    except NotFoundError:
+        return None
+
+
+def service_name(c: Canary) -> str:
+    return c.spec.service.name or c.spec.target_ref.name
+
+
+def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> RouteView:
+    """The weights the routing object really holds (not what status claims)."""
+    from kubectl_canary.cli.detail_view import RouteView
+
+    svc = service_name(c)
+    try:
+        if c.spec.provider == "istio":
+            vs = get_or_none(kube, ISTIO_API, "VirtualService", svc, c.namespace)
+            if vs is None:
+                return RouteView(f"VirtualService {svc}", problem="not found")
+            http = (vs.get("spec") or {}).get("http") or [{}]
+            dests = http[-1].get("route") or []
+            return RouteView(
+                f"VirtualService {svc}",
+                tuple(
+                    (d.get("destination", {}).get("host", "?"), int(d.get("weight", 100)))
+                    for d in dests
+                ),
+            )
+        if c.spec.provider == "gatewayapi":
+            route = get_or_none(kube, GATEWAY_API, "HTTPRoute", svc, c.namespace)
+            if route is None:
+                return RouteView(f"HTTPRoute {svc}", problem="not found")
+            rules = (route.get("spec") or {}).get("rules") or [{}]
+            refs = rules[-1].get("backendRefs") or []
+            return RouteView(
+                f"HTTPRoute {svc}",
+                tuple((r.get("name", "?"), int(r.get("weight", 1))) for r in refs),
+            )
+    except ApiError as e:
+        return RouteView(f"{c.spec.provider} routing {svc}", problem=str(e))
+    # kubernetes provider: the apex Service spreads requests over ready pods of both versions.
+    total = primary.ready + canary.ready
+    if total == 0:
+        return RouteView(f"Service {svc}", problem="no ready pods behind it")
+    share = canary.ready * 100 // total
+    return RouteView(
+        f"Service {svc}, by ready pods",
+        ((primary.name, 100 - share), (canary.name, share)),
+    )
+
+
+def workloads(kube: Kube, c: Canary) -> tuple[Workload, Workload]:
+    from kubectl_canary.cli.detail_view import Workload
+
+    target = c.spec.target_ref.name
+    p = get_or_none(kube, "apps/v1", "Deployment", f"{target}-primary", c.namespace)
+    t = get_or_none(kube, "apps/v1", "Deployment", target, c.namespace)
+    return Workload.from_obj(f"{target}-primary", p), Workload.from_obj(target, t)
+
+
+def render_one(session: Session, obj: Obj, output: str | None) -> str:
+    if output == "json":
+        return to_json(obj)
+    if output == "yaml":
+        return to_yaml(obj).rstrip("\n")
+    from kubectl_canary.cli.detail_view import detail
+
+    c = parse(obj)
+    primary, canary = workloads(session.kube, c)
+    routes = read_routes(session.kube, c, primary, canary)
+    return detail(c, session.now(), primary, canary, routes)
+
+
+def render_list(session: Session, items: list[Obj], output: str | None) -> str:
+    if output in ("json", "yaml"):
+        doc = {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {}}
+        return to_json(doc) if output == "json" else to_yaml(doc).rstrip("\n")
+    if not items:
+        where = "any namespace" if session.all_namespaces else f"namespace {session.namespace}"
+        return f"No canaries found in {where}."
+    return canary_rows(items, session.now(), session.all_namespaces, output == "wide")
+
+
+# ----- the command -----
+
+
+@click.command(
+    "status",
+    epilog="""\b
+Examples:
+  kubectl canary status                 # canaries in the current namespace
+  kubectl canary status -A -o wide      # every namespace, with target and last event
+  kubectl canary status mhs             # one canary: workloads, routes, metrics, history
+  kubectl canary status mhs -w          # follow it live
+  kubectl canary status mhs --wait --timeout 900   # in CI: exit 0 on Succeeded, 1 otherwise
+""",
+)
+@name_argument(required=False)
+@kube_options(listing=True)
+@output_option("wide", "json", "yaml")
+@click.option("-w", "--watch", is_flag=True, help="Redraw whenever something changes.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait for the current release of NAME to end: exit 0 on Succeeded, 1 on Failed.",
+)
+@timeout_option(600, "--wait")
+def status(
+    session: Session,
+    name: str | None,
+    output: str | None,
+    watch: bool,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Show canaries, or one canary in detail (routes, metrics, history, next step)."""
+    if name and session.all_namespaces:
+        raise click.UsageError("NAME and -A cannot be combined")
+    if wait:
+        if not name:
+            raise click.UsageError("--wait needs a canary NAME")
+        from kubectl_canary.cli.ci_wait import last_message, wait_for_outcome
+
+        obj = wait_for_outcome(session, name, timeout)
+        click.echo(f"canary {name} succeeded: {last_message(obj)}")
+        return
+    if watch:
+        from kubectl_canary.cli.watching import follow, terminal_writer
+    if name:
+        ns = session.namespace
+        if watch:
+            get_canary(session.kube, ns, name)  # not found: fail before drawing anything
+
+            def render_named(objs: dict[tuple[str, str], Obj]) -> str:
+                obj = objs.get((ns, name))
+                if obj is None:
+                    return f'canary "{name}" not found in namespace "{ns}" (deleted?)'
+                return render_one(session, obj, output)
+
+            follow(session, render_named, ns, terminal_writer())
+            return
+        click.echo(render_one(session, get_canary(session.kube, ns, name), output))
+        return
+    if watch:
+        follow(
+            session,
+            lambda objs: render_list(session, list(objs.values()), output),
+            session.list_namespace,
+            terminal_writer(),
+        )
+        return
+    items = session.kube.list(API_VERSION, "Canary", session.list_namespace).get("items", [])
+    text = render_list(session, items, output)
+    if not items and output not in ("json", "yaml"):
+        click.echo(text, err=True)  # like kubectl: "No resources found" goes to stderr
+    else:
+        click.echo(text)

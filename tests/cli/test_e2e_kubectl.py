@@ -1,0 +1,317 @@
+"""`kubectl canary ...` through the real kubectl, against the sandbox and the real agent.
+
+kubectl finds the plugin as `kubectl-canary` on PATH (a shim running this checkout), exactly
+as after a krew install; the agent runs as a local process (`init --agent-process`), since the
+sandbox has no kubelet. One sandbox and agent serve the whole module to keep it lean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kubectl_canary import __version__
+from kubectl_canary.cli.completion import KUBECTL_SCRIPT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = "shop"
+
+
+def deployment(tag: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "mhs", "namespace": NS},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "mhs"}},
+                "template": {
+                    "metadata": {"labels": {"app": "mhs"}},
+                    "spec": {"containers": [{"name": "app", "image": f"ghcr.io/acme/mhs:{tag}"}]},
+                },
+            },
+        }
+    )
+
+
+class Env:
+    def __init__(self, env: dict[str, str], kubectl: str) -> None:
+        self.env = env
+        self.kubectl = kubectl
+
+    def run(
+        self, *args: str, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, input: str | None = None) -> str:
+        done = self.run(*args, input=input)
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def poll(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.5)
+
+    def phase(self) -> str:
+        out = self.ok("get", "canaries.kubectl-canary.dev", "mhs", "-n", NS, "-o", "json")
+        return str(json.loads(out).get("status", {}).get("phase", ""))
+
+
+def stop_agent(kubeconfig: Path) -> None:
+    """Stop the agent process `init --agent-process` started (SIGTERM, then SIGKILL)."""
+    from kubectl_canary import kube
+    from kubectl_canary.cli.agent_info import read_local
+    from kubectl_canary.cli.init import stop_local_agent
+
+    local = read_local(kube.connect(str(kubeconfig)), "kubectl-canary")
+    if local is not None:
+        stop_local_agent(local, time.sleep)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    from kubectl_canary.sandbox.process import start_sandbox
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "these tests run `kubectl canary`: install kubectl and put it on PATH"
+    tmp = tmp_path_factory.mktemp("e2e-kubectl")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "kubectl-canary"
+    shim.write_text(
+        f"#!/bin/sh\nexec {sys.executable} -c "
+        "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
+    )
+    (bin_dir / "kubectl_complete-canary").write_text(KUBECTL_SCRIPT)
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    with start_sandbox(tmp / "sandbox") as sandbox:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(sandbox.kubeconfig),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+        }
+        e = Env(env, kubectl)
+        try:
+            e.ok(
+                "canary",
+                "init",
+                "--agent-process",
+                "--agent-log",
+                str(tmp / "agent.log"),
+                "--timeout",
+                "60",
+            )
+            yield e
+        finally:
+            stop_agent(sandbox.kubeconfig)
+
+
+def test_plugin_and_agent_versions(cluster):
+    out = cluster.ok("canary", "version")
+    assert f"Plugin version: {__version__}" in out
+    assert f"Agent version:  {__version__} (local process" in out
+
+
+def test_release_story(cluster):
+    cluster.ok(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
+    )
+    cluster.ok("apply", "-f", "-", input=deployment("1.1.1"))
+    out = cluster.ok(
+        "canary",
+        "create",
+        "mhs",
+        "-n",
+        NS,
+        "--port",
+        "9898",
+        "--interval",
+        "2s",
+        "--step-weight",
+        "25",
+        "--max-weight",
+        "50",
+    )
+    assert out == "canary.kubectl-canary.dev/mhs created\n"
+    cluster.poll("initialisation", lambda: cluster.phase() == "Initialized")
+    cluster.ok("apply", "-f", "-", input=deployment("1.1.2"))
+    waited = cluster.run("canary", "status", "mhs", "-n", NS, "--wait", "--timeout", "90")
+    assert waited.returncode == 0, waited.stderr
+    assert "succeeded: Promotion completed! Scaling down mhs.shop" in waited.stdout
+    table = cluster.ok("canary", "status", "-A").splitlines()
+    assert table[0].split() == [
+        "NAMESPACE",
+        "NAME",
+        "PHASE",
+        "WEIGHT",
+        "FAILED",
+        "LAST",
+        "TRANSITION",
+    ]
+    assert table[1].split()[:5] == [NS, "mhs", "Succeeded", "0", "0/5"]
+    detail = cluster.ok("canary", "status", "mhs", "-n", NS)
+    assert "ghcr.io/acme/mhs:1.1.2   2/2" in detail
+    assert "Advance mhs.shop canary weight 25" in detail
+    logs = cluster.ok("canary", "logs", "mhs", "-n", NS)
+    assert "Promotion completed! Scaling down mhs.shop" in logs
+    assert all("[" not in line.split(" ")[2] for line in logs.splitlines())  # one canary only
+    # kubectl's own view of the same object (printer columns from the CRD).
+    assert "Succeeded" in cluster.ok("get", "canaries.kubectl-canary.dev", "-n", NS)
+
+
+def test_steering_a_release(cluster):
+    refused = cluster.run("canary", "retry", "mhs", "-n", NS)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        "error: canary mhs is Succeeded, not Failed: retry re-runs the analysis of a failed "
+        "revision\n"
+    )
+    cluster.ok("apply", "-f", "-", input=deployment("1.1.3"))
+    cluster.poll("the new release", lambda: cluster.phase() == "Progressing")
+    paused = cluster.ok("canary", "pause", "mhs", "-n", NS)
+    assert paused.startswith("canary mhs: pause accepted")
+    assert "Progressing (paused)" in cluster.ok("canary", "status", "-n", NS)
+    assert cluster.ok("canary", "resume", "mhs", "-n", NS).startswith("canary mhs: resume accepted")
+    assert cluster.ok("canary", "abort", "mhs", "-n", NS).startswith("canary mhs: abort accepted")
+    cluster.poll("the rollback", lambda: cluster.phase() == "Failed")
+    failed = cluster.run("canary", "status", "mhs", "-n", NS, "--wait", "--timeout", "30")
+    assert failed.returncode == 1 and failed.stderr.startswith("error: canary mhs failed: ")
+
+
+def test_expected_failures_are_one_line(cluster):
+    missing = cluster.run("canary", "status", "nope", "-n", NS)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == 'error: canary "nope" not found in namespace "shop"\n'
+    nowhere = cluster.run("canary", "status", "--kubeconfig", "/nonexistent/config")
+    assert nowhere.returncode == 1
+    assert nowhere.stderr == "error: kubeconfig /nonexistent/config does not exist\n"
+
+
+def test_kubectl_completes_the_plugin(cluster):
+    out = cluster.ok("__complete", "canary", "st")
+    assert out.splitlines()[0].startswith("status\t")
+    names = cluster.ok("__complete", "canary", "abort", "-n", NS, "m")
+    assert "mhs" in names.splitlines()
+
+
+def test_doctor_is_happy(cluster):
+    out = cluster.run("canary", "doctor")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok       leader" in out.stdout
+
+
+def test_offboard_hands_the_app_back(cluster):
+    plan = cluster.ok("canary", "offboard", "mhs", "-n", NS, "--dry-run")
+    assert "restore deployment mhs from mhs-primary (ghcr.io/acme/mhs:1.1.2)" in plan
+    cluster.ok("canary", "offboard", "mhs", "-n", NS, "--timeout", "60")
+    dep = json.loads(cluster.ok("get", "deployment", "mhs", "-n", NS, "-o", "json"))
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/mhs:1.1.2"
+    assert dep["status"]["readyReplicas"] == 2
+    svc = json.loads(cluster.ok("get", "service", "mhs", "-n", NS, "-o", "json"))
+    assert svc["spec"]["selector"] == {"app": "mhs"}
+    gone = cluster.run("get", "deployment", "mhs-primary", "-n", NS)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+    left = cluster.ok("get", "canaries.kubectl-canary.dev", "-A", "-o", "json")
+    assert json.loads(left)["items"] == []
+
+
+@pytest.mark.timeout(240)
+def test_demo_tells_the_story(tmp_path):
+    """The demo on its own sandbox (the sandbox's query endpoint, to stay independent of
+    Prometheus here): install, a good release promoted, a bad one rolled back."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from kubectl_canary.cli.main import main; main()",
+            "demo",
+            "--interval",
+            "2s",
+            "--no-prometheus",
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=230,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "the sandbox itself answers the built-in queries" in out
+    assert "Promotion completed! Scaling down mhs.application" in out
+    assert "Rolling back mhs.application failed checks threshold reached 3" in out
+    assert out.index("Promotion completed") < out.index("Rolling back")
+    assert "ghcr.io/stefanprodan/podinfo:1.1.2   2/2" in out  # 1.1.2 keeps serving
+
+
+def test_offboard_of_an_istio_canary_removes_the_routing_it_made(cluster):
+    web = json.loads(deployment("2.0.0").replace('"mhs"', '"web"').replace(NS, "mesh"))
+    cluster.ok(
+        "apply",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mesh"}}),
+    )
+    cluster.ok("apply", "-f", "-", input=json.dumps(web))
+    cluster.ok(
+        "canary",
+        "create",
+        "web",
+        "-n",
+        "mesh",
+        "--port",
+        "8080",
+        "--provider",
+        "istio",
+        "--interval",
+        "2s",
+    )
+
+    def initialized() -> bool:
+        out = cluster.ok("get", "canaries.kubectl-canary.dev", "web", "-n", "mesh", "-o", "json")
+        return json.loads(out).get("status", {}).get("phase") == "Initialized"
+
+    cluster.poll("initialisation", initialized)
+    assert (
+        cluster.run("get", "virtualservices.networking.istio.io", "web", "-n", "mesh").returncode
+        == 0
+    )
+    out = cluster.ok("canary", "offboard", "web", "-n", "mesh", "--timeout", "60")
+    assert "[4/6] hand VirtualService web back" in out
+    for kind, name in [
+        ("virtualservices.networking.istio.io", "web"),
+        ("destinationrules.networking.istio.io", "web-primary"),
+        ("destinationrules.networking.istio.io", "web-canary"),
+        ("services", "web-canary"),
+        ("deployments", "web-primary"),
+    ]:
+        gone = cluster.run("get", kind, name, "-n", "mesh")
+        assert gone.returncode != 0 and "NotFound" in gone.stderr, (kind, name)
+    svc = json.loads(cluster.ok("get", "service", "web", "-n", "mesh", "-o", "json"))
+    assert svc["spec"]["selector"] == {"app": "web"}
+    assert "ownerReferences" not in svc["metadata"]

@@ -1,0 +1,165 @@
+"""logs: the leader's lines about one canary, a namespace, or all, in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+
+from kubectl_canary.cli.agent_info import AGENT_NAME, LEASE_NAME, LOCAL_AGENT_CONFIGMAP
+
+AGENT_NS = "kubectl-canary"
+
+
+def line(ts: str, msg: str, canary: str | None = None, **extra) -> str:
+    doc = {"ts": ts, "level": "info", "msg": msg, "logger": "agent"}
+    if canary:
+        doc["canary"] = canary
+    doc.update(extra)
+    return json.dumps(doc)
+
+
+LINES = [
+    line("2026-11-27T09:40:00.000+00:00", "listening on 0.0.0.0:8080"),
+    line(
+        "2026-11-27T09:41:00.000+00:00",
+        "Initialization done! mhs.test",
+        "test/mhs",
+        reason="Synced",
+    ),
+    line("2026-11-27T09:42:00.000+00:00", "Initialization done! web.test", "test/web"),
+    line("2026-11-27T09:58:00.000+00:00", "Advance mhs.test canary weight 10", "test/mhs"),
+    line("2026-11-27T09:59:00.000+00:00", "Initialization done! mhs.prod", "prod/mhs"),
+    "Traceback (most recent call last):",
+]
+
+
+def agent_in_cluster(fake, holder: str = "kubectl-canary-agent-7d9f-x2_1") -> None:
+    fake.add(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": AGENT_NAME, "namespace": AGENT_NS},
+            "spec": {
+                "replicas": 1,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "agent", "image": "ghcr.io/kubectl-canary/canary-agent:0.1.0"}
+                        ]
+                    }
+                },
+            },
+            "status": {"readyReplicas": 1},
+        }
+    )
+    fake.add(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": LEASE_NAME, "namespace": AGENT_NS},
+            "spec": {
+                "holderIdentity": holder,
+                "renewTime": "2026-11-27T09:59:58.000000Z",
+                "leaseDurationSeconds": 15,
+            },
+        }
+    )
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "kubectl-canary-agent-7d9f-x2", "namespace": AGENT_NS},
+        }
+    )
+    fake.pod_logs[(AGENT_NS, "kubectl-canary-agent-7d9f-x2")] = LINES
+
+
+def test_one_canary_from_the_leader_pod(run, fake, golden):
+    agent_in_cluster(fake)
+    result = run("logs", "mhs")
+    assert result.exit_code == 0, result.output
+    golden("logs_mhs.txt", result.output)
+
+
+def test_namespace_and_all(run, fake):
+    agent_in_cluster(fake)
+    ns = run("logs").output.splitlines()
+    assert [x.split(" [")[1].split("]")[0] for x in ns] == ["test/mhs", "test/web", "test/mhs"]
+    everything = run("logs", "-A").output.splitlines()
+    assert len(everything) == len(LINES)
+    assert everything[-1] == "Traceback (most recent call last):"
+
+
+def test_json_and_since(run, fake):
+    agent_in_cluster(fake)
+    out = run("logs", "mhs", "-o", "json", "--since", "5m").output.splitlines()
+    assert [json.loads(x)["msg"] for x in out] == ["Advance mhs.test canary weight 10"]
+
+
+def test_bad_since_is_a_usage_error(run, fake):
+    agent_in_cluster(fake)
+    result = run("logs", "mhs", "--since", "yesterday")
+    assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_no_agent(run):
+    result = run("logs", "mhs")
+    assert result.exit_code == 1
+    assert result.stderr == "error: the agent is not installed: run `kubectl canary init`\n"
+
+
+def test_lease_held_by_an_unknown_pod(run, fake):
+    agent_in_cluster(fake, holder="ghost_7")
+    result = run("logs", "mhs")
+    assert result.exit_code == 1
+    assert (
+        'no running agent pod holds the lease in namespace kubectl-canary (holder: "ghost_7")'
+        in result.stderr
+    )
+
+
+@pytest.fixture
+def local_agent(fake, tmp_path):
+    log = tmp_path / "agent.log"
+    log.write_text("\n".join(LINES) + "\n")
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": LOCAL_AGENT_CONFIGMAP, "namespace": AGENT_NS},
+            "data": {
+                "identity": "local-x",
+                "pid": str(os.getpid()),
+                "host": socket.gethostname(),
+                "logFile": str(log),
+                "version": "0.1.0",
+            },
+        }
+    )
+    fake.add(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": LEASE_NAME, "namespace": AGENT_NS},
+            "spec": {"holderIdentity": "local-x"},
+        }
+    )
+    return log
+
+
+def test_local_agent_process_log_file(run, local_agent, golden):
+    result = run("logs", "mhs")
+    assert result.exit_code == 0, result.output
+    golden("logs_mhs.txt", result.output)  # same lines as from a leader pod
+
+
+def test_local_agent_on_another_host(run, fake, local_agent):
+    fake.find("ConfigMap", LOCAL_AGENT_CONFIGMAP)["data"]["host"] = "elsewhere"
+    result = run("logs", "mhs")
+    assert result.exit_code == 1
+    assert f"runs as a local process on host elsewhere; read its log there: {local_agent}" in (
+        result.stderr
+    )

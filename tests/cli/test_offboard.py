@@ -1,0 +1,232 @@
+"""offboard: target restored from the primary, apex Service never without ready endpoints."""
+
+from __future__ import annotations
+
+import json
+
+from kubectl_canary.api.model import FINALIZER, MANAGED_BY_LABEL, ORIGINAL_SPEC_ANNOTATION
+from tests.cli import samples
+
+OWNER = [
+    {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "Canary",
+        "name": "mhs",
+        "uid": "uid-mhs",
+        "controller": True,
+    }
+]
+OURS = {MANAGED_BY_LABEL: "mhs"}
+
+
+def service(name: str, selector: dict, owned: bool = True) -> dict:
+    meta: dict = {"name": name, "namespace": "test"}
+    if owned:
+        meta.update(labels=dict(OURS), ownerReferences=OWNER)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {"selector": selector, "ports": [{"port": 9898}], "clusterIP": "10.0.0.1"},
+    }
+
+
+def failed_release(fake) -> None:
+    """mhs after a failed 1.1.3 release: the primary (1.1.2, 3 replicas) serves everything."""
+    c = samples.canary(phase="Failed", weight=0, failed=5)
+    c["metadata"]["finalizers"] = [FINALIZER]
+    fake.add(c)
+    target = samples.deployment("mhs", "ghcr.io/acme/mhs:1.1.3", replicas=0, ready=0)
+    fake.add(target)
+    primary = samples.deployment(
+        "mhs-primary", "ghcr.io/acme/mhs:1.1.2", replicas=3, ready=3, app="mhs-primary"
+    )
+    primary["metadata"].update(labels=dict(OURS), ownerReferences=OWNER)
+    primary["spec"]["template"]["metadata"]["labels"]["kubectl-canary.dev/app"] = "mhs"
+    primary["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}]
+    fake.add(primary)
+    fake.add(service("mhs", {"app": "mhs-primary"}))
+    fake.add(service("mhs-primary", {"app": "mhs-primary"}))
+    fake.add(service("mhs-canary", {"app": "mhs"}))
+    for dr in ("mhs-primary", "mhs-canary"):
+        fake.add(
+            {
+                "apiVersion": "networking.istio.io/v1beta1",
+                "kind": "DestinationRule",
+                "metadata": {"name": dr, "labels": dict(OURS), "ownerReferences": OWNER},
+                "spec": {"host": dr},
+            }
+        )
+    vs = samples.virtual_service("mhs", 100)
+    vs["metadata"].update(labels=dict(OURS), ownerReferences=OWNER)
+    fake.add(vs)
+    fake.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "mhs"},
+            "subsets": [{"addresses": [{"ip": "10.1.0.1"}, {"ip": "10.1.0.2"}]}],
+        }
+    )
+
+
+class Cluster:
+    """Plays the Deployment and Endpoints controllers, and records apex endpoint counts."""
+
+    def __init__(self, fake, target_becomes_ready: bool = True) -> None:
+        self.fake = fake
+        self.ready = target_becomes_ready
+        self.apex_endpoints: list[int] = []
+        fake.on_write.append(self.react)
+
+    def ready_pods(self, selector: dict) -> int:
+        n = 0
+        for (_, kind, _, _), d in self.fake.objects.items():
+            if kind != "Deployment":
+                continue
+            labels = d["spec"]["template"]["metadata"].get("labels", {})
+            if all(labels.get(k) == v for k, v in selector.items()):
+                n += int(d.get("status", {}).get("readyReplicas", 0))
+        return n
+
+    def react(self, fake, verb, obj) -> None:
+        if obj["kind"] == "Canary" and verb == "patch":  # the agent notices the suspension
+            stored = fake.find("Canary", "mhs")
+            stored["status"]["observedGeneration"] = stored["metadata"]["generation"]
+        if obj["kind"] == "Deployment" and verb == "replace" and self.ready:
+            want = obj["spec"]["replicas"]
+            obj["status"] = {
+                "replicas": want,
+                "readyReplicas": want,
+                "updatedReplicas": want,
+                "availableReplicas": want,
+                "observedGeneration": obj["metadata"].get("generation", 1),
+            }
+        if obj["kind"] == "Service" and obj["metadata"]["name"] == "mhs":
+            count = self.ready_pods(obj["spec"]["selector"])
+            ep = fake.find("Endpoints", "mhs")
+            ep["subsets"] = [{"addresses": [{"ip": f"10.2.0.{i}"} for i in range(count)]}]
+            self.apex_endpoints.append(count)
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(run, fake, golden):
+    failed_release(fake)
+    result = run("offboard", "mhs", "--dry-run")
+    assert result.exit_code == 0, result.output
+    golden("offboard_dry_run.txt", result.output)
+    assert fake.writes == []
+
+
+def test_offboard_after_a_failed_release(run, fake):
+    failed_release(fake)
+    cluster = Cluster(fake)
+    result = run("offboard", "mhs")
+    assert result.exit_code == 0, result.output
+    assert "canary mhs offboarded: deployment mhs serves service mhs" in result.output
+    target = fake.find("Deployment", "mhs")
+    # The last good version (the primary's), not the failed 1.1.3, at the primary's scale.
+    assert target["spec"]["replicas"] == 3
+    container = target["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ghcr.io/acme/mhs:1.1.2" and container["env"][0]["value"] == "1"
+    assert target["spec"]["template"]["metadata"]["labels"] == {"app": "mhs"}
+    apex = fake.find("Service", "mhs")
+    assert apex["spec"]["selector"] == {"app": "mhs"}
+    assert "ownerReferences" not in apex["metadata"]
+    assert MANAGED_BY_LABEL not in apex["metadata"].get("labels", {})
+    for kind, name in [
+        ("Deployment", "mhs-primary"),
+        ("Service", "mhs-primary"),
+        ("Service", "mhs-canary"),
+        ("DestinationRule", "mhs-primary"),
+        ("DestinationRule", "mhs-canary"),
+        ("VirtualService", "mhs"),
+        ("Canary", "mhs"),
+    ]:
+        assert fake.find(kind, name) is None, (kind, name)
+    assert cluster.apex_endpoints and min(cluster.apex_endpoints) > 0
+
+
+def test_target_never_ready_stops_before_touching_traffic(run, fake):
+    failed_release(fake)
+    Cluster(fake, target_becomes_ready=False)
+    result = run("offboard", "mhs", "--timeout", "10")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: step 2 failed: timed out after 10s waiting for deployment mhs to be ready"
+    )
+    assert "run `kubectl canary offboard mhs -n test` again to continue" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert fake.find("Service", "mhs")["spec"]["selector"] == {"app": "mhs-primary"}
+    assert fake.find("Canary", "mhs")["spec"]["suspend"] is True
+    assert fake.find("Deployment", "mhs-primary") is not None
+
+
+def test_rerun_continues_after_a_failure(run, fake):
+    failed_release(fake)
+    cluster = Cluster(fake, target_becomes_ready=False)
+    assert run("offboard", "mhs", "--timeout", "5").exit_code == 1
+    cluster.ready = True
+    target = fake.find("Deployment", "mhs")
+    target["status"] = {
+        "replicas": 3,
+        "readyReplicas": 3,
+        "updatedReplicas": 3,
+        "observedGeneration": target["metadata"]["generation"],
+    }
+    result = run("offboard", "mhs")
+    assert result.exit_code == 0, result.output
+    assert "[1/6] suspend canary mhs so the agent stops acting on it: skipped" in result.output
+    assert "[2/6] restore deployment mhs" in result.output and "skipped (already restored)" in (
+        result.output
+    )
+    assert fake.find("Canary", "mhs") is None
+
+
+def test_taken_over_virtual_service_gets_its_original_spec_back(run, fake):
+    failed_release(fake)
+    Cluster(fake)
+    vs = fake.find("VirtualService", "mhs")
+    original = {
+        "hosts": ["mhs.example.com"],
+        "gateways": ["public"],
+        "http": [{"route": [{"destination": {"host": "mhs"}}]}],
+    }
+    vs["metadata"].pop("ownerReferences")
+    vs["metadata"]["annotations"] = {ORIGINAL_SPEC_ANNOTATION: json.dumps(original)}
+    result = run("offboard", "mhs")
+    assert result.exit_code == 0, result.output
+    vs = fake.find("VirtualService", "mhs")
+    assert vs["spec"] == original
+    assert ORIGINAL_SPEC_ANNOTATION not in vs["metadata"].get("annotations", {})
+
+
+def test_gateway_virtual_service_we_created_is_kept_and_sent_to_the_apex(run, fake):
+    failed_release(fake)
+    Cluster(fake)
+    fake.find("VirtualService", "mhs")["spec"]["gateways"] = ["public"]
+    assert run("offboard", "mhs").exit_code == 0
+    vs = fake.find("VirtualService", "mhs")
+    assert vs["spec"]["http"][0]["route"] == [
+        {"destination": {"host": "mhs", "port": {"number": 9898}}, "weight": 100}
+    ]
+    assert "ownerReferences" not in vs["metadata"]
+
+
+def test_without_a_running_agent_the_suspension_is_not_confirmed_but_offboard_goes_on(run, fake):
+    failed_release(fake)
+    cluster = Cluster(fake)
+    fake.on_write.remove(cluster.react)
+    fake.on_write.append(
+        lambda f, verb, obj: None if obj["kind"] == "Canary" else cluster.react(f, verb, obj)
+    )
+    result = run("offboard", "mhs")
+    assert result.exit_code == 0, result.output
+    assert "warning: the agent did not confirm the suspension" in result.stderr
+
+
+def test_a_virtual_service_bound_only_to_the_mesh_is_deleted(run, fake):
+    failed_release(fake)
+    Cluster(fake)
+    fake.find("VirtualService", "mhs")["spec"]["gateways"] = ["mesh"]
+    assert run("offboard", "mhs").exit_code == 0
+    assert fake.find("VirtualService", "mhs") is None

@@ -1,0 +1,186 @@
+"""`kubectl canary status`: table, wide, json/yaml, detail view, --wait and -w."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.cli import samples
+
+
+def test_table_in_namespace(run, fake, golden):
+    samples.release(fake)
+    fake.add(samples.canary("podinfo", phase="Succeeded", weight=0, failed=0))
+    fake.add(samples.canary("other", namespace="prod", phase="Failed", weight=0, failed=5))
+    result = run("status")
+    assert result.exit_code == 0, result.output
+    golden("status_table.txt", result.output)
+
+
+def test_table_all_namespaces_wide(run, fake, golden):
+    samples.release(fake)
+    fake.add(samples.canary("other", namespace="prod", phase="Failed", weight=0, failed=5))
+    fake.add(samples.canary("held", namespace="prod", paused=True))
+    result = run("status", "-A", "-o", "wide")
+    assert result.exit_code == 0, result.output
+    golden("status_table_wide_all.txt", result.output)
+
+
+def test_empty_namespace_says_so_on_stderr(run):
+    result = run("status", "-n", "empty")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert "No canaries found in namespace empty." in result.stderr
+
+
+def test_list_as_json_and_yaml_is_a_kubernetes_list(run, fake):
+    samples.release(fake)
+    as_json = json.loads(run("status", "-o", "json").output)
+    as_yaml = yaml.safe_load(run("status", "-o", "yaml").output)
+    assert as_json["kind"] == as_yaml["kind"] == "List"
+    assert [i["metadata"]["name"] for i in as_json["items"]] == ["mhs"]
+    assert as_yaml["items"][0]["status"]["canaryWeight"] == 20
+
+
+def test_detail_view(run, fake, golden):
+    samples.release(fake)
+    result = run("status", "mhs")
+    assert result.exit_code == 0, result.output
+    golden("status_detail_progressing.txt", result.output)
+
+
+def test_detail_view_kubernetes_provider_routes_by_ready_pods(run, fake, golden):
+    samples.release(fake, provider="kubernetes")
+    result = run("status", "mhs")
+    assert result.exit_code == 0, result.output
+    golden("status_detail_kubernetes.txt", result.output)
+
+
+def test_detail_view_failed_and_missing_route(run, fake, golden):
+    fake.add(
+        samples.canary(
+            phase="Failed",
+            weight=0,
+            failed=5,
+            lastMetrics=[],
+            lastRequest={
+                "id": "x",
+                "action": "resume",
+                "accepted": False,
+                "message": "the canary is not paused",
+                "time": "2026-11-27T09:58:30Z",
+            },
+        )
+    )
+    fake.add(samples.deployment("mhs-primary", "ghcr.io/acme/mhs:1.1.2", app="mhs-primary"))
+    result = run("status", "mhs")
+    assert result.exit_code == 0, result.output
+    golden("status_detail_failed.txt", result.output)
+
+
+def test_detail_as_yaml_is_the_object(run, fake):
+    samples.release(fake)
+    doc = yaml.safe_load(run("status", "mhs", "-o", "yaml").output)
+    assert doc["metadata"]["name"] == "mhs" and doc["kind"] == "Canary"
+
+
+def test_name_with_all_namespaces_is_a_usage_error(run):
+    result = run("status", "mhs", "-A")
+    assert result.exit_code == 2
+    assert "cannot be combined" in result.output
+
+
+def test_wait_returns_0_once_primary_runs_the_target_template(run, fake, clock):
+    c = samples.release(fake)
+
+    # The agent finishes the release after three polls: promoted template, phase Succeeded.
+    def agent(t: float) -> None:
+        if t >= 1003:
+            target = fake.find("Deployment", "mhs")
+            primary = fake.find("Deployment", "mhs-primary")
+            primary["spec"]["template"]["spec"] = target["spec"]["template"]["spec"]
+            obj = fake.find("Canary", "mhs")
+            obj["status"].update(phase="Succeeded", canaryWeight=0)
+            obj["status"]["history"].append(
+                {
+                    "time": "2026-11-27T10:03:00Z",
+                    "type": "Normal",
+                    "reason": "Synced",
+                    "message": "Promotion completed! Scaling down mhs.test",
+                }
+            )
+
+    clock.on_sleep.append(agent)
+    result = run("status", "mhs", "--wait", "--timeout", "60")
+    assert result.exit_code == 0, result.output
+    assert "succeeded: Promotion completed! Scaling down mhs.test" in result.output
+    assert c["status"]["phase"] == "Progressing"
+
+
+def test_wait_ignores_a_success_left_from_the_previous_release(run, fake):
+    samples.release(fake, phase="Succeeded", weight=0)  # primary 1.1.2, target 1.1.3: not done
+    result = run("status", "mhs", "--wait", "--timeout", "5")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: timed out after 5s waiting for canary mhs (phase Succeeded)"
+    )
+
+
+def test_wait_exits_1_when_the_release_fails(run, fake, clock):
+    samples.release(fake)
+
+    def agent(t: float) -> None:
+        if t >= 1002:
+            obj = fake.find("Canary", "mhs")
+            obj["status"]["phase"] = "Failed"
+            obj["status"]["history"].append(
+                {
+                    "time": "2026-11-27T10:02:00Z",
+                    "type": "Warning",
+                    "reason": "Synced",
+                    "message": "Rolling back mhs.test failed checks threshold reached 5",
+                }
+            )
+
+    clock.on_sleep.append(agent)
+    result = run("status", "mhs", "--wait")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: canary mhs failed: Rolling back mhs.test failed checks threshold reached 5\n"
+    )
+
+
+def test_wait_reports_an_old_failure_after_one_interval(run, fake, clock):
+    samples.release(fake, phase="Failed", weight=0, failed=5)
+    result = run("status", "mhs", "--wait", "--timeout", "600")
+    assert result.exit_code == 1
+    assert "canary mhs failed" in result.stderr
+    assert 1060 <= clock.t < 1070  # one analysis interval (1m) + slack, not the whole timeout
+
+
+def test_watch_redraws_only_on_change(run, fake):
+    c = samples.release(fake)
+    same = json.loads(json.dumps(c))
+    changed = json.loads(json.dumps(c))
+    changed["status"]["canaryWeight"] = 30
+    fake.watch_script = [("MODIFIED", same), ("MODIFIED", changed)]
+    result = run("status", "-w")
+    assert result.exit_code == 0, result.output
+    frames = [f for f in result.output.split("\n\n") if f.strip()]
+    assert len(frames) == 2
+    assert "Progressing   20" in frames[0] and "Progressing   30" in frames[1]
+
+
+def test_redraw_prints_changes_only_and_at_most_every_200ms():
+    from kubectl_canary.cli.watching import Redraw
+
+    frames: list[str] = []
+    r = Redraw(frames.append, 0.2)
+    assert r.offer("a", 10.0) is None
+    assert r.offer("a", 10.05) is None  # unchanged: nothing to draw
+    wait = r.offer("b", 10.1)  # changed, but too soon
+    assert wait is not None and abs(wait - 0.1) < 1e-9
+    assert r.offer("c", 10.15) is not None  # still too soon; only the newest text is kept
+    r.flush(10.3)
+    assert frames == ["a", "c"]

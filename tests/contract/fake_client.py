@@ -1,0 +1,197 @@
+"""An in-memory ResourceClient with the API server semantics routers depend on.
+
+resourceVersion guards replace (409 when stale), create of an existing name is a 409
+AlreadyExists, JSON patch `test` failures are a 422, merge patch follows RFC 7386, and Services
+get server-assigned/defaulted fields (clusterIP, sessionAffinity) so code that compares what it
+wrote with what it reads back meets the same surprises as on a real server. Every write is
+recorded in `writes` so tests can assert that nothing was written.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from agent.resources import ApiError, ConflictError, NotFoundError, Obj
+
+Key = tuple[str, str, str, str]
+
+
+def _group(api_version: str) -> str:
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def _pointer(path: str) -> list[str]:
+    if not path.startswith("/"):
+        raise ApiError(f"bad JSON pointer {path!r}", 422, "Invalid")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        # Objects are stored per (group, kind): versions of one kind share objects, as on a
+        # real server (Istio serves VirtualService as v1, v1beta1 and v1alpha3).
+        self.objects: dict[Key, Obj] = {}
+        self.writes: list[tuple[str, str, str]] = []
+        self._versions = itertools.count(1)
+        self._uids = itertools.count(1)
+        self._stale_next = 0
+
+    # ----- test helpers -----
+
+    def put(self, obj: Obj) -> Obj:
+        """Store an object as if someone else had created it (not counted as our write)."""
+        return self._store(copy.deepcopy(obj), created=True)
+
+    def make_next_replaces_conflict(self, count: int) -> None:
+        """Simulate a concurrent writer: the next `count` replaces find a newer version."""
+        self._stale_next = count
+
+    def set_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: Obj
+    ) -> None:
+        obj = self.objects[self._key(api_version, kind, namespace, name)]
+        obj["status"] = copy.deepcopy(status)
+
+    # ----- ResourceClient -----
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        obj = self.objects.get(self._key(api_version, kind, namespace, name))
+        if obj is None:
+            return None
+        result = copy.deepcopy(obj)
+        result["apiVersion"] = api_version
+        return result
+
+    def create(self, obj: Obj) -> Obj:
+        key = self._key_of(obj)
+        if key in self.objects:
+            raise ConflictError(f"{key} already exists", 409, "AlreadyExists")
+        self.writes.append(("create", obj["kind"], obj["metadata"]["name"]))
+        return copy.deepcopy(self._store(copy.deepcopy(obj), created=True))
+
+    def replace(self, obj: Obj) -> Obj:
+        key = self._key_of(obj)
+        live = self.objects.get(key)
+        if live is None:
+            raise NotFoundError(f"{key} not found", 404, "NotFound")
+        if self._stale_next > 0:
+            self._stale_next -= 1
+            live["metadata"]["resourceVersion"] = str(next(self._versions))
+        sent = obj["metadata"].get("resourceVersion")
+        if sent and sent != live["metadata"]["resourceVersion"]:
+            raise ConflictError(f"{key}: the object has been modified", 409, "Conflict")
+        self.writes.append(("replace", obj["kind"], obj["metadata"]["name"]))
+        new = copy.deepcopy(obj)
+        new["metadata"]["uid"] = live["metadata"]["uid"]
+        return copy.deepcopy(self._store(new, created=False, old=live))
+
+    def patch_json(
+        self, api_version: str, kind: str, namespace: str, name: str, ops: list[Obj]
+    ) -> Obj:
+        key = self._key(api_version, kind, namespace, name)
+        live = self.objects.get(key)
+        if live is None:
+            raise NotFoundError(f"{key} not found", 404, "NotFound")
+        doc = copy.deepcopy(live)
+        for op in ops:
+            doc = self._apply_op(doc, op)
+        self.writes.append(("patch", kind, name))
+        return copy.deepcopy(self._store(doc, created=False, old=live))
+
+    def patch_merge(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Obj
+    ) -> Obj:
+        key = self._key(api_version, kind, namespace, name)
+        live = self.objects.get(key)
+        if live is None:
+            raise NotFoundError(f"{key} not found", 404, "NotFound")
+        self.writes.append(("patch", kind, name))
+        return copy.deepcopy(self._store(_merge(live, patch), created=False, old=live))
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        key = self._key(api_version, kind, namespace, name)
+        if self.objects.pop(key, None) is not None:
+            self.writes.append(("delete", kind, name))
+
+    # ----- internals -----
+
+    def _key(self, api_version: str, kind: str, namespace: str, name: str) -> Key:
+        return (_group(api_version), kind, namespace, name)
+
+    def _key_of(self, obj: Obj) -> Key:
+        meta = obj["metadata"]
+        return self._key(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+    def _store(self, obj: Obj, created: bool, old: Obj | None = None) -> Obj:
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(next(self._versions))
+        if created:
+            meta["uid"] = f"uid-{next(self._uids)}"
+            meta["generation"] = 1
+        elif old is not None:
+            changed = obj.get("spec") != old.get("spec")
+            meta["generation"] = old["metadata"].get("generation", 1) + (1 if changed else 0)
+        if obj["kind"] == "Service":
+            self._default_service(obj, old)
+        self.objects[self._key_of(obj)] = obj
+        return obj
+
+    def _default_service(self, obj: Obj, old: Obj | None) -> None:
+        spec = obj.setdefault("spec", {})
+        old_ip = (old or {}).get("spec", {}).get("clusterIP")
+        if old_ip and spec.get("clusterIP") not in (None, old_ip):
+            raise ApiError("spec.clusterIP: field is immutable", 422, "Invalid")
+        spec.setdefault("clusterIP", old_ip or f"10.96.0.{next(self._uids) % 250 + 1}")
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("sessionAffinity", "None")
+        for port in spec.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+    def _apply_op(self, doc: Obj, op: Obj) -> Obj:
+        parts = _pointer(op["path"])
+        parent: Any = doc
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent.get(part)
+            if parent is None:
+                raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
+        last = parts[-1]
+        kind = op["op"]
+        if kind == "test":
+            current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if current != op["value"]:
+                raise ApiError(f"test of {op['path']} failed", 422, "Invalid")
+        elif kind in ("add", "replace"):
+            if isinstance(parent, list):
+                index = len(parent) if last == "-" else int(last)
+                if kind == "add":
+                    parent.insert(index, copy.deepcopy(op["value"]))
+                else:
+                    parent[index] = copy.deepcopy(op["value"])
+            else:
+                if kind == "replace" and last not in parent:
+                    raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
+                parent[last] = copy.deepcopy(op["value"])
+        elif kind == "remove":
+            if isinstance(parent, list):
+                parent.pop(int(last))
+            elif last in parent:
+                del parent[last]
+            else:
+                raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
+        else:
+            raise ApiError(f"unsupported op {kind}", 422, "Invalid")
+        return doc

@@ -1,0 +1,309 @@
+"""Helpers for the agent's end-to-end tests: the sandbox, a real Prometheus, the agent as its
+own process, and small readers of what the agent wrote (status, Events, routes).
+
+Everything is bounded: processes are stopped by the fixtures that start them, waits poll for a
+condition with a deadline and report what they last saw when it runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.kube import KubeClient
+from kubectl_canary.sandbox.process import SandboxHandle, start_sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+CANARY_API = "kubectl-canary.dev/v1alpha1"
+IMAGE_PREFIX = "ghcr.io/stefanprodan/podinfo:"
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError(
+            f"`{name}` is not on PATH; this test needs it (install it, see .ci/run)"
+        )
+    return path
+
+
+def wait_for(
+    what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1
+) -> Any:
+    """Poll `probe` until it returns something truthy; fail naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")
+
+
+@dataclass
+class AgentProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    port: int = 0
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for raw in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(raw))
+            except ValueError:
+                out.append({"msg": raw, "level": "raw"})
+        return out
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def get(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return int(self.proc.returncode)
+
+
+def start_agent(
+    kubeconfig: Path,
+    log_path: Path,
+    *extra: str,
+    metrics_server: str = "",
+    provider: str = "kubernetes",
+) -> AgentProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "agent.main",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--listen",
+        "127.0.0.1:0",
+        "--namespace",
+        "kubectl-canary",
+        "--provider",
+        provider,
+        "--log-level",
+        "debug",
+        *extra,
+    ]
+    if metrics_server:
+        cmd += ["--metrics-server", metrics_server]
+    logf = log_path.open("ab")
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=os.environ.copy()
+    )
+    logf.close()
+    agent = AgentProcess(proc, log_path)
+
+    def bound_port() -> int:
+        if proc.poll() is not None:
+            raise AssertionError(f"agent exited {proc.returncode}: {log_path.read_text()[-2000:]}")
+        for line in agent.lines():
+            if "port" in line and str(line.get("msg", "")).startswith("listening"):
+                return int(line["port"])
+        return 0
+
+    agent.port = wait_for("the agent's listen line", bound_port, timeout=30)
+    return agent
+
+
+@contextmanager
+def running_agent(
+    kubeconfig: Path, log_path: Path, *extra: str, **kw: Any
+) -> Iterator[AgentProcess]:
+    agent = start_agent(kubeconfig, log_path, *extra, **kw)
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@dataclass
+class Cluster:
+    """A thin test-side view of the sandbox (through the same adapter as the agent)."""
+
+    sandbox: SandboxHandle
+    client: KubeClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = KubeClient.from_kubeconfig(str(self.sandbox.kubeconfig))
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        live = self.client.get(
+            obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]
+        )
+        if live is None:
+            return self.client.create(obj)
+        obj = {**obj, "metadata": {**meta, "resourceVersion": live["metadata"]["resourceVersion"]}}
+        return self.client.replace(obj)
+
+    def get(self, api_version: str, kind: str, ns: str, name: str) -> dict[str, Any] | None:
+        return self.client.get(api_version, kind, ns, name)
+
+    def canary(self, ns: str, name: str) -> dict[str, Any]:
+        obj = self.client.get(CANARY_API, "Canary", ns, name)
+        assert obj is not None, f"Canary {ns}/{name} not found"
+        return obj
+
+    def status(self, ns: str, name: str) -> dict[str, Any]:
+        return dict(self.canary(ns, name).get("status") or {})
+
+    def phase(self, ns: str, name: str) -> str:
+        return str(self.status(ns, name).get("phase", ""))
+
+    def events(self, ns: str, name: str) -> list[dict[str, Any]]:
+        items, _ = self.client.list("v1", "Event", ns)
+        mine = [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
+        return sorted(mine, key=lambda e: e["metadata"].get("creationTimestamp", ""))
+
+    def set_image(self, ns: str, name: str, image: str) -> None:
+        dep = self.client.get("apps/v1", "Deployment", ns, name)
+        assert dep is not None
+        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        self.client.replace(dep)
+
+    def traffic(self, apps: list[dict[str, Any]], profiles: dict[str, Any]) -> None:
+        self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "sandbox-traffic", "namespace": "kube-system"},
+                "data": {"apps": yaml.safe_dump(apps), "profiles": yaml.safe_dump(profiles)},
+            }
+        )
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def deployment(ns: str, name: str, image: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {"name": name, "image": image, "ports": [{"containerPort": 9898}]}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def sample(name: str) -> dict[str, Any]:
+    path = REPO / "kubectl_canary" / "manifests" / "samples" / name
+    return dict(yaml.safe_load(path.read_text()))
+
+
+@contextmanager
+def sandbox(workdir: Path, speed: float = 1.0) -> Iterator[SandboxHandle]:
+    handle = start_sandbox(workdir, speed=speed, bookmark_interval=2.0)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+AGENT_MANIFESTS = REPO / "kubectl_canary" / "manifests" / "agent"
+
+
+def agent_rbac_rules() -> list[dict[str, Any]]:
+    """The rules of the agent's ClusterRole and leader-election Role, as shipped."""
+    rules: list[dict[str, Any]] = []
+    for name in ("clusterrole.yaml", "role-leader-election.yaml"):
+        for doc in yaml.safe_load_all((AGENT_MANIFESTS / name).read_text()):
+            if doc and doc["kind"] in ("ClusterRole", "Role"):
+                rules += doc["rules"]
+    return rules
+
+
+def rbac_allows(rules: list[dict[str, Any]], verb: str, resource: str) -> bool:
+    """Whether `rules` allow `verb` on `resource` ('group/plural[/sub]' or 'plural[/sub]')."""
+    parts = resource.split("/")
+    # A core resource has no group: 'services' or 'services/status'; others start with a dot-name.
+    group = parts[0] if "." in parts[0] or parts[0] in ("apps", "autoscaling") else ""
+    name = "/".join(parts[1:] if group else parts)
+    for rule in rules:
+        if (
+            group in rule.get("apiGroups", [])
+            and name in rule.get("resources", [])
+            and verb in rule.get("verbs", [])
+        ):
+            return True
+    return False
+
+
+def api_requests(metrics_text: str) -> dict[tuple[str, str], int]:
+    """(verb, resource) -> count from the agent's /metrics."""
+    found: dict[tuple[str, str], int] = {}
+    pattern = re.compile(
+        r'^kubectl_canary_api_requests_total\{verb="([^"]+)",resource="([^"]*)"\} (\d+)$'
+    )
+    for line in metrics_text.splitlines():
+        m = pattern.match(line)
+        if m:
+            found[(m.group(1), m.group(2))] = int(m.group(3))
+    return found
+
+
+def istio_canary(ns: str, name: str, threshold: int | None = None) -> dict[str, Any]:
+    """The istio sample for `ns/name`, time-compressed: 2 s interval, 10 s metric windows."""
+    canary = sample("canary-istio.yaml")
+    canary["metadata"] = {"name": name, "namespace": ns}
+    canary["spec"]["targetRef"]["name"] = name
+    canary["spec"]["service"]["hosts"] = [f"{name}.example.com"]
+    analysis = canary["spec"]["analysis"]
+    analysis["interval"] = "2s"
+    if threshold is not None:
+        analysis["threshold"] = threshold
+    for metric in analysis["metrics"]:
+        metric["interval"] = "10s"
+    return canary
+
+
+def leader_gauge(agent: AgentProcess) -> int | None:
+    """1 when the agent leads, 0 when it follows, None when it does not answer."""
+    try:
+        text = agent.metrics()
+    except OSError:
+        return None
+    m = re.search(r"^kubectl_canary_leader (\d)$", text, re.M)
+    return int(m.group(1)) if m else None

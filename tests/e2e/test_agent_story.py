@@ -1,0 +1,173 @@
+"""DESIGN §1 end to end: the agent as its own process, the sandbox, a real Prometheus, Istio.
+
+1. Deployment `mhs` 1.1.1 and its Canary: the agent initialises (primary, Services, routing at
+   100/0, target scaled to 0) without analysis.
+2. 1.1.2 (healthy): weights 10..50 every interval, promotion, Succeeded; 1.1.2 serves.
+3. 1.1.3 (half its requests fail): halted checks, rollback at the threshold, Failed; 1.1.2 keeps
+   serving from the primary.
+Throughout: Events match status.history one for one, in order; log lines name the canary;
+/metrics reports the canary.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kubectl_canary.sandbox.prometheus import start_prometheus
+
+from .agent_harness import (
+    Cluster,
+    agent_rbac_rules,
+    api_requests,
+    deployment,
+    namespace,
+    rbac_allows,
+    require_binary,
+    running_agent,
+    sample,
+    sandbox,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
+
+NS, NAME = "application", "mhs"
+IMAGE = "ghcr.io/stefanprodan/podinfo:"
+ISTIO = "networking.istio.io/v1beta1"
+
+
+def vs_weights(c: Cluster) -> dict[str, int]:
+    vs = c.get(ISTIO, "VirtualService", NS, NAME)
+    assert vs is not None, "VirtualService mhs missing"
+    route = vs["spec"]["http"][-1]["route"]
+    return {r["destination"]["host"]: int(r.get("weight", 0)) for r in route}
+
+
+def replicas(c: Cluster, name: str) -> int:
+    dep = c.get("apps/v1", "Deployment", NS, name)
+    assert dep is not None, f"Deployment {name} missing"
+    return int(dep["spec"].get("replicas", 0))
+
+
+def primary_image(c: Cluster) -> str:
+    dep = c.get("apps/v1", "Deployment", NS, f"{NAME}-primary")
+    assert dep is not None
+    return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def history_messages(c: Cluster) -> list[str]:
+    return [h["message"] for h in c.status(NS, NAME).get("history", [])]
+
+
+def event_messages(c: Cluster) -> list[str]:
+    # The agent names each Event `<canary>.<hex nanoseconds><random>`: name order is
+    # creation order, even within one second.
+    events = sorted(c.events(NS, NAME), key=lambda e: e["metadata"]["name"])
+    return [e["message"] for e in events]
+
+
+def test_istio_story(tmp_path: Path) -> None:
+    require_binary("prometheus")
+    with sandbox(tmp_path / "sandbox", speed=5) as sb:
+        c = Cluster(sb)
+        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
+        try:
+            c.apply(namespace(NS))
+            c.apply(namespace("kubectl-canary"))
+            c.apply(deployment(NS, NAME, IMAGE + "1.1.1", replicas=2))
+            c.traffic(
+                [{"namespace": NS, "service": NAME, "rps": 20}],
+                {"1.1.3": {"errorRate": 0.5}},
+            )
+            canary = sample("canary-istio.yaml")
+            canary["spec"]["analysis"]["interval"] = "2s"
+            for metric in canary["spec"]["analysis"]["metrics"]:
+                metric["interval"] = "10s"
+            c.apply(canary)
+            log_path = tmp_path / "agent.log"
+            with running_agent(
+                sb.kubeconfig, log_path, "--lease-duration", "2s", metrics_server=prom.url
+            ) as agent:
+                _initialised(c)
+                _succeeds(c)
+                _fails(c)
+                assert event_messages(c) == history_messages(c)
+                _observable(c, agent)
+            assert agent.proc.returncode == 0, "SIGTERM should stop the agent cleanly"
+        finally:
+            prom.stop()
+
+
+def _initialised(c: Cluster) -> None:
+    wait_for("phase Initialized", lambda: c.phase(NS, NAME) == "Initialized", timeout=60)
+    assert history_messages(c) == [f"Initialization done! {NAME}.{NS}"]
+    assert replicas(c, NAME) == 0
+    assert replicas(c, f"{NAME}-primary") == 2
+    assert primary_image(c) == IMAGE + "1.1.1"
+    for svc in (NAME, f"{NAME}-primary", f"{NAME}-canary"):
+        assert c.get("v1", "Service", NS, svc) is not None, f"Service {svc} missing"
+    assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
+    status = c.status(NS, NAME)
+    assert status.get("canaryWeight", 0) == 0 and status.get("failedChecks", 0) == 0
+
+
+def _succeeds(c: Cluster) -> None:
+    seen_weights: set[int] = set()
+
+    def succeeded() -> bool:
+        status = c.status(NS, NAME)
+        seen_weights.add(int(status.get("canaryWeight", 0)))
+        return status.get("phase") == "Succeeded"
+
+    c.set_image(NS, NAME, IMAGE + "1.1.2")
+    wait_for("phase Succeeded for 1.1.2", succeeded, timeout=120, interval=0.2)
+    messages = history_messages(c)
+    advances = [m for m in messages if m.startswith(f"Advance {NAME}.{NS} canary weight")]
+    assert advances == [f"Advance {NAME}.{NS} canary weight {w}" for w in (10, 20, 30, 40, 50)]
+    assert messages[-1] == f"Promotion completed! Scaling down {NAME}.{NS}"
+    assert f"New revision detected! Scaling up {NAME}.{NS}" in messages
+    assert {10, 50} <= seen_weights
+    assert primary_image(c) == IMAGE + "1.1.2"
+    assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
+    wait_for("canary scaled down", lambda: replicas(c, NAME) == 0, timeout=30)
+    conditions = {x["type"]: x["status"] for x in c.status(NS, NAME).get("conditions", [])}
+    assert conditions.get("Promoted") == "True"
+
+
+def _fails(c: Cluster) -> None:
+    before = len(history_messages(c))
+    c.set_image(NS, NAME, IMAGE + "1.1.3")
+    wait_for("phase Failed for 1.1.3", lambda: c.phase(NS, NAME) == "Failed", timeout=150)
+    new = history_messages(c)[before:]
+    halts = [m for m in new if m.startswith(f"Halt {NAME}.{NS} advancement")]
+    assert len(halts) >= 1, new
+    assert any(re.search(r"success rate [0-9.]+% < 99%", m) for m in halts), halts
+    assert any(
+        m.startswith(f"Rolling back {NAME}.{NS} failed checks threshold reached") for m in new
+    )
+    assert not any(m.startswith(f"Advance {NAME}.{NS} canary weight 20") for m in new)
+    assert primary_image(c) == IMAGE + "1.1.2", "the primary must keep serving 1.1.2"
+    assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
+    wait_for("canary scaled down after rollback", lambda: replicas(c, NAME) == 0, timeout=30)
+    metric_values = {m["name"]: m for m in c.status(NS, NAME).get("lastMetrics", [])}
+    assert "request-success-rate" in metric_values
+
+
+def _observable(c: Cluster, agent) -> None:  # type: ignore[no-untyped-def]
+    text = agent.metrics()
+    assert f'kubectl_canary_canary_phase{{namespace="{NS}",name="{NAME}",phase="Failed"}} 1' in text
+    requests = api_requests(text)
+    assert requests.get(("watch", "kubectl-canary.dev/canaries"), 0) >= 1
+    assert requests.get(("update", "kubectl-canary.dev/canaries/status"), 0) >= 1
+    rules = agent_rbac_rules()
+    denied = [k for k in requests if k[1] and not rbac_allows(rules, *k)]
+    assert denied == [], f"the agent used verbs its RBAC does not grant: {denied}"
+    assert re.search(r"kubectl_canary_tick_duration_seconds_count [1-9]", text)
+    assert agent.get("/healthz") == 200 and agent.get("/readyz") == 200
+    lines = agent.lines()
+    about = [x for x in lines if "Rolling back" in str(x.get("msg", ""))]
+    assert about and all(x.get("canary") == f"{NS}/{NAME}" for x in about)
+    assert all({"ts", "level", "msg"} <= set(x) for x in lines), "every log line is JSON"

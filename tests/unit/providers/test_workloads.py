@@ -1,0 +1,424 @@
+"""Builders of the generated objects, the revision checksum, and ensure/release semantics."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from agent.workloads import (
+    APPLIED_HASH_ANNOTATION,
+    SHARED_POD_LABEL,
+    OwnershipError,
+    apex_service,
+    apply_promotion,
+    canary_service,
+    config_hash,
+    config_key,
+    ensure,
+    primary_deployment,
+    primary_selector,
+    promote_template,
+    release,
+    selector_label,
+    services,
+    template_hash,
+    tracked_config_refs,
+)
+from kubectl_canary.api.model import (
+    MANAGED_BY_LABEL,
+    ORIGINAL_SPEC_ANNOTATION,
+    Canary,
+    CanarySpec,
+    ObjectMetadata,
+    ServiceSpec,
+    TargetRef,
+)
+from tests.contract.fake_client import FakeClient
+
+Obj = dict[str, Any]
+
+
+def target(replicas: int | None = 3, selector: dict[str, str] | None = None) -> Obj:
+    labels = selector or {"app": "podinfo"}
+    spec: Obj = {
+        "selector": {"matchLabels": dict(labels)},
+        "strategy": {"type": "RollingUpdate"},
+        "template": {
+            "metadata": {"labels": {**labels, "version": "v1"}, "annotations": {"a": "1"}},
+            "spec": {"containers": [{"name": "app", "image": "podinfo:1.1.1"}]},
+        },
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "podinfo",
+            "namespace": "test",
+            "uid": "target-uid",
+            "resourceVersion": "7",
+            "labels": {"team": "web"},
+            "annotations": {"deployment.kubernetes.io/revision": "3", "note": "x"},
+        },
+        "spec": spec,
+        "status": {"readyReplicas": 3},
+    }
+
+
+def canary(provider: str = "istio", **service: Any) -> Canary:
+    return Canary(
+        namespace="test",
+        name="podinfo",
+        uid="canary-uid",
+        spec=CanarySpec(
+            target_ref=TargetRef("podinfo"),
+            service=ServiceSpec(port=9898, **service),
+            provider=provider,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ({"app": "podinfo", "tier": "web"}, ("app", "podinfo")),
+        ({"tier": "web", "app.kubernetes.io/name": "pi"}, ("app.kubernetes.io/name", "pi")),
+        ({"tier": "web", "name": "x"}, ("tier", "web")),
+    ],
+)
+def test_selector_label_preference(selector: dict[str, str], expected: tuple[str, str]) -> None:
+    assert selector_label(target(selector=selector)) == expected
+
+
+def test_a_target_without_match_labels_is_an_error() -> None:
+    bad = target()
+    bad["spec"]["selector"] = {"matchExpressions": []}
+    with pytest.raises(ValueError, match="no spec.selector.matchLabels"):
+        selector_label(bad)
+
+
+def test_primary_deployment_is_a_relabelled_owned_copy() -> None:
+    source = target()
+    primary = primary_deployment(source, canary())
+
+    meta = primary["metadata"]
+    assert meta["name"] == "podinfo-primary" and meta["namespace"] == "test"
+    assert meta["labels"] == {"team": "web", MANAGED_BY_LABEL: "podinfo"}
+    assert meta["annotations"] == {"note": "x"}  # no revision bookkeeping copied
+    assert "uid" not in meta and "resourceVersion" not in meta
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "kubectl-canary.dev/v1alpha1",
+            "kind": "Canary",
+            "name": "podinfo",
+            "uid": "canary-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    spec = primary["spec"]
+    assert spec["selector"] == {"matchLabels": {"app": "podinfo-primary"}}
+    assert spec["template"]["metadata"]["labels"] == {
+        "app": "podinfo-primary",
+        "version": "v1",
+        SHARED_POD_LABEL: "podinfo",
+    }
+    assert spec["template"]["spec"] == source["spec"]["template"]["spec"]
+    assert spec["replicas"] == 3
+    assert "status" not in primary
+    assert source == target()  # the input is not modified
+
+
+@pytest.mark.parametrize(
+    ("replicas", "override", "expected"), [(0, None, 1), (None, None, 1), (2, 5, 5)]
+)
+def test_primary_replicas(replicas: int | None, override: int | None, expected: int) -> None:
+    assert primary_deployment(target(replicas), canary(), override)["spec"]["replicas"] == expected
+
+
+def test_canary_without_uid_cannot_own_objects() -> None:
+    with pytest.raises(ValueError, match="no uid"):
+        primary_deployment(target(), Canary("test", "podinfo", canary().spec))
+
+
+def test_promote_copies_template_and_optionally_replicas() -> None:
+    primary = primary_deployment(target(), canary())
+    primary["metadata"]["resourceVersion"] = "11"
+    new_target = target(replicas=4)
+    new_target["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
+    new_target["spec"]["minReadySeconds"] = 5
+
+    promoted = promote_template(primary, new_target, with_replicas=False)
+    assert promoted["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:1.1.2"
+    assert promoted["spec"]["template"]["metadata"]["labels"]["app"] == "podinfo-primary"
+    assert promoted["spec"]["selector"] == primary["spec"]["selector"]
+    assert promoted["spec"]["minReadySeconds"] == 5
+    assert promoted["spec"]["replicas"] == 3
+    assert promoted["metadata"]["resourceVersion"] == "11"  # a guarded replace
+
+    assert promote_template(primary, new_target, with_replicas=True)["spec"]["replicas"] == 4
+    scaled_down = target(replicas=0)
+    assert promote_template(primary, scaled_down, with_replicas=True)["spec"]["replicas"] == 3
+
+
+def test_services_select_the_right_pods_and_carry_metadata() -> None:
+    c = canary(
+        target_port="http",
+        port_name="web",
+        app_protocol="http",
+        apex=ObjectMetadata(labels={"expose": "yes"}, annotations={"a": "b"}),
+        canary=ObjectMetadata(labels={"tier": "canary"}),
+    )
+    apex, primary, canary_svc = services(target(), c)
+
+    assert [s["metadata"]["name"] for s in (apex, primary, canary_svc)] == [
+        "podinfo",
+        "podinfo-primary",
+        "podinfo-canary",
+    ]
+    assert apex["spec"]["selector"] == {"app": "podinfo-primary"}
+    assert primary["spec"]["selector"] == {"app": "podinfo-primary"}
+    assert canary_svc["spec"]["selector"] == {"app": "podinfo"}
+    assert apex["spec"]["ports"] == [
+        {
+            "name": "web",
+            "port": 9898,
+            "targetPort": "http",
+            "protocol": "TCP",
+            "appProtocol": "http",
+        }
+    ]
+    assert apex["metadata"]["labels"] == {"expose": "yes", MANAGED_BY_LABEL: "podinfo"}
+    assert apex["metadata"]["annotations"] == {"a": "b"}
+    assert canary_svc["metadata"]["labels"]["tier"] == "canary"
+    assert "annotations" not in primary["metadata"]
+
+
+def test_kubernetes_provider_leaves_the_apex_service_to_its_router() -> None:
+    names = [s["metadata"]["name"] for s in services(target(), canary("kubernetes"))]
+    assert names == ["podinfo-primary", "podinfo-canary"]
+
+
+def test_service_name_override() -> None:
+    c = canary(name="frontend")
+    assert [s["metadata"]["name"] for s in services(target(), c)] == [
+        "frontend",
+        "frontend-primary",
+        "frontend-canary",
+    ]
+    assert canary_service(target(), c)["spec"]["ports"][0]["targetPort"] == 9898
+
+
+def test_tracked_config_refs() -> None:
+    deployment = target()
+    pod = deployment["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = [
+        {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm-env", "key": "a"}}},
+        {"name": "B", "valueFrom": {"secretKeyRef": {"name": "sec-env", "key": "b"}}},
+        {"name": "C", "value": "plain"},
+    ]
+    pod["initContainers"] = [
+        {
+            "name": "init",
+            "envFrom": [{"configMapRef": {"name": "cm-from"}}, {"secretRef": {"name": "sec-from"}}],
+        }
+    ]
+    pod["volumes"] = [
+        {"name": "v1", "configMap": {"name": "cm-vol"}},
+        {"name": "v2", "secret": {"secretName": "sec-vol"}},
+        {
+            "name": "v3",
+            "projected": {
+                "sources": [{"configMap": {"name": "cm-env"}}, {"secret": {"name": "sec-proj"}}]
+            },
+        },
+        {"name": "v4", "emptyDir": {}},
+    ]
+
+    assert tracked_config_refs(deployment) == [
+        ("ConfigMap", "cm-env"),
+        ("ConfigMap", "cm-from"),
+        ("ConfigMap", "cm-vol"),
+        ("Secret", "sec-env"),
+        ("Secret", "sec-from"),
+        ("Secret", "sec-proj"),
+        ("Secret", "sec-vol"),
+    ]
+
+
+def test_template_hash_tracks_template_and_configs_only() -> None:
+    base = target()
+    h = template_hash(base, {})
+    assert h == template_hash(copy.deepcopy(base), {})
+
+    scaled = target(replicas=9)
+    scaled["metadata"]["resourceVersion"] = "99"
+    scaled["status"] = {"readyReplicas": 0}
+    assert template_hash(scaled, {}) == h  # replicas, metadata, status: not a revision
+
+    labelled = target()
+    labelled["spec"]["template"]["metadata"]["labels"][SHARED_POD_LABEL] = "podinfo"
+    assert template_hash(labelled, {}) == h  # the agent's own label: not a revision
+
+    bumped = target()
+    bumped["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
+    assert template_hash(bumped, {}) != h
+
+    annotated = target()
+    annotated["spec"]["template"]["metadata"]["annotations"]["restartedAt"] = "now"
+    assert template_hash(annotated, {}) != h
+
+    configs = {config_key("ConfigMap", "cfg"): config_hash({"data": {"k": "v1"}})}
+    changed = {config_key("ConfigMap", "cfg"): config_hash({"data": {"k": "v2"}})}
+    assert template_hash(base, configs) != h
+    assert template_hash(base, configs) != template_hash(base, changed)
+
+
+# ----- ensure / release -----
+
+
+def test_ensure_creates_then_writes_only_on_change() -> None:
+    client = FakeClient()
+    svc = apex_service(target(), canary())
+
+    created = ensure(client, svc, detect_drift=True)
+    assert created["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+    assert created["spec"]["clusterIP"]  # assigned by the server
+    assert (
+        ensure(client, svc, detect_drift=True)["metadata"]["resourceVersion"]
+        == (created["metadata"]["resourceVersion"])
+    )
+    assert client.writes == [("create", "Service", "podinfo")]
+
+    moved = apex_service(target(), canary(), {"app": "podinfo"})
+    updated = ensure(client, moved, detect_drift=True)
+    assert updated["spec"]["selector"] == {"app": "podinfo"}
+    assert updated["spec"]["clusterIP"] == created["spec"]["clusterIP"]  # carried over
+    assert len(client.writes) == 2
+
+
+def test_ensure_repairs_drift_only_when_asked() -> None:
+    client = FakeClient()
+    svc = apex_service(target(), canary())
+    live = ensure(client, svc)
+    live["spec"]["selector"] = {"app": "hijacked"}
+    client.replace(live)
+    client.writes.clear()
+
+    assert ensure(client, svc)["spec"]["selector"] == {"app": "hijacked"}
+    assert client.writes == []
+    assert ensure(client, svc, detect_drift=True)["spec"]["selector"] == {"app": "podinfo-primary"}
+
+
+def test_ensure_keeps_create_only_fields() -> None:
+    client = FakeClient()
+    primary = primary_deployment(target(), canary())
+    live = ensure(client, primary, create_only=("replicas",))
+    live["spec"]["replicas"] = 7  # scaled by an HPA
+    client.replace(live)
+
+    again = primary_deployment(target(replicas=0), canary())
+    writes = len(client.writes)
+    assert ensure(client, again, create_only=("replicas",))["spec"]["replicas"] == 7
+    assert len(client.writes) == writes  # replicas are not what we manage
+
+    changed = primary_deployment(target(), canary())
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:2"
+    result = ensure(client, changed, create_only=("replicas",))
+    assert result["spec"]["replicas"] == 7
+    assert result["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:2"
+
+
+def test_ensure_retries_from_a_fresh_read_on_conflict() -> None:
+    client = FakeClient()
+    ensure(client, apex_service(target(), canary()))
+    client.make_next_replaces_conflict(3)
+
+    result = ensure(client, apex_service(target(), canary(), {"app": "podinfo"}))
+
+    assert result["spec"]["selector"] == {"app": "podinfo"}
+
+
+def test_ensure_gives_up_after_repeated_conflicts() -> None:
+    client = FakeClient()
+    ensure(client, apex_service(target(), canary()))
+    client.make_next_replaces_conflict(50)
+
+    with pytest.raises(Exception, match="kept conflicting"):
+        ensure(client, apex_service(target(), canary(), {"app": "podinfo"}))
+
+
+def user_service() -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "podinfo", "namespace": "test", "labels": {"owner": "me"}},
+        "spec": {"selector": {"app": "podinfo"}, "ports": [{"port": 80, "targetPort": 9898}]},
+    }
+
+
+def test_takeover_saves_the_original_and_release_restores_it() -> None:
+    client = FakeClient()
+    before = client.put(user_service())
+
+    taken = ensure(client, apex_service(target(), canary()), detect_drift=True)
+    assert json.loads(taken["metadata"]["annotations"][ORIGINAL_SPEC_ANNOTATION]) == before["spec"]
+    assert "ownerReferences" not in taken["metadata"]  # never garbage-collect a user's object
+    assert taken["spec"]["selector"] == {"app": "podinfo-primary"}
+    assert taken["metadata"]["labels"] == {"owner": "me", MANAGED_BY_LABEL: "podinfo"}
+
+    release(client, "v1", "Service", "test", "podinfo", "podinfo")
+
+    after = client.get("v1", "Service", "test", "podinfo")
+    assert after is not None
+    assert after["spec"] == before["spec"]
+    assert after["metadata"]["labels"] == {"owner": "me"}
+    assert after["metadata"]["annotations"] == {}
+
+
+def test_release_deletes_ours_and_leaves_others_alone() -> None:
+    client = FakeClient()
+    ensure(client, apex_service(target(), canary()))
+    client.put({**user_service(), "metadata": {"name": "other", "namespace": "test"}})
+
+    release(client, "v1", "Service", "test", "podinfo", "podinfo")
+    release(client, "v1", "Service", "test", "other", "podinfo")
+    release(client, "v1", "Service", "test", "missing", "podinfo")
+
+    assert client.get("v1", "Service", "test", "podinfo") is None
+    assert client.get("v1", "Service", "test", "other") is not None
+
+
+def test_an_object_of_another_canary_is_refused() -> None:
+    client = FakeClient()
+    other = user_service()
+    other["metadata"]["labels"][MANAGED_BY_LABEL] = "other-canary"
+    client.put(other)
+
+    with pytest.raises(OwnershipError, match="managed by Canary other-canary"):
+        ensure(client, apex_service(target(), canary()))
+
+
+def test_primary_selector_is_derived_from_the_target() -> None:
+    assert primary_selector(target(selector={"name": "x"})) == {"name": "x-primary"}
+
+
+def test_apply_promotion_copies_the_target_and_survives_conflicts() -> None:
+    client = FakeClient()
+    live_target = client.put(target(replicas=4))
+    ensure(client, primary_deployment(live_target, canary()), create_only=("replicas",))
+    live_target["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
+    client.replace(live_target)
+    client.make_next_replaces_conflict(2)
+
+    promoted = apply_promotion(client, canary(), with_replicas=True)
+
+    assert promoted["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:1.1.2"
+    assert promoted["spec"]["replicas"] == 4
+    writes = len(client.writes)
+    apply_promotion(client, canary(), with_replicas=True)
+    assert len(client.writes) == writes  # already promoted: nothing to write

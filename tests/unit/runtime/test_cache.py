@@ -1,0 +1,162 @@
+"""Informers: list, watch from the list's version, re-list on 410, reconnect on silence."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+from agent.cache import Caches, Informer, WatchSettings, rv_newer
+from agent.resources import ApiError, NotFoundError
+
+from .test_scheduler import wait_until
+
+
+def obj(name: str, rv: str, data: str = "") -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"namespace": "ns", "name": name, "resourceVersion": rv},
+        "data": {"v": data},
+    }
+
+
+class ScriptedServer:
+    """Answers list/watch from a script; records the resourceVersions watches start from."""
+
+    def __init__(self, lists: list[list[dict]], watches: list[list | Exception]) -> None:
+        self.lists = lists
+        self.watches = watches
+        self.list_calls = 0
+        self.watch_from: list[str] = []
+        self.idle = threading.Event()
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        items = self.lists[min(self.list_calls, len(self.lists) - 1)]
+        self.list_calls += 1
+        rv = max((int(i["metadata"]["resourceVersion"]) for i in items), default=1)
+        return [dict(i) for i in items], str(rv)
+
+    def watch(self, api_version, kind, namespace, rv, timeout_seconds, silence_seconds):
+        self.watch_from.append(rv)
+        if not self.watches:
+            self.idle.set()
+            time.sleep(0.05)
+            return iter(())
+        step = self.watches.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return self._stream(step)
+
+    @staticmethod
+    def _stream(events: list) -> Iterator[tuple[str, dict]]:
+        yield from events
+
+
+def informer(server: ScriptedServer, seen: list | None = None) -> Informer:
+    settings = WatchSettings(timeout_seconds=1, silence_seconds=1, retry_seconds=0.01)
+    handler = (
+        (lambda e, o, p: seen.append((e, o["metadata"]["name"]))) if seen is not None else None
+    )
+    return Informer(server, "v1", "ConfigMap", None, handler, settings)
+
+
+def test_list_then_watch_from_the_lists_version_and_follow_bookmarks() -> None:
+    server = ScriptedServer(
+        [[obj("a", "5")]],
+        [[("ADDED", obj("b", "6")), ("BOOKMARK", {"metadata": {"resourceVersion": "9"}})]],
+    )
+    seen: list = []
+    inf = informer(server, seen)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        assert server.watch_from[:2] == ["5", "9"]
+        assert {o["metadata"]["name"] for o in inf.items()} == {"a", "b"}
+        assert seen == [("ADDED", "a"), ("ADDED", "b")]
+        assert server.list_calls == 1
+    finally:
+        inf.stop()
+
+
+def test_gone_lists_again_and_reports_the_difference() -> None:
+    gone = ApiError("too old", 410, "Expired")
+    server = ScriptedServer(
+        [[obj("a", "5"), obj("b", "5")], [obj("a", "7", "new"), obj("c", "7")]],
+        [gone],
+    )
+    seen: list = []
+    inf = informer(server, seen)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        assert server.list_calls == 2
+        assert sorted(seen[2:]) == [("ADDED", "c"), ("DELETED", "b"), ("MODIFIED", "a")]
+        assert inf.get("ns", "a")["data"] == {"v": "new"}
+        assert inf.get("ns", "b") is None
+    finally:
+        inf.stop()
+
+
+def test_silence_reconnects_from_the_last_version_without_listing() -> None:
+    silence = ApiError("read timed out", 0, "Silence")
+    server = ScriptedServer([[obj("a", "5")]], [[("MODIFIED", obj("a", "8"))], silence])
+    inf = informer(server)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        assert server.watch_from[:3] == ["5", "8", "8"]
+        assert server.list_calls == 1
+    finally:
+        inf.stop()
+
+
+def test_unserved_kind_is_an_empty_synced_cache() -> None:
+    class NoKind(ScriptedServer):
+        def list(self, *a, **k):
+            self.list_calls += 1
+            raise NotFoundError("no such kind", 404)
+
+    server = NoKind([[]], [])
+    inf = informer(server)
+    inf.start()
+    try:
+        assert inf.synced.wait(5)
+        assert not inf.served and inf.items() == []
+    finally:
+        inf.stop()
+
+
+def test_our_own_write_is_never_replaced_by_an_older_version() -> None:
+    server = ScriptedServer([[obj("a", "5")]], [])
+    inf = informer(server)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        inf.observe_write(obj("a", "10", "mine"))
+        inf._apply("MODIFIED", obj("a", "8", "older"))
+        assert inf.get("ns", "a")["data"] == {"v": "mine"}
+        inf._apply("MODIFIED", obj("a", "11", "newer"))
+        assert inf.get("ns", "a")["data"] == {"v": "newer"}
+    finally:
+        inf.stop()
+
+
+def test_caches_answer_for_every_version_of_a_group_kind() -> None:
+    server = ScriptedServer([[obj("a", "5")]], [])
+    caches = Caches(server, ("ns",), WatchSettings(retry_seconds=0.01))
+    caches.add("v1", "ConfigMap")
+    caches.start()
+    try:
+        assert caches.wait_synced(5)
+        wait_until(lambda: caches.get("v1", "ConfigMap", "ns", "a") is not None)
+        assert caches.covers("v1", "ConfigMap", "ns")
+        assert not caches.covers("v1", "ConfigMap", "other")  # not a watched namespace
+        assert not caches.covers("v1", "Secret", "ns")
+    finally:
+        caches.stop()
+
+
+def test_rv_newer() -> None:
+    assert rv_newer("10", "9") and not rv_newer("9", "10") and not rv_newer("9", "9")
+    assert rv_newer("abc", "9")  # opaque: the caller's copy wins

@@ -1,0 +1,117 @@
+"""Status writes (skip unchanged, resourceVersion guard, conflict retry) and Event objects."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from agent.events import event_name, event_object
+from agent.resources import ConflictError
+from agent.status_writer import same_status, write_status
+
+from .fakes import FakeCluster
+
+API = "kubectl-canary.dev/v1alpha1"
+
+
+def canary_obj() -> dict:
+    return {
+        "apiVersion": API,
+        "kind": "Canary",
+        "metadata": {"name": "mhs", "namespace": "test"},
+        "spec": {"targetRef": {"name": "mhs"}},
+        "status": {"phase": "Initialized", "canaryWeight": 0},
+    }
+
+
+def test_unchanged_status_is_not_written() -> None:
+    k = FakeCluster()
+    obj = k.put(canary_obj())
+    assert write_status(k, obj, {"phase": "Initialized", "canaryWeight": 0.0}) is None
+    assert k.calls == []
+
+
+def test_changed_status_is_written_on_the_read_version() -> None:
+    k = FakeCluster()
+    obj = k.put(canary_obj())
+    out = write_status(k, obj, {"phase": "Progressing", "canaryWeight": 10})
+    assert out is not None and out["status"]["canaryWeight"] == 10
+    assert k.verbs() == ["update"]
+    assert k.peek("Canary", "test", "mhs")["status"]["phase"] == "Progressing"
+
+
+def test_conflict_rereads_and_writes_the_same_status() -> None:
+    k = FakeCluster()
+    stale = k.put(canary_obj())
+    k.patch_merge(API, "Canary", "test", "mhs", {"metadata": {"annotations": {"a": "b"}}})
+    k.calls.clear()
+    out = write_status(k, stale, {"phase": "Progressing", "canaryWeight": 10})
+    assert out is not None
+    assert k.verbs() == ["update", "get", "update"]
+    live = k.peek("Canary", "test", "mhs")
+    assert live["status"]["canaryWeight"] == 10
+    assert live["metadata"]["annotations"] == {"a": "b"}  # the user's change survived
+
+
+def test_persistent_conflict_surfaces() -> None:
+    k = FakeCluster()
+    obj = k.put(canary_obj())
+
+    class Racing(FakeCluster):
+        def update_status(self, o: dict) -> dict:
+            raise ConflictError("stale", 409)
+
+        def get(self, *a: str) -> dict:
+            return obj
+
+    with pytest.raises(ConflictError):
+        write_status(Racing(), obj, {"phase": "Failed"})
+
+
+def test_gone_canary_is_not_written() -> None:
+    k = FakeCluster()
+    obj = k.put(canary_obj())
+
+    k.objects.clear()
+    k.fail_next["update"] = ConflictError("stale", 409)
+    assert write_status(k, obj, {"phase": "Failed"}) is None
+
+
+def test_same_status_treats_int_and_float_alike() -> None:
+    assert same_status({"a": [1, {"b": 2.0}]}, {"a": [1.0, {"b": 2}]})
+    assert not same_status({"a": 1}, {"a": 1.5})
+    assert same_status(None, {})
+
+
+def test_event_names_are_unique_and_valid() -> None:
+    names = {event_name("mhs", 1234) for _ in range(200)}
+    assert len(names) == 200
+    pattern = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    assert all(pattern.match(n) and len(n) <= 253 for n in names)
+    assert len(event_name("x" * 300)) <= 253
+
+
+def test_event_object_describes_the_canary() -> None:
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    obj = {"metadata": {"name": "mhs", "namespace": "test", "uid": "u1", "resourceVersion": "7"}}
+    ev = event_object(obj, "Warning", "Synced", "Halt advancement", now, "agent-1")
+    assert ev["metadata"]["namespace"] == "test"
+    assert ev["metadata"]["name"].startswith("mhs.")
+    assert ev["involvedObject"] == {
+        "apiVersion": API,
+        "kind": "Canary",
+        "name": "mhs",
+        "namespace": "test",
+        "uid": "u1",
+        "resourceVersion": "7",
+    }
+    assert (ev["type"], ev["reason"], ev["message"], ev["count"]) == (
+        "Warning",
+        "Synced",
+        "Halt advancement",
+        1,
+    )
+    assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2026-01-02T03:04:05Z"
+    assert ev["reportingInstance"] == "agent-1"

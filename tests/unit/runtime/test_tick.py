@@ -1,0 +1,290 @@
+"""One tick: observe from caches, decide (two passes), act, write status once, record Events."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.core.types import (
+    Decision,
+    EmitEvent,
+    GateResult,
+    Initialize,
+    MetricResult,
+    Observations,
+    QueryMetrics,
+    RequeueAfter,
+    Routes,
+    ScaleTarget,
+    SetRoutes,
+)
+from agent.resources import ApiError
+from agent.telemetry import Telemetry
+from agent.tick import Ticker, TickSettings
+from kubectl_canary.api.model import REQUEST_ANNOTATION, Canary, Phase
+
+from .fakes import FakeCluster
+
+API = "kubectl-canary.dev/v1alpha1"
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeCaches:
+    """Reads straight from the fake cluster, like a perfectly up-to-date informer."""
+
+    def __init__(self, k: FakeCluster) -> None:
+        self.k = k
+
+    def get(self, api_version: str, kind: str, ns: str, name: str) -> dict | None:
+        return self.k.peek(kind, ns, name)
+
+
+class FakeRouter:
+    def __init__(self, kit: FakeToolkit) -> None:
+        self.kit = kit
+
+    def reconcile(self, canary: Canary) -> None:
+        self.kit.calls.append("reconcile")
+        self.kit.routes = self.kit.routes or Routes(100, 0)
+
+    def set_routes(self, canary, primary, canary_weight, mirror, match) -> None:  # noqa: ANN001
+        self.kit.calls.append(f"routes {primary}/{canary_weight}")
+        self.kit.routes = Routes(primary, canary_weight)
+
+    def get_routes(self, canary: Canary) -> Routes | None:
+        return self.kit.routes
+
+    def finalize(self, canary: Canary) -> None:
+        self.kit.calls.append("finalize")
+
+
+class FakeToolkit:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.routes: Routes | None = None
+        self.metric_value = 99.5
+
+    def router(self, canary: Canary, client: Any) -> FakeRouter:
+        if canary.spec.provider not in ("istio", "kubernetes", "gatewayapi"):
+            raise ValueError(f"unknown provider {canary.spec.provider!r}")
+        return FakeRouter(self)
+
+    def tracked_config_refs(self, deployment: dict) -> list[tuple[str, str]]:
+        return []
+
+    def template_hash(self, deployment: dict, configs: Any) -> str:
+        return "h-" + deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    def initialize(self, canary: Canary, client: Any, target: dict) -> None:
+        self.calls.append("initialize")
+
+    def promote(self, canary: Canary, client: Any, target: dict, hpa: bool) -> None:
+        self.calls.append("promote")
+
+    def revert(self, canary: Canary, client: Any) -> None:
+        self.calls.append("revert")
+
+    def query_metric(self, canary, metric, template, server) -> MetricResult:  # noqa: ANN001
+        self.calls.append(f"query {metric.name} @{server}")
+        return MetricResult(value=self.metric_value)
+
+    def webhook_payload(self, canary, webhook, phase) -> dict:  # noqa: ANN001
+        return {"name": canary.name, "phase": phase, "metadata": {}}
+
+    def call_webhook(self, webhook, payload) -> GateResult:  # noqa: ANN001
+        self.calls.append(f"webhook {webhook.name}")
+        return GateResult(ok=True)
+
+
+def canary_obj(**spec: Any) -> dict:
+    return {
+        "apiVersion": API,
+        "kind": "Canary",
+        "metadata": {"name": "mhs", "namespace": "test", "generation": 1},
+        "spec": {
+            "provider": "istio",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "mhs"},
+            "service": {"port": 9898},
+            "analysis": {
+                "interval": "2s",
+                "threshold": 2,
+                "maxWeight": 20,
+                "stepWeight": 10,
+                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}],
+            },
+            **spec,
+        },
+    }
+
+
+def deployment(image: str = "app:1") -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "mhs", "namespace": "test", "generation": 1},
+        "spec": {
+            "replicas": 2,
+            "template": {"spec": {"containers": [{"name": "app", "image": image}]}},
+        },
+        "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2},
+    }
+
+
+def setup(decide, **spec: Any) -> tuple[FakeCluster, FakeToolkit, Ticker, Telemetry]:  # noqa: ANN001
+    k = FakeCluster()
+    k.put(canary_obj(**spec))
+    k.put(deployment())
+    kit = FakeToolkit()
+    tel = Telemetry()
+    settings = TickSettings(default_provider="kubernetes", metrics_server="http://prom:9090")
+    ticker = Ticker(k, FakeCaches(k), kit, decide, tel, settings, clock=lambda: NOW)
+    return k, kit, ticker, tel
+
+
+def events(k: FakeCluster) -> list[tuple[str, str]]:
+    evs = [o for (kind, _, _), o in k.objects.items() if kind == "Event"]
+    return [(e["type"], e["message"]) for e in sorted(evs, key=lambda e: e["metadata"]["name"])]
+
+
+def test_actions_run_in_order_then_status_once_then_events() -> None:
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        assert obs.target.exists and obs.target.template_hash == "h-app:1"
+        assert now == NOW
+        status = dataclasses.replace(canary.status, phase=Phase.INITIALIZED)
+        return Decision(
+            status,
+            (
+                Initialize(),
+                SetRoutes(100, 0),
+                ScaleTarget(0),
+                EmitEvent("Normal", "Synced", "Initialization done! mhs.test"),
+                RequeueAfter(3.0),
+            ),
+        )
+
+    k, kit, ticker, _ = setup(decide)
+    delay = ticker("test/mhs")
+    assert delay == 3.0
+    assert kit.calls == ["initialize", "reconcile", "routes 100/0"]
+    assert k.peek("Deployment", "test", "mhs")["spec"]["replicas"] == 0
+    assert k.peek("Canary", "test", "mhs")["status"]["phase"] == "Initialized"
+    verbs = [(v, kind) for v, kind, _ in k.calls]
+    assert verbs.index(("update", "Canary/status")) < verbs.index(("create", "Event"))
+    assert events(k) == [("Normal", "Initialization done! mhs.test")]
+
+
+def test_unchanged_status_is_not_written_and_interval_is_the_default_delay() -> None:
+    k, _, ticker, _ = setup(lambda c, o, n: Decision(c.status, ()))
+    k.objects[("Canary", "test", "mhs")]["status"] = {"phase": "Initializing"}
+    assert ticker("test/mhs") == 2.0
+    assert ("update", "Canary/status", "mhs") not in k.calls
+
+
+def test_two_pass_metrics_and_gates_at_the_same_now() -> None:
+    seen: list[Observations] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        seen.append(obs)
+        if obs.metrics is None:
+            return Decision(canary.status, (QueryMetrics(canary.spec.analysis.metrics),))
+        value = obs.metrics["request-success-rate"].value
+        status = dataclasses.replace(canary.status, phase=Phase.PROGRESSING, canary_weight=10)
+        return Decision(status, (EmitEvent("Normal", "Synced", f"value {value}"),))
+
+    k, kit, ticker, _ = setup(decide)
+    ticker("test/mhs")
+    assert len(seen) == 2 and seen[0].metrics is None
+    assert kit.calls == ["query request-success-rate @http://prom:9090"]
+    assert events(k) == [("Normal", "value 99.5")]
+    assert k.peek("Canary", "test", "mhs")["status"]["canaryWeight"] == 10
+
+
+def test_canary_metrics_server_overrides_the_agent_default() -> None:
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        if obs.metrics is None:
+            return Decision(canary.status, (QueryMetrics(canary.spec.analysis.metrics),))
+        return Decision(canary.status, ())
+
+    _, kit, ticker, _ = setup(decide, metricsServer="http://other:9090")
+    ticker("test/mhs")
+    assert kit.calls == ["query request-success-rate @http://other:9090"]
+
+
+def test_failed_action_writes_nothing_and_warns_once() -> None:
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        status = dataclasses.replace(canary.status, phase=Phase.PROGRESSING)
+        return Decision(status, (ScaleTarget(1), EmitEvent("Normal", "Synced", "never sent")))
+
+    k, _, ticker, tel = setup(decide)
+    k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
+    delay = ticker("test/mhs")
+    assert delay is not None and delay <= 10
+    assert "status" not in k.peek("Canary", "test", "mhs")
+    assert [t for t, _ in events(k)] == ["Warning"]
+    assert "forbidden" in events(k)[0][1]
+    k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
+    ticker("test/mhs")
+    assert len(events(k)) == 1  # the same failure is not reported again
+    assert 'outcome="error"} 2' in tel.render()
+
+
+def test_pending_request_is_observed_once() -> None:
+    requests: list[Any] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        requests.append(obs.request)
+        return Decision(canary.status, ())
+
+    k, _, ticker, _ = setup(decide)
+    live = k.objects[("Canary", "test", "mhs")]
+    live["metadata"]["annotations"] = {
+        REQUEST_ANNOTATION: json.dumps({"id": "r1", "action": "pause"})
+    }
+    ticker("test/mhs")
+    live = k.objects[("Canary", "test", "mhs")]  # the first tick stored a new version
+    live["status"] = {
+        "phase": "Progressing",
+        "lastRequest": {"id": "r1", "action": "pause", "accepted": True},
+    }
+    ticker("test/mhs")
+    assert requests[0] is not None and requests[0].id == "r1"
+    assert requests[1] is None
+
+
+def test_missing_metric_template_is_a_spec_error_for_the_core() -> None:
+    errors: list[str | None] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        errors.append(obs.spec_error)
+        return Decision(canary.status, ())
+
+    analysis = canary_obj()["spec"]["analysis"]
+    analysis["metrics"] = [
+        {"name": "errors", "templateRef": {"name": "error-rate"}, "thresholdRange": {"max": 1}}
+    ]
+    _, _, ticker, _ = setup(decide, analysis=analysis)
+    ticker("test/mhs")
+    assert errors[0] is not None and "MetricTemplate test/error-rate not found" in errors[0]
+
+
+def test_unparseable_spec_sets_a_condition_and_one_warning_and_never_reaches_the_core() -> None:
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        raise AssertionError("the core must not see an unparseable canary")
+
+    k, _, ticker, _ = setup(decide)
+    k.objects[("Canary", "test", "mhs")]["spec"]["analysis"]["stepWeight"] = 0
+    ticker("test/mhs")
+    ticker("test/mhs")
+    status = k.peek("Canary", "test", "mhs")["status"]
+    valid = [c for c in status["conditions"] if c["type"] == "Valid"]
+    assert valid and valid[0]["status"] == "False" and "stepWeight" in valid[0]["message"]
+    assert [t for t, _ in events(k)] == ["Warning"]
+    assert status["history"][-1]["reason"] == "InvalidSpec"
+
+
+def test_deleted_canary_is_forgotten() -> None:
+    k, _, ticker, _ = setup(lambda c, o, n: Decision(c.status, ()))
+    k.objects.pop(("Canary", "test", "mhs"))
+    assert ticker("test/mhs") is None
