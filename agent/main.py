@@ -150,7 +150,7 @@ class Agent:
         )
         self.caches = Caches(self.live, opts.namespaces, watch)
         self.client = CachedClient(self.live, self.caches)
-        toolkit = ProviderToolkit(lambda ns, name: self.caches.get("v1", "Secret", ns, name))
+        toolkit = ProviderToolkit(lambda ns, name: self.client.get("v1", "Secret", ns, name))
         settings = TickSettings(
             default_provider=a.provider,
             metrics_server=a.metrics_server,

@@ -110,6 +110,7 @@ class Ticker:
         clog = for_canary(log, key)
         if obj is None:
             self._telemetry.forget(ns, name)
+            self._last_failure.pop(key, None)
             return None
         try:
             canary = parse_canary(obj, default_provider=self._settings.default_provider)
@@ -178,7 +179,8 @@ class Ticker:
             if ref is None:
                 continue
             tns = ref.namespace or canary.namespace
-            raw = self._caches.get(API_VERSION, "MetricTemplate", tns, ref.name)
+            # Through the client: from the cache, or live when the namespace is not watched.
+            raw = self._client.get(API_VERSION, "MetricTemplate", tns, ref.name)
             if raw is None:
                 return f"metric {metric.name}: MetricTemplate {tns}/{ref.name} not found", found
             try:

@@ -22,8 +22,9 @@ _PRIMARY_CREATE_ONLY = ("replicas",)
 
 
 class _RouterAdapter:
-    """The tick's router view: A/B match conditions come from the spec (the routers read
-    `analysis.match` themselves), so `match` is accepted and not passed on."""
+    """The tick's router view. A/B match conditions come from the spec: routers read
+    `analysis.match` themselves and put the weights on the matching route (every other request
+    stays on the primary), so `match` is accepted and not passed on."""
 
     def __init__(self, router: Router) -> None:
         self._router = router

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """CLI latency: `kubectl canary status -A` against `kubectl get canaries -A` on the sandbox.
 
-    python3 bench/cli_latency.py [--runs 15] [--sizes 10,200] [--adapters]
+    python3 bench/cli_latency.py [--runs 15] [--sizes 10,200] [--adapters] [--zipapp PYZ]
 
 Starts a throwaway sandbox, creates N Canaries (with a status, as the agent would leave them),
 and reports the median wall time of each command run through the real `kubectl` (the plugin is
-found on PATH as `kubectl-canary`, like a krew install), and their ratio. With --adapters it
+found on PATH as `kubectl-canary`, like a krew install; `--zipapp` measures the built krew
+executable instead of the checkout), and their ratio. With --adapters it
 also compares two ways of listing from Python: this plugin's own client (kubectl_canary.kube)
 and the `kubernetes` package's kubeconfig loader + REST client, each in a fresh interpreter.
 Prints only; a benchmark, not a test.
@@ -112,13 +113,16 @@ def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
     return statistics.median(times)
 
 
-def plugin_shim(folder: Path) -> Path:
-    """A `kubectl-canary` on PATH that runs this checkout with this interpreter."""
+def plugin_shim(folder: Path, zipapp: Path | None) -> Path:
+    """A `kubectl-canary` on PATH running this checkout (or a built zipapp) with this Python."""
     shim = folder / "kubectl-canary"
-    shim.write_text(
-        f"#!/bin/sh\nexec {sys.executable} -c "
-        "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
-    )
+    if zipapp is not None:
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} {zipapp.resolve()} "$@"\n')
+    else:
+        shim.write_text(
+            f"#!/bin/sh\nexec {sys.executable} -c "
+            "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
+        )
     shim.chmod(0o755)
     return folder
 
@@ -128,6 +132,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--sizes", default="10,200")
     parser.add_argument("--adapters", action="store_true", help="compare Python client libraries")
+    parser.add_argument(
+        "--zipapp", type=Path, help="measure this built zipapp (scripts/build_release.py)"
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     kubectl = shutil.which("kubectl")
@@ -140,7 +147,7 @@ def main() -> int:
     ):
         env = dict(os.environ)
         env["KUBECONFIG"] = str(sandbox.kubeconfig)
-        env["PATH"] = f"{plugin_shim(Path(tmp))}{os.pathsep}{env['PATH']}"
+        env["PATH"] = f"{plugin_shim(Path(tmp), args.zipapp)}{os.pathsep}{env['PATH']}"
         env["PYTHONPATH"] = str(ROOT)
         os.environ["KUBECONFIG"] = env["KUBECONFIG"]
         client = kube.connect()

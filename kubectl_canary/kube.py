@@ -114,13 +114,7 @@ class Kube(Protocol):
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
         """Raises NotFoundError when missing."""
 
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> Obj:
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
         """A List object (`items`, `metadata.resourceVersion`); namespace None = all namespaces."""
 
     def create(self, obj: Obj) -> Obj: ...
@@ -153,12 +147,7 @@ class Kube(Protocol):
         """(type, object) pairs until the server closes the stream; GoneError on 410."""
 
     def pod_log(
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None = None,
-        follow: bool = False,
-        since_seconds: int | None = None,
+        self, namespace: str, pod: str, follow: bool = False, since_seconds: int | None = None
     ) -> Iterator[str]:
         """The pod's log lines (without newline)."""
 
@@ -626,16 +615,8 @@ class RestClient:
             what=self._what(api_version, kind),
         )
 
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> Obj:
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
         path = self.path(api_version, kind, namespace)
-        if label_selector:
-            path += "?labelSelector=" + urllib.parse.quote(label_selector)
         return self.request("GET", path, what=self._what(api_version, kind))
 
     def create(self, obj: Obj) -> Obj:
@@ -706,16 +687,9 @@ class RestClient:
             yield event["type"], event["object"]
 
     def pod_log(
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None = None,
-        follow: bool = False,
-        since_seconds: int | None = None,
+        self, namespace: str, pod: str, follow: bool = False, since_seconds: int | None = None
     ) -> Iterator[str]:
         params: dict[str, str] = {}
-        if container:
-            params["container"] = container
         if follow:
             params["follow"] = "true"
         if since_seconds is not None:

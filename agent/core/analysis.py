@@ -253,7 +253,9 @@ def _step_ab(t: Tick) -> None:
     total = t.analysis.iterations
     done = t.status.iterations
     if done < total:
-        t.act(SetRoutes(TOTAL_WEIGHT, 0, match=t.analysis.match))
+        # As in Flagger, the A/B route (requests matching analysis.match) goes all to the canary;
+        # routers keep every other request on the primary.
+        t.act(SetRoutes(0, TOTAL_WEIGHT, match=t.analysis.match))
         t.update(iterations=done + 1)
         t.event(f"Advance {t.display} canary iteration {done + 1}/{total}")
         return

@@ -16,7 +16,7 @@ event wording) with these deliberate differences (see docs/release-semantics.md)
   not every tick, so an idle tick leaves status unchanged.
 - `stepWeightPromotion` with a zero canary weight routes everything back at once (Flagger
   stalls); blue/green routes all traffic to the canary for one checked interval before the
-  promotion (Flagger); A/B iterations send `SetRoutes(100, 0, match=analysis.match)`.
+  promotion (Flagger); A/B iterations send `SetRoutes(0, 100, match=analysis.match)`.
 - `rollback` webhooks are polled like Flagger's (a 2xx answer means roll back now); on a
   rollback, `post-rollout` webhooks are notified with phase Failed; `event` webhooks get every
   event.

@@ -13,6 +13,8 @@ import copy
 from typing import Any, Protocol
 
 from agent.core.types import Routes
+from agent.resources import Obj, ResourceClient
+from agent.workloads import ensure, managed_by, release, service_name
 from kubectl_canary.api.model import Canary
 
 
@@ -66,3 +68,63 @@ def ab_matches(canary: Canary) -> list[dict[str, Any]]:
                     item[key] = copy.deepcopy(value)
             merged.append(item)
     return merged
+
+
+class RouteObjectRouter:
+    """A router steering one routing object named like the apex Service (a VirtualService, an
+    HTTPRoute): what Istio and Gateway API share. Subclasses say which kind, how to build it at
+    given weights and how to read weights back; they may add companion objects."""
+
+    name = ""
+    exact_weights = True
+    api_version = ""
+    kind = ""
+
+    def __init__(self, client: ResourceClient) -> None:
+        self._client = client
+
+    def build(self, canary: Canary, routes: Routes) -> Obj:
+        raise NotImplementedError
+
+    def read(self, live: Obj, canary: Canary) -> Routes | None:
+        raise NotImplementedError
+
+    def reconcile_companions(self, canary: Canary) -> None:
+        """Objects the routing object relies on (e.g. Istio DestinationRules)."""
+
+    def finalize_companions(self, canary: Canary) -> None:
+        """Give back what reconcile_companions made."""
+
+    def _live(self, canary: Canary) -> Obj | None:
+        return self._client.get(self.api_version, self.kind, canary.namespace, service_name(canary))
+
+    def reconcile(self, canary: Canary) -> None:
+        self.reconcile_companions(canary)
+        live = self._live(canary)
+        current = self.read(live, canary) if live and managed_by(live) == canary.name else None
+        # Keep the weights in force: reconcile repairs drift, it never moves traffic.
+        ensure(self._client, self.build(canary, current or Routes(100, 0)), detect_drift=True)
+
+    def set_routes(
+        self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
+    ) -> int:
+        check_weights(primary, canary_weight)
+        if managed_by(self._live(canary)) != canary.name:
+            raise RouterError(
+                f"{self.kind} {canary.namespace}/{service_name(canary)} is missing or not "
+                f"managed by Canary {canary.name}; reconcile first"
+            )
+        routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
+        ensure(self._client, self.build(canary, routes), detect_drift=True)
+        return canary_weight
+
+    def get_routes(self, canary: Canary) -> Routes | None:
+        live = self._live(canary)
+        if live is None or managed_by(live) != canary.name:
+            return None
+        return self.read(live, canary)
+
+    def finalize(self, canary: Canary) -> None:
+        name = service_name(canary)
+        release(self._client, self.api_version, self.kind, canary.namespace, name, canary.name)
+        self.finalize_companions(canary)

@@ -16,13 +16,10 @@ import re
 from typing import Any
 
 from agent.core.types import Routes
-from agent.resources import Obj, ResourceClient
-from agent.routers.base import RouterError, ab_matches, check_weights
+from agent.resources import Obj
+from agent.routers.base import RouteObjectRouter, RouterError, ab_matches
 from agent.workloads import (
-    ensure,
     generated_metadata,
-    managed_by,
-    release,
     service_name,
     service_names,
 )
@@ -161,47 +158,13 @@ def read_routes(route: Obj, canary: Canary) -> Routes | None:
     return None
 
 
-class GatewayAPIRouter:
+class GatewayAPIRouter(RouteObjectRouter):
     name = "gatewayapi"
-    exact_weights = True
+    api_version = API_VERSION
+    kind = "HTTPRoute"
 
-    def __init__(self, client: ResourceClient) -> None:
-        self._client = client
+    def build(self, canary: Canary, routes: Routes) -> Obj:
+        return http_route(canary, routes)
 
-    def _live(self, canary: Canary) -> Obj | None:
-        return self._client.get(API_VERSION, "HTTPRoute", canary.namespace, service_name(canary))
-
-    def reconcile(self, canary: Canary) -> None:
-        live = self._live(canary)
-        current = read_routes(live, canary) if live and managed_by(live) == canary.name else None
-        routes = current or Routes(primary=100, canary=0)
-        ensure(self._client, http_route(canary, routes), detect_drift=True)
-
-    def set_routes(
-        self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
-    ) -> int:
-        check_weights(primary, canary_weight)
-        if managed_by(self._live(canary)) != canary.name:
-            raise RouterError(
-                f"HTTPRoute {canary.namespace}/{service_name(canary)} is missing or not "
-                f"managed by Canary {canary.name}; reconcile first"
-            )
-        routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
-        ensure(self._client, http_route(canary, routes), detect_drift=True)
-        return canary_weight
-
-    def get_routes(self, canary: Canary) -> Routes | None:
-        live = self._live(canary)
-        if live is None or managed_by(live) != canary.name:
-            return None
+    def read(self, live: Obj, canary: Canary) -> Routes | None:
         return read_routes(live, canary)
-
-    def finalize(self, canary: Canary) -> None:
-        release(
-            self._client,
-            API_VERSION,
-            "HTTPRoute",
-            canary.namespace,
-            service_name(canary),
-            canary.name,
-        )

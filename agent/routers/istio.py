@@ -14,14 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from agent.core.types import Routes
-from agent.resources import Obj, ResourceClient
-from agent.routers.base import RouterError, ab_matches, check_weights
+from agent.resources import Obj
+from agent.routers.base import RouteObjectRouter, ab_matches
 from agent.workloads import (
     ensure,
     generated_metadata,
-    managed_by,
     release,
-    service_name,
     service_names,
 )
 from kubectl_canary.api.model import Canary
@@ -124,49 +122,24 @@ def read_routes(vs: Obj, canary: Canary) -> Routes | None:
     return None
 
 
-class IstioRouter:
+class IstioRouter(RouteObjectRouter):
     name = "istio"
-    exact_weights = True
+    api_version = API_VERSION
+    kind = "VirtualService"
 
-    def __init__(self, client: ResourceClient) -> None:
-        self._client = client
+    def build(self, canary: Canary, routes: Routes) -> Obj:
+        return virtual_service(canary, routes)
 
-    def _live(self, canary: Canary) -> Obj | None:
-        return self._client.get(
-            API_VERSION, "VirtualService", canary.namespace, service_name(canary)
-        )
+    def read(self, live: Obj, canary: Canary) -> Routes | None:
+        return read_routes(live, canary)
 
-    def reconcile(self, canary: Canary) -> None:
+    def reconcile_companions(self, canary: Canary) -> None:
         _, primary_host, canary_host = service_names(canary)
         for host in (primary_host, canary_host):
             ensure(self._client, destination_rule(canary, host), detect_drift=True)
-        live = self._live(canary)
-        current = read_routes(live, canary) if live and managed_by(live) == canary.name else None
-        routes = current or Routes(primary=100, canary=0)
-        ensure(self._client, virtual_service(canary, routes), detect_drift=True)
 
-    def set_routes(
-        self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
-    ) -> int:
-        check_weights(primary, canary_weight)
-        if managed_by(self._live(canary)) != canary.name:
-            raise RouterError(
-                f"VirtualService {canary.namespace}/{service_name(canary)} is missing or not "
-                f"managed by Canary {canary.name}; reconcile first"
-            )
-        routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
-        ensure(self._client, virtual_service(canary, routes), detect_drift=True)
-        return canary_weight
-
-    def get_routes(self, canary: Canary) -> Routes | None:
-        live = self._live(canary)
-        if live is None or managed_by(live) != canary.name:
-            return None
-        return read_routes(live, canary)
-
-    def finalize(self, canary: Canary) -> None:
-        apex, primary_host, canary_host = service_names(canary)
-        release(self._client, API_VERSION, "VirtualService", canary.namespace, apex, canary.name)
+    def finalize_companions(self, canary: Canary) -> None:
+        _, primary_host, canary_host = service_names(canary)
         for host in (primary_host, canary_host):
             release(
                 self._client, API_VERSION, "DestinationRule", canary.namespace, host, canary.name

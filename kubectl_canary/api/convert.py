@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kubectl_canary.api.decode import ANALYSIS_FIELDS, SERVICE_FIELDS
 from kubectl_canary.api.errors import InvalidResource, Problem, show_value
 from kubectl_canary.api.model import API_VERSION, PROVIDERS
 from kubectl_canary.api.reader import is_int, join
@@ -34,38 +35,9 @@ _SPEC_KEEP = (
     "suspend",
     "revertOnDeletion",
 )
-_SERVICE_KEEP = (
-    "name",
-    "port",
-    "portName",
-    "targetPort",
-    "portDiscovery",
-    "appProtocol",
-    "gateways",
-    "hosts",
-    "retries",
-    "timeout",
-    "headers",
-    "match",
-    "trafficPolicy",
-    "apex",
-    "primary",
-    "canary",
-)
-_ANALYSIS_KEEP = (
-    "interval",
-    "threshold",
-    "maxWeight",
-    "stepWeight",
-    "stepWeights",
-    "stepWeightPromotion",
-    "iterations",
-    "match",
-    "mirror",
-    "mirrorWeight",
-    "primaryReadyThreshold",
-    "canaryReadyThreshold",
-)
+# gatewayRefs, metrics and webhooks need translating; every other accepted field is copied.
+_SERVICE_KEEP = tuple(f for f in SERVICE_FIELDS if f != "gatewayRefs")
+_ANALYSIS_KEEP = tuple(f for f in ANALYSIS_FIELDS if f not in ("metrics", "webhooks"))
 # Flagger's deprecated `metrics[].threshold` is a lower bound for success rate and an upper
 # bound for duration; for any other metric it has no meaning we can carry over.
 _LEGACY_THRESHOLD_BOUND = {"request-success-rate": "min", "request-duration": "max"}

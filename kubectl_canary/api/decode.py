@@ -63,6 +63,44 @@ _FLAGGER_FIELDS = {
 }
 
 
+# The fields we accept under spec.service and spec.analysis (convert.py carries exactly these
+# over from a Flagger Canary).
+SERVICE_FIELDS = (
+    "name",
+    "port",
+    "portName",
+    "targetPort",
+    "portDiscovery",
+    "appProtocol",
+    "gateways",
+    "hosts",
+    "gatewayRefs",
+    "retries",
+    "timeout",
+    "headers",
+    "match",
+    "trafficPolicy",
+    "apex",
+    "primary",
+    "canary",
+)
+ANALYSIS_FIELDS = (
+    "interval",
+    "threshold",
+    "maxWeight",
+    "stepWeight",
+    "stepWeights",
+    "stepWeightPromotion",
+    "iterations",
+    "match",
+    "mirror",
+    "mirrorWeight",
+    "primaryReadyThreshold",
+    "canaryReadyThreshold",
+    "metrics",
+    "webhooks",
+)
+
 def _hints(path: str) -> dict[str, str]:
     return {key: _FLAGGER_ONLY for key in _FLAGGER_FIELDS.get(path, ())}
 
@@ -216,28 +254,7 @@ def _autoscaler_ref(node: Node) -> TargetRef:
 
 
 def _service(node: Node) -> ServiceSpec:
-    node.only(
-        (
-            "name",
-            "port",
-            "portName",
-            "targetPort",
-            "portDiscovery",
-            "appProtocol",
-            "gateways",
-            "hosts",
-            "gatewayRefs",
-            "retries",
-            "timeout",
-            "headers",
-            "match",
-            "trafficPolicy",
-            "apex",
-            "primary",
-            "canary",
-        ),
-        _hints("spec.service"),
-    )
+    node.only(SERVICE_FIELDS, _hints("spec.service"))
     name = node.string(
         "name",
         pattern=DNS1035_LABEL,
@@ -293,25 +310,7 @@ def _object_metadata(node: Node | None) -> ObjectMetadata:
 
 
 def _analysis(node: Node) -> AnalysisSpec:
-    node.only(
-        (
-            "interval",
-            "threshold",
-            "maxWeight",
-            "stepWeight",
-            "stepWeights",
-            "stepWeightPromotion",
-            "iterations",
-            "match",
-            "mirror",
-            "mirrorWeight",
-            "primaryReadyThreshold",
-            "canaryReadyThreshold",
-            "metrics",
-            "webhooks",
-        ),
-        _hints("spec.analysis"),
-    )
+    node.only(ANALYSIS_FIELDS, _hints("spec.analysis"))
     step_weights = node.int_list("stepWeights", lo=1, hi=100)
     # With stepWeights the last step is the maximum (Flagger's rule); validate.py rejects an
     # explicit maxWeight that says otherwise.

@@ -11,7 +11,7 @@ Field names follow Flagger's `flagger.app/v1beta1` Canary (camelCase in YAML, sn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 GROUP = "kubectl-canary.dev"
@@ -45,7 +45,7 @@ BUILTIN_METRICS = ("request-success-rate", "request-duration")
 HISTORY_LIMIT = 50
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     INITIALIZING = "Initializing"
     INITIALIZED = "Initialized"
     WAITING = "Waiting"
@@ -58,7 +58,7 @@ class Phase(str, Enum):
     TERMINATING = "Terminating"
 
 
-class RequestAction(str, Enum):
+class RequestAction(StrEnum):
     """What the plugin can ask of the agent (DESIGN §4 'Beyond Flagger')."""
 
     ABORT = "abort"

@@ -188,9 +188,38 @@ class Offboarding:
         return "already selects the target's pods" if selects_target and free else None
 
     def ready_endpoints(self) -> str | None:
+        """Ready endpoints, all of them pods the Service selects now.
+
+        Right after a selector change the Endpoints still list the old pods (the primary's)
+        until the endpoints controller catches up, which takes seconds on a busy cluster.
+        Counting those would pass this check at once and let step 5 delete the primary while
+        the Service still routes to its pods only; so addresses naming a pod the current
+        selector does not choose mean "not switched yet".
+        """
         ep = self.get("v1", "Endpoints", self.svc)
-        addresses = sum(len(s.get("addresses") or []) for s in (ep or {}).get("subsets") or [])
-        return None if addresses else "no ready endpoints"
+        addresses = [a for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
+        if not addresses:
+            return "no ready endpoints"
+        refs = [a.get("targetRef") or {} for a in addresses]
+        pods = {r["name"] for r in refs if r.get("kind") == "Pod" and r.get("name")}
+        if not pods:
+            return None  # endpoints maintained by hand: nothing to compare with the selector
+        selector = ((self.get("v1", "Service", self.svc) or {}).get("spec") or {}).get(
+            "selector"
+        ) or {}
+        selected = {
+            p["metadata"]["name"]
+            for p in self.kube.list("v1", "Pod", self.ns).get("items") or []
+            if selector
+            and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+        }
+        stale = pods - selected
+        if stale:
+            return (
+                f"{len(stale)} of {len(pods)} ready endpoints are still pods the new selector "
+                "does not choose (the endpoints controller has not caught up)"
+            )
+        return None
 
     def repoint_service(self) -> None:
         svc = self.get("v1", "Service", self.svc)
@@ -444,5 +473,5 @@ def offboard(session: Session, name: str, dry_run: bool, timeout: float) -> None
                 f"this step; fix the cause and run `kubectl canary offboard {name} -n {job.ns}` "
                 "again to continue"
             ) from None
-        click.echo(f"{prefix}: done")
+        click.echo("      done")
     click.echo(f"canary {name} offboarded: deployment {job.target} serves service {job.svc}")

@@ -23,19 +23,19 @@ from .store import Store
 
 log = logging.getLogger("kubectl_canary.sandbox")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OWN_CRDS = Path(__file__).resolve().parents[1] / "manifests" / "crds"
 # The mesh CRDs installed from a CRD directory; other files there (Flagger's Canary) would
 # clash with our own kinds' names in `kubectl get canary`.
 MESH_CRD_FILES = ("istio-networking.yaml", "gateway-api-standard.yaml")
 
 
-def default_crds_dir() -> Path | None:
+# The upstream Istio and Gateway API CRDs ship with the package (see crds/README.md).
+PACKAGED_MESH_CRDS = Path(__file__).resolve().parent / "crds"
+
+
+def default_crds_dir() -> Path:
     env = os.environ.get("CANARY_SANDBOX_CRDS")
-    if env:
-        return Path(env)
-    candidate = REPO_ROOT.parent / "shared" / "crds"
-    return candidate if candidate.is_dir() else None
+    return Path(env) if env else PACKAGED_MESH_CRDS
 
 
 def crd_paths(crds_dir: Path | None, extra: list[Path]) -> list[Path]:

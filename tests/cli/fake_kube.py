@@ -115,22 +115,13 @@ class FakeKube:
             raise k.NotFoundError(f'{kind.lower()} "{name}" not found', 404)
         return copy.deepcopy(obj)
 
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> Obj:
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
         self._check("list", kind)
-        wanted = dict(p.split("=", 1) for p in label_selector.split(",")) if label_selector else {}
-        items = []
-        for (_, kd, ns, _), obj in sorted(self.objects.items()):
-            if kd != kind or (namespace and ns != namespace):
-                continue
-            labels = obj["metadata"].get("labels", {})
-            if all(labels.get(a) == b for a, b in wanted.items()):
-                items.append(copy.deepcopy(obj))
+        items = [
+            copy.deepcopy(obj)
+            for (_, kd, ns, _), obj in sorted(self.objects.items())
+            if kd == kind and (not namespace or ns == namespace)
+        ]
         return {"items": items, "metadata": {"resourceVersion": str(next(self._rv))}}
 
     def create(self, obj: Obj) -> Obj:
@@ -218,12 +209,7 @@ class FakeKube:
         raise KeyboardInterrupt  # the user pressing Ctrl-C ends a watch in tests
 
     def pod_log(
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None = None,
-        follow: bool = False,
-        since_seconds: int | None = None,
+        self, namespace: str, pod: str, follow: bool = False, since_seconds: int | None = None
     ) -> Iterator[str]:
         self._check("get", "Pod")
         if (namespace, pod) not in self.pod_logs:

@@ -117,12 +117,12 @@ def test_dry_run_shows_the_plan_and_changes_nothing(run, fake, golden):
     assert fake.writes == []
 
 
-def test_offboard_after_a_failed_release(run, fake):
+def test_offboard_after_a_failed_release(run, fake, golden):
     failed_release(fake)
     cluster = Cluster(fake)
     result = run("offboard", "mhs")
     assert result.exit_code == 0, result.output
-    assert "canary mhs offboarded: deployment mhs serves service mhs" in result.output
+    golden("offboard_run.txt", result.output)
     target = fake.find("Deployment", "mhs")
     # The last good version (the primary's), not the failed 1.1.3, at the primary's scale.
     assert target["spec"]["replicas"] == 3

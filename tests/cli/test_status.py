@@ -184,3 +184,36 @@ def test_redraw_prints_changes_only_and_at_most_every_200ms():
     assert r.offer("c", 10.15) is not None  # still too soon; only the newest text is kept
     r.flush(10.3)
     assert frames == ["a", "c"]
+
+
+def test_canary_the_agent_has_not_seen(run, fake):
+    c = samples.canary()
+    del c["status"]
+    fake.add(c)
+    assert run("status").output.splitlines()[1].split()[:3] == ["mhs", "<not", "seen>"]
+    assert "the agent has not picked this canary up yet" in run("status", "mhs").output
+
+
+def test_gateway_api_routes_are_read_from_the_httproute(run, fake):
+    samples.release(fake, provider="gatewayapi")
+    fake.find("Canary", "mhs")["spec"]["service"]["gatewayRefs"] = [{"name": "public"}]
+    fake.add(
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "mhs"},
+            "spec": {
+                "rules": [
+                    {
+                        "backendRefs": [
+                            {"name": "mhs-primary", "weight": 70},
+                            {"name": "mhs-canary", "weight": 30},
+                        ]
+                    }
+                ]
+            },
+        }
+    )
+    out = run("status", "mhs").output
+    assert "Routes (HTTPRoute mhs):" in out
+    assert "mhs-primary   70" in out and "mhs-canary    30" in out

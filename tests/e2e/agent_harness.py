@@ -307,3 +307,15 @@ def leader_gauge(agent: AgentProcess) -> int | None:
         return None
     m = re.search(r"^kubectl_canary_leader (\d)$", text, re.M)
     return int(m.group(1)) if m else None
+
+
+def canary_traffic_gone(prom: Any, ns: str, workload: str, window: str = "10s") -> bool:
+    """True when Prometheus holds no request to `workload` within `window`: a new revision's
+    checks will then judge only its own traffic, not the previous canary's."""
+    query = (
+        "sum(rate(istio_requests_total{"
+        f'reporter="destination",destination_workload_namespace="{ns}",'
+        f'destination_workload="{workload}"}}[{window}]))'
+    )
+    result = prom.query(query)["data"]["result"]
+    return not result or float(result[0]["value"][1]) == 0.0

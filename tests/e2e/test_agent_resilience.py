@@ -158,3 +158,30 @@ def test_a_broken_canary_is_reported_while_another_progresses(tmp_path: Path) ->
                 assert conds.get("Valid") == "True"
         finally:
             prom.stop()
+
+
+def test_restart_after_sigkill_resumes_from_status(tmp_path: Path) -> None:
+    require_binary("prometheus")
+    with sandbox(tmp_path / "sandbox", speed=5) as sb:
+        c = Cluster(sb)
+        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
+        try:
+            prepare(c, ["mhs"])
+            c.apply(istio_canary(NS, "mhs"))
+            # A killed leader's Lease must expire before the new process may act.
+            common = ("--lease-duration", "2s")
+            first = start_agent(sb.kubeconfig, tmp_path / "1.log", *common, metrics_server=prom.url)
+            try:
+                wait_for("Initialized", lambda: c.phase(NS, "mhs") == "Initialized", 60)
+                c.set_image(NS, "mhs", IMAGE_PREFIX + "1.1.2")
+                wait_for("weight 20", lambda: 20 in weights_seen(c, "mhs"), timeout=90)
+            finally:
+                first.stop(signal.SIGKILL)
+            with running_agent(sb.kubeconfig, tmp_path / "2.log", *common, metrics_server=prom.url):
+                wait_for("Succeeded", lambda: c.phase(NS, "mhs") == "Succeeded", 120)
+            history = [h["message"] for h in c.status(NS, "mhs")["history"]]
+            assert history.count("Initialization done! mhs.application") == 1, history
+            weights = weights_seen(c, "mhs")
+            assert weights == [10, 20, 30, 40, 50], weights
+        finally:
+            prom.stop()

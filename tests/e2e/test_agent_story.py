@@ -22,6 +22,7 @@ from .agent_harness import (
     Cluster,
     agent_rbac_rules,
     api_requests,
+    canary_traffic_gone,
     deployment,
     namespace,
     rbac_allows,
@@ -93,6 +94,14 @@ def test_istio_story(tmp_path: Path) -> None:
             ) as agent:
                 _initialised(c)
                 _succeeds(c)
+                # Like Flagger, checks judge the canary Deployment's recent requests: let the
+                # healthy 1.1.2 canary traffic leave the 10 s window before shipping 1.1.3.
+                wait_for(
+                    "1.1.2 canary traffic out of the window",
+                    lambda: canary_traffic_gone(prom, NS, NAME),
+                    60,
+                    0.5,
+                )
                 _fails(c)
                 assert event_messages(c) == history_messages(c)
                 _observable(c, agent)

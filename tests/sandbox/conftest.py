@@ -24,9 +24,7 @@ WATCH_WINDOW = 5  # small, so tests reach "410 Gone" with a handful of writes
 @lru_cache(maxsize=1)
 def _all_crds() -> tuple[str, ...]:
     # Parsed once per session (megabytes of YAML); each store gets fresh copies.
-    crds_dir = default_crds_dir()
-    assert crds_dir is not None, "the shared CRDs (Istio, Gateway API) are missing"
-    return tuple(json.dumps(c) for c in load_crds(crd_paths(crds_dir, [])))
+    return tuple(json.dumps(c) for c in load_crds(crd_paths(default_crds_dir(), [])))
 
 
 @pytest.fixture

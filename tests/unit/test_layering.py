@@ -2,6 +2,7 @@
 
 - `agent/core` decides and must stay pure: no client library, network, clock-reading process or
   file-system module, and nothing from the agent's I/O side.
+- Client libraries (kubernetes, kr8s) are used behind one adapter module per side.
 - The sandbox is the test bed: it must not share product logic, so it imports nothing from
   `agent/` or `kubectl_canary/api/` (a bug there would otherwise be mirrored by the sandbox).
 """
@@ -70,6 +71,23 @@ def test_sandbox_shares_no_product_logic(path: Path) -> None:
         if allowed(m, {"agent", "kubectl_canary.api", "kubectl_canary.cli"})
     )
     assert not bad, f"{path.relative_to(ROOT)} imports {bad}: the sandbox must stay independent"
+
+
+CLIENT_LIBRARIES = {"kubernetes", "kr8s", "urllib3"}
+# Each side keeps its client library behind one adapter module (DESIGN §2).
+CLIENT_ADAPTERS = {ROOT / "agent" / "kube.py", ROOT / "kubectl_canary" / "kube.py"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in python_files("agent") + python_files("kubectl_canary") if p not in CLIENT_ADAPTERS],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_client_libraries_stay_behind_their_adapter(path: Path) -> None:
+    bad = sorted(m for m in imported_modules(path) if allowed(m, CLIENT_LIBRARIES))
+    assert not bad, (
+        f"{path.relative_to(ROOT)} imports {bad}: use agent/kube.py or kubectl_canary/kube.py"
+    )
 
 
 def test_rules_catch_a_violation(tmp_path: Path) -> None:

@@ -698,7 +698,7 @@ CASES = [
                 "Starting canary analysis for mhs.application",
                 "Advance mhs.application canary iteration 1/2",
             ],
-            [SetRoutes(100, 0, match=MATCH)],
+            [SetRoutes(0, 100, match=MATCH)],
         ),
         id="ab-iteration",
     ),

@@ -1,0 +1,304 @@
+"""`kubectl canary offboard` under simulated traffic, through the real kubectl and agent.
+
+The plugin's promise: offboarding loses no request to missing endpoints and leaves a plain
+Deployment running the last good version (the primary's) with the primary's replicas, after a
+Succeeded release and after a Failed one. Two apps share one sandbox and one agent:
+- `good` (provider kubernetes: the apex Service's selector moves) released to Succeeded;
+- `bad` (provider istio: a VirtualService routes) whose new version fails half its requests,
+  so its checks fail and the release ends Failed with the old version on the primary.
+While each is offboarded, the sandbox's mesh counts requests that found no ready endpoint
+(503 UH) and a thread samples the apex Service's Endpoints every ~50 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.traffic_watch import (
+    EndpointsSampler,
+    mesh_counts,
+    ready_addresses,
+    served_after,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "ghcr.io/acme/shop:"
+CANARY = "canaries.kubectl-canary.dev"
+ISTIO = "networking.istio.io"
+RPS = 25  # per simulated second, per app; the sandbox runs at SPEED
+SPEED = 2
+
+
+@dataclass(frozen=True)
+class App:
+    namespace: str
+    name: str
+    provider: str
+    replicas: int
+    new_tag: str
+    outcome: str  # the phase the release of new_tag ends in
+
+
+GOOD = App("offboard-succeeded", "good", "kubernetes", 3, "1.1.2", "Succeeded")
+BAD = App("offboard-failed", "bad", "istio", 2, "1.1.3", "Failed")
+
+
+class Cluster:
+    """Real kubectl (the plugin on its PATH) against the sandbox, plus the sandbox's URL."""
+
+    def __init__(self, env: dict[str, str], kubectl: str, url: str, kubeconfig: Path) -> None:
+        self.env, self.kubectl, self.url, self.kubeconfig = env, kubectl, url, kubeconfig
+
+    def run(self, *args: str, input: str | None = None, timeout: float = 120) -> Any:
+        return subprocess.run(
+            [self.kubectl, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, input: str | None = None) -> str:
+        done = self.run(*args, input=input)
+        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}\n{done.stderr}"
+        return str(done.stdout)
+
+    def apply(self, *objs: dict[str, Any]) -> None:
+        self.ok("apply", "-f", "-", input=yaml.safe_dump_all(objs))
+
+    def get(self, kind: str, name: str, ns: str) -> dict[str, Any] | None:
+        done = self.run("get", kind, name, "-n", ns, "-o", "json")
+        if done.returncode != 0 and "NotFound" in done.stderr:
+            return None
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    def phase(self, app: App) -> str:
+        obj = self.get(CANARY, app.name, app.namespace) or {}
+        return str((obj.get("status") or {}).get("phase", ""))
+
+
+def deployment(app: App, tag: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": app.name, "namespace": app.namespace},
+        "spec": {
+            "replicas": app.replicas,
+            "selector": {"matchLabels": {"app": app.name}},
+            "template": {
+                "metadata": {"labels": {"app": app.name}},
+                "spec": {"containers": [{"name": "app", "image": IMAGE + tag}]},
+            },
+        },
+    }
+
+
+def canary(app: App) -> dict[str, Any]:
+    analysis: dict[str, Any] = {
+        "interval": "2s",
+        "threshold": 2,
+        "stepWeight": 25,
+        "maxWeight": 50,
+    }
+    if app.outcome == "Failed":
+        # Judged on the canary's own traffic; a 10 s window keeps the check on this release.
+        analysis["metrics"] = [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
+        ]
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": app.name, "namespace": app.namespace},
+        "spec": {
+            "provider": app.provider,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 9898, "targetPort": 9898},
+            "analysis": analysis,
+        },
+    }
+
+
+def traffic(*apps: App) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "sandbox-traffic", "namespace": "kube-system"},
+        "data": {
+            "apps": yaml.safe_dump(
+                [{"namespace": a.namespace, "service": a.name, "rps": RPS} for a in apps]
+            ),
+            "profiles": yaml.safe_dump({BAD.new_tag: {"errorRate": 0.5}}),
+        },
+    }
+
+
+def stop_agent(kubeconfig: Path) -> None:
+    """Stop the agent process `init --agent-process` started (SIGTERM, then SIGKILL)."""
+    from kubectl_canary import kube
+    from kubectl_canary.cli.agent_info import read_local
+    from kubectl_canary.cli.init import stop_local_agent
+
+    local = read_local(kube.connect(str(kubeconfig)), "kubectl-canary")
+    if local is not None:
+        stop_local_agent(local, time.sleep)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Sandbox + the agent (`init --agent-process`, metrics from the sandbox's own query
+    endpoint) + both apps released: `good` Succeeded on 1.1.2, `bad` Failed on 1.1.3."""
+    from kubectl_canary.sandbox.process import start_sandbox
+
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "these tests run `kubectl canary`: install kubectl and put it on PATH"
+    tmp = tmp_path_factory.mktemp("e2e-offboard")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "kubectl-canary"
+    shim.write_text(
+        f"#!/bin/sh\nexec {sys.executable} -c "
+        "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
+    )
+    shim.chmod(0o755)
+    with start_sandbox(tmp / "sandbox", speed=SPEED) as sandbox:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(sandbox.kubeconfig),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+        }
+        c = Cluster(env, kubectl, sandbox.url, sandbox.kubeconfig)
+        try:
+            c.ok(
+                "canary",
+                "init",
+                "--agent-process",
+                "--agent-log",
+                str(tmp / "agent.log"),
+                "--metrics-server",
+                f"{sandbox.url}/sandbox/prometheus",
+                "--timeout",
+                "60",
+            )
+            release_both(c)
+            yield c
+        finally:
+            stop_agent(sandbox.kubeconfig)
+
+
+def release_both(c: Cluster) -> None:
+    apps = (GOOD, BAD)
+    c.apply(traffic(*apps))
+    for app in apps:
+        c.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}},
+            deployment(app, "1.1.1"),
+            canary(app),
+        )
+    phases = lambda: tuple(c.phase(app) for app in apps)  # noqa: E731
+    wait_until("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
+    c.apply(*(deployment(app, app.new_tag) for app in apps))
+    outcomes = tuple(app.outcome for app in apps)
+    wait_until(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
+
+
+def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:
+    primary = c.get("deployment", f"{app.name}-primary", app.namespace)
+    assert primary is not None
+    containers = primary["spec"]["template"]["spec"]["containers"]
+    assert containers[0]["image"] == IMAGE + last_good, "the primary serves the last good version"
+    replicas = primary["spec"]["replicas"]
+    # Traffic flows before we start: the counters below measure a live app.
+    served_after(c.url, app.namespace, f"{app.name}-primary", 20, 30)
+
+    before = mesh_counts(c.url, app.namespace)
+    with EndpointsSampler(c.kubeconfig, app.namespace, app.name) as sampler:
+        done = c.run(
+            "canary", "offboard", app.name, "-n", app.namespace, "--timeout", "90", timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        # Keep measuring until the target's pods have answered more requests after the
+        # offboard: the end state is covered too, not only the steps.
+        served_after(c.url, app.namespace, app.name, 20, 30)
+    after = mesh_counts(c.url, app.namespace)
+    print(
+        f"{app.name}: {after.total - before.total} requests during the offboard, "
+        f"{len(sampler.counts)} Endpoints samples, {len(sampler.watched)} versions watched: {sampler.watched}"
+    )
+
+    assert after.no_upstream == before.no_upstream, (
+        f"{after.no_upstream - before.no_upstream} requests found no ready endpoint "
+        f"during the offboard:\n{done.stdout}"
+    )
+    assert after.total - before.total >= 40, "the simulated clients kept sending throughout"
+    assert not sampler.errors, sampler.errors[:3]
+    assert len(sampler.counts) >= 10, "the Endpoints sampler ran during the offboard"
+    assert sampler.empty_samples == 0, (
+        f"service {app.name} had no ready endpoint in {sampler.empty_samples} of "
+        f"{len(sampler.counts)} samples"
+    )
+
+    target = c.get("deployment", app.name, app.namespace)
+    assert target is not None
+    spec, status = target["spec"], target.get("status") or {}
+    assert spec["template"]["spec"]["containers"][0]["image"] == IMAGE + last_good
+    assert spec["replicas"] == replicas
+    assert status.get("readyReplicas") == replicas and status.get("updatedReplicas") == replicas
+    assert not target["metadata"].get("ownerReferences")
+
+    svc = c.get("service", app.name, app.namespace)
+    assert svc is not None and svc["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert not svc["metadata"].get("ownerReferences")
+    pods = json.loads(
+        c.ok("get", "pods", "-n", app.namespace, "-l", f"app={app.name}", "-o", "json")
+    )
+    target_pods = {p["metadata"]["name"] for p in pods["items"]}
+    endpoints = c.get("endpoints", app.name, app.namespace)
+    serving = {a["targetRef"]["name"] for a in ready_addresses(endpoints)}
+    assert serving and serving <= target_pods, (serving, target_pods)
+
+    generated = [
+        ("deployment", f"{app.name}-primary"),
+        ("service", f"{app.name}-primary"),
+        ("service", f"{app.name}-canary"),
+        (CANARY, app.name),
+    ]
+    if app.provider == "istio":
+        generated += [
+            (f"virtualservices.{ISTIO}", app.name),
+            (f"destinationrules.{ISTIO}", f"{app.name}-primary"),
+            (f"destinationrules.{ISTIO}", f"{app.name}-canary"),
+        ]
+    left = [f"{kind}/{name}" for kind, name in generated if c.get(kind, name, app.namespace)]
+    assert not left, f"left behind: {left}"
+
+
+@pytest.mark.timeout(420)
+def test_offboard_after_a_succeeded_release(cluster: Cluster) -> None:
+    """kubernetes provider: the apex selector moves from the primary's pods to the target's."""
+    offboard_under_traffic(cluster, GOOD, last_good=GOOD.new_tag)
+
+
+@pytest.mark.timeout(300)
+def test_offboard_after_a_failed_release(cluster: Cluster) -> None:
+    """istio provider: the target is restored to the primary's 1.1.1, not the failed 1.1.3,
+    and the VirtualService goes so callers reach the apex Service directly."""
+    offboard_under_traffic(cluster, BAD, last_good="1.1.1")

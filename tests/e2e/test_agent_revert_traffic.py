@@ -1,0 +1,221 @@
+"""revertOnDeletion under simulated traffic: `kubectl delete canary` gives the app back to its
+own Deployment without a moment where the apex Service has no ready endpoint.
+
+Two apps share one sandbox and one agent (metrics from the sandbox's own query endpoint):
+- `good` (provider kubernetes: the apex selector moves) after a Succeeded release;
+- `bad` (provider istio: a VirtualService routes) after a Failed one (its new version fails
+  half its requests).
+Around each deletion, the mesh's count of requests that found no ready endpoint (503 UH) must
+not grow, and the apex Service's Endpoints, polled every ~50 ms and watched, never empty.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .agent_harness import (
+    CANARY_API,
+    IMAGE_PREFIX,
+    Cluster,
+    deployment,
+    namespace,
+    require_binary,
+    running_agent,
+    sandbox,
+)
+from .traffic_watch import (
+    EndpointsSampler,
+    mesh_counts,
+    ready_addresses,
+    served_after,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
+
+ISTIO = "networking.istio.io/v1beta1"
+RPS = 25  # per simulated second, per app
+SPEED = 2
+
+
+@dataclass(frozen=True)
+class App:
+    namespace: str
+    name: str
+    provider: str
+    replicas: int
+    new_tag: str
+    outcome: str  # the phase the release of new_tag ends in
+
+
+GOOD = App("revert-succeeded", "good", "kubernetes", 3, "1.1.2", "Succeeded")
+BAD = App("revert-failed", "bad", "istio", 2, "1.1.3", "Failed")
+
+
+def canary(app: App) -> dict[str, Any]:
+    analysis: dict[str, Any] = {"interval": "2s", "threshold": 2, "stepWeight": 25, "maxWeight": 50}
+    if app.outcome == "Failed":
+        analysis["metrics"] = [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
+        ]
+    return {
+        "apiVersion": CANARY_API,
+        "kind": "Canary",
+        "metadata": {"name": app.name, "namespace": app.namespace},
+        "spec": {
+            "provider": app.provider,
+            "revertOnDeletion": True,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 9898, "targetPort": 9898},
+            "analysis": analysis,
+        },
+    }
+
+
+@dataclass
+class Stack:
+    cluster: Cluster
+    kubectl: str
+
+    @property
+    def url(self) -> str:
+        return self.cluster.sandbox.url
+
+    def kubectl_run(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.sandbox.kubeconfig)}
+        return subprocess.run(
+            [self.kubectl, *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Sandbox + agent + both apps released: `good` Succeeded on 1.1.2, `bad` Failed on 1.1.3."""
+    kubectl = require_binary("kubectl")
+    tmp = tmp_path_factory.mktemp("revert-traffic")
+    with sandbox(tmp / "sandbox", speed=SPEED) as sb:
+        c = Cluster(sb)
+        c.apply(namespace("kubectl-canary"))
+        apps = (GOOD, BAD)
+        c.traffic(
+            [{"namespace": a.namespace, "service": a.name, "rps": RPS} for a in apps],
+            {BAD.new_tag: {"errorRate": 0.5}},
+        )
+        for app in apps:
+            c.apply(namespace(app.namespace))
+            c.apply(deployment(app.namespace, app.name, IMAGE_PREFIX + "1.1.1", app.replicas))
+            c.apply(canary(app))
+        with running_agent(
+            sb.kubeconfig,
+            tmp / "agent.log",
+            "--lease-duration",
+            "2s",
+            metrics_server=f"{sb.url}/sandbox/prometheus",
+        ):
+
+            def phases() -> tuple[str, ...]:
+                return tuple(c.phase(a.namespace, a.name) for a in apps)
+
+            wait_until("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
+            for app in apps:
+                # A merge patch, not a read-then-replace that races the simulated
+                # Deployment controller's status writes (409).
+                new = deployment(app.namespace, app.name, IMAGE_PREFIX + app.new_tag)
+                patch = {"spec": {"template": new["spec"]["template"]}}
+                c.client.patch_merge("apps/v1", "Deployment", app.namespace, app.name, patch)
+            outcomes = tuple(a.outcome for a in apps)
+            wait_until(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
+            yield Stack(c, kubectl)
+
+
+def delete_under_traffic(s: Stack, app: App) -> None:
+    c, ns = s.cluster, app.namespace
+    primary = c.get("apps/v1", "Deployment", ns, f"{app.name}-primary")
+    assert primary is not None
+    replicas = primary["spec"]["replicas"]
+    target = c.get("apps/v1", "Deployment", ns, app.name)
+    assert target is not None and target["spec"]["replicas"] == 0, "parked between releases"
+    template = target["spec"]["template"]
+    served_after(s.url, ns, f"{app.name}-primary", 20, 30)  # a live app before we start
+
+    before = mesh_counts(s.url, ns)
+    with EndpointsSampler(c.sandbox.kubeconfig, ns, app.name) as sampler:
+        # kubectl waits for the deletion to finish, i.e. for the agent's finalizer to go.
+        done = s.kubectl_run(
+            "delete", "canaries.kubectl-canary.dev", app.name, "-n", ns, "--timeout=150s"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        # The Canary's generated objects go by garbage collection; measure until then, and
+        # until the target's pods have answered more requests after it.
+        wait_until(
+            f"{app.name}-primary garbage-collected",
+            lambda: c.get("apps/v1", "Deployment", ns, f"{app.name}-primary") is None,
+            30,
+        )
+        served_after(s.url, ns, app.name, 20, 30)
+    after = mesh_counts(s.url, ns)
+
+    assert after.no_upstream == before.no_upstream, (
+        f"{after.no_upstream - before.no_upstream} requests found no ready endpoint while "
+        f"canary {app.name} was deleted"
+    )
+    assert after.total - before.total >= 40, "the simulated clients kept sending throughout"
+    assert not sampler.errors, sampler.errors[:3]
+    assert len(sampler.counts) >= 10, "the Endpoints sampler ran during the deletion"
+    assert sampler.empty_samples == 0, (
+        f"service {app.name} had no ready endpoint: polled {sampler.counts}, "
+        f"watched {sampler.watched}"
+    )
+
+    reverted = c.get("apps/v1", "Deployment", ns, app.name)
+    assert reverted is not None
+    status = reverted.get("status") or {}
+    assert reverted["spec"]["replicas"] == replicas, "the primary's replica count"
+    assert status.get("readyReplicas") == replicas
+    # revertOnDeletion restores the target's scale, not its template: the user's own spec.
+    assert reverted["spec"]["template"] == template
+    apex = c.get("v1", "Service", ns, app.name)
+    assert apex is not None, "the apex Service keeps serving"
+    assert apex["spec"]["selector"] == reverted["spec"]["selector"]["matchLabels"]
+    assert not apex["metadata"].get("ownerReferences")
+    pods, _ = c.client.list("v1", "Pod", ns)
+    target_pods = {
+        p["metadata"]["name"]
+        for p in pods
+        if (p["metadata"].get("labels") or {}).get("app") == app.name
+    }
+    serving = {
+        a["targetRef"]["name"] for a in ready_addresses(c.get("v1", "Endpoints", ns, app.name))
+    }
+    assert serving and serving <= target_pods, (serving, target_pods)
+    left = [
+        f"{kind}/{name}"
+        for api, kind, name in [
+            ("v1", "Service", f"{app.name}-primary"),
+            ("v1", "Service", f"{app.name}-canary"),
+            (ISTIO, "VirtualService", app.name),
+            (ISTIO, "DestinationRule", f"{app.name}-primary"),
+            (ISTIO, "DestinationRule", f"{app.name}-canary"),
+        ]
+        if c.get(api, kind, ns, name) is not None
+    ]
+    assert not left, f"left behind: {left}"
+
+
+@pytest.mark.timeout(420)
+def test_revert_after_a_succeeded_release(stack: Stack) -> None:
+    """kubernetes provider: the apex selector moves from the primary's pods to the target's."""
+    delete_under_traffic(stack, GOOD)
+
+
+@pytest.mark.timeout(300)
+def test_revert_after_a_failed_release(stack: Stack) -> None:
+    """istio provider: the VirtualService goes once the apex Service selects the target."""
+    delete_under_traffic(stack, BAD)

@@ -1,0 +1,187 @@
+"""What the callers of a Service live through while its app changes hands (offboard, revert).
+
+Two independent measurements, so a zero-downtime claim is checked from both sides:
+- the simulated mesh's own counters (`GET /sandbox/metrics`): a request routed to a Service
+  without a ready endpoint is a 503 with `response_flags="UH"`, reported by the source
+  (docs/sandbox-simulation.md); the count must not grow while the app changes hands;
+- an `EndpointsSampler` reading the Service's Endpoints every ~50 ms and watching it, so a
+  moment with zero ready addresses is caught even between two traffic ticks (250 ms apart).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kubectl_canary import kube
+
+SAMPLE_SECONDS = 0.05
+WATCH_SECONDS = 2
+_SAMPLE = re.compile(r"^istio_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class MeshCounts:
+    """Requests for the Services of one namespace, from the simulated mesh's counters."""
+
+    no_upstream: int  # 503 UH: routed to a destination with no ready endpoint
+    by_workload: dict[str, int]  # requests a pod answered, by the Deployment owning the pod
+
+    @property
+    def total(self) -> int:
+        return self.no_upstream + sum(self.by_workload.values())
+
+
+def mesh_counts(sandbox_url: str, namespace: str) -> MeshCounts:
+    """Read `istio_requests_total` from the sandbox for requests to Services in `namespace`."""
+    with urllib.request.urlopen(f"{sandbox_url}/sandbox/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    no_upstream = 0
+    by_workload: dict[str, int] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m is None:
+            continue
+        labels = dict(_LABEL.findall(m.group("labels")))
+        if labels.get("destination_service_namespace") != namespace:
+            continue
+        count = int(float(m.group("value")))
+        if labels.get("response_flags") == "UH":
+            no_upstream += count
+        elif labels.get("reporter") == "destination":
+            workload = labels.get("destination_workload", "")
+            by_workload[workload] = by_workload.get(workload, 0) + count
+    return MeshCounts(no_upstream, by_workload)
+
+
+def ready_addresses(endpoints: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The ready addresses of an Endpoints object (none when it is missing)."""
+    subsets = (endpoints or {}).get("subsets") or []
+    return [a for s in subsets for a in s.get("addresses") or []]
+
+
+@dataclass
+class EndpointsSampler:
+    """Records the ready addresses of Endpoints `namespace/name` while in the `with`, twice over:
+    a thread reads it every SAMPLE_SECONDS (`counts`), another watches it (`watched`: one
+    entry per version the API server committed, so even a state that lasted a few
+    milliseconds is seen). A missing Endpoints object counts as zero ready addresses; failed
+    reads are kept apart (`errors`), since they say nothing about the Service.
+    """
+
+    kubeconfig: Path
+    namespace: str
+    name: str
+    counts: list[int] = field(default_factory=list)
+    watched: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> EndpointsSampler:
+        for run in (self._poll, self._watch):
+            # Each thread has its own client: one connection is not shared between threads.
+            client = kube.connect(str(self.kubeconfig))
+            thread = threading.Thread(target=run, args=(client,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        wait_until(
+            "the first Endpoints sample and the watch",
+            lambda: (self.counts and self.watched) or self.errors,
+            10,
+        )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(WATCH_SECONDS + 10)
+
+    def _poll(self, client: kube.RestClient) -> None:
+        while not self._stop.is_set():
+            try:
+                obj: dict[str, Any] | None = client.get(
+                    "v1", "Endpoints", self.name, self.namespace
+                )
+            except kube.NotFoundError:
+                obj = None
+            except kube.KubeError as exc:
+                self.errors.append(f"read: {exc}")
+            else:
+                self.counts.append(len(ready_addresses(obj)))
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def _watch(self, client: kube.RestClient) -> None:
+        version = self._list(client)
+        while not self._stop.is_set():
+            try:
+                # Short server-side timeouts so the thread notices the end of the `with`.
+                for kind, obj in client.watch(
+                    "v1", "Endpoints", self.namespace, version, WATCH_SECONDS
+                ):
+                    version = obj["metadata"].get("resourceVersion", version)
+                    if kind == "BOOKMARK" or obj["metadata"].get("name") != self.name:
+                        continue
+                    self.watched.append(0 if kind == "DELETED" else len(ready_addresses(obj)))
+            except kube.GoneError:
+                # Other namespaces' changes pushed ours out of the watch window: list again
+                # (the poller covers the moment in between).
+                version = self._list(client)
+            except kube.KubeError as exc:
+                self.errors.append(f"watch: {exc}")
+                self._stop.wait(SAMPLE_SECONDS)
+
+    def _list(self, client: kube.RestClient) -> str:
+        listed = client.list("v1", "Endpoints", self.namespace)
+        mine = [i for i in listed.get("items") or [] if i["metadata"]["name"] == self.name]
+        self.watched.append(len(ready_addresses(mine[0])) if mine else 0)
+        return str(listed["metadata"]["resourceVersion"])
+
+    @property
+    def empty_samples(self) -> int:
+        """Polled samples and watched versions with no ready address."""
+        return sum(1 for n in self.counts + self.watched if n == 0)
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
+    """Poll `probe` until truthy; fail naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
+
+
+def served_after(sandbox_url: str, namespace: str, workload: str, more: int, timeout: float) -> int:
+    """Wait until `workload`'s pods answered `more` requests beyond what they had now: proof
+    that the simulated clients kept sending after the change, and that counters read next
+    cover it. Returns the final count."""
+
+    def served() -> int:
+        return mesh_counts(sandbox_url, namespace).by_workload.get(workload, 0)
+
+    goal = served() + more
+    return int(
+        wait_until(
+            f"{more} more requests answered by {namespace}/{workload}",
+            lambda: (n := served()) >= goal and n,
+            timeout,
+            interval=0.25,
+        )
+    )
