@@ -20,6 +20,7 @@ from agent.core.types import (
     QueryMetrics,
     RemoveFinalizer,
     RequeueAfter,
+    RestoreTargetTemplate,
     Revert,
     RunGates,
     ScaleTarget,
@@ -105,6 +106,9 @@ class Executor:
             out.canary_obj = self._add_finalizer(out.canary_obj)
         elif isinstance(action, RemoveFinalizer):
             out.canary_obj = self._remove_finalizer(out.canary_obj)
+        elif isinstance(action, RestoreTargetTemplate):
+            kit.restore_target(canary, client)
+            self._log.info("restored the target's last promoted template")
         elif isinstance(action, Revert):
             kit.revert(canary, client)
             kit.router(canary, client).finalize(canary)

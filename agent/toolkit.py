@@ -47,6 +47,9 @@ class Toolkit(Protocol):
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
         """Copy the target's template (and replicas without HPA) to the primary."""
 
+    def restore_target(self, canary: Canary, client: ResourceClient) -> None:
+        """Copy the primary's (last promoted) template back onto the target."""
+
     def revert(self, canary: Canary, client: ResourceClient) -> None:
         """revertOnDeletion: restore the target and the apex Service (routing is the router's)."""
 

@@ -83,6 +83,9 @@ class ProviderToolkit:
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
         workloads.apply_promotion(client, canary, with_replicas=not hpa)
 
+    def restore_target(self, canary: Canary, client: ResourceClient) -> None:
+        workloads.apply_target_restore(client, canary)
+
     def revert(self, canary: Canary, client: ResourceClient) -> None:
         """Give the app back to its own Deployment: scale the target to the primary's replica
         count (it was at 0 between releases) and point the apex Service at its pods."""

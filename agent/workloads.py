@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from agent.resources import ConflictError, Obj, ResourceClient
@@ -208,20 +208,57 @@ def promote_template(primary: Obj, target: Obj, with_replicas: bool) -> Obj:
     return result
 
 
+def restored_target(target: Obj, primary: Obj) -> Obj:
+    """The live target with the primary's pod template (its last promoted revision) copied back:
+    the inverse of `_primary_template`. The shared pod label stays only if the target carries
+    it (the kubernetes router put it there). Keeps the target's resourceVersion."""
+    key, value = selector_label(target)
+    result = copy.deepcopy(target)
+    template = copy.deepcopy(primary["spec"]["template"])
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    labels[key] = value
+    own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
+    if SHARED_POD_LABEL not in own:
+        labels.pop(SHARED_POD_LABEL, None)
+    result["spec"]["template"] = template
+    return result
+
+
 def apply_promotion(client: ResourceClient, canary: Canary, with_replicas: bool) -> Obj:
     """Copy the target's template to the primary: read both, replace, retry on conflict."""
+    return _copy_template(
+        client,
+        canary,
+        into=primary_name(canary),
+        build=lambda t, p: promote_template(p, t, with_replicas),
+    )
+
+
+def apply_target_restore(client: ResourceClient, canary: Canary) -> Obj:
+    """Copy the primary's template back onto the target (revert of an unpromoted revision)."""
+    return _copy_template(
+        client, canary, into=canary.spec.target_ref.name, build=lambda t, p: restored_target(t, p)
+    )
+
+
+def _copy_template(
+    client: ResourceClient, canary: Canary, into: str, build: Callable[[Obj, Obj], Obj]
+) -> Obj:
+    """Read target and primary, build the new version of `into`, replace it guarded by its
+    resourceVersion; on conflict read both again. No write when nothing changes."""
     namespace = canary.namespace
     for _ in range(_WRITE_ATTEMPTS):
         target = _require(client, "apps/v1", "Deployment", namespace, canary.spec.target_ref.name)
         primary = _require(client, "apps/v1", "Deployment", namespace, primary_name(canary))
-        desired = promote_template(primary, target, with_replicas)
-        if desired == primary:
-            return primary
+        live = primary if into == primary_name(canary) else target
+        desired = build(target, primary)
+        if desired == live:
+            return live
         try:
             return client.replace(desired)
         except ConflictError:
             continue
-    raise ConflictError(f"promoting {namespace}/{primary_name(canary)}: kept conflicting", 409)
+    raise ConflictError(f"writing Deployment {namespace}/{into}: kept conflicting", 409)
 
 
 def _require(client: ResourceClient, api_version: str, kind: str, ns: str, name: str) -> Obj:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from agent.core import readiness, transitions
 from agent.core.tick import Tick
 from agent.core.timestamps import seconds_since
-from agent.core.types import AddFinalizer, Initialize, RemoveFinalizer, Revert, ScaleTarget
+from agent.core.types import (
+    AddFinalizer,
+    Initialize,
+    RemoveFinalizer,
+    RestoreTargetTemplate,
+    Revert,
+    ScaleTarget,
+)
 from kubectl_canary.api.model import FINALIZER, Phase
 
 # While initialising, look again sooner than a long analysis interval: nothing is analysed,
@@ -77,9 +84,11 @@ def deletion_tick(t: Tick) -> None:
     """The Canary is being deleted: with revertOnDeletion, give the app back, then let go.
 
     The target is scaled back up first and the apex Service and routing are reverted only once
-    it is ready (no downtime). A target that never gets ready is reverted anyway after the
-    progress deadline, so a deletion is never blocked forever; a target that is gone has
-    nothing to revert.
+    it is ready (no downtime). A target holding a revision that was never promoted (a Failed
+    release, or one deleted mid-analysis) gets the primary's last promoted template back
+    first: Flagger would put that revision in front of every user unanalysed. A target that never
+    gets ready is reverted anyway after the progress deadline, so a deletion is never blocked
+    forever; a target that is gone has nothing to revert.
     """
     t.requeue = None
     if FINALIZER not in t.canary.finalizers:
@@ -97,15 +106,22 @@ def deletion_tick(t: Tick) -> None:
         t.enter(Phase.TERMINATING)
         t.event(f"Terminating {t.display}: restoring {t.target_display}")
     threshold = t.analysis.canary_ready_threshold
+    promoted = t.status.last_promoted_spec
+    restoring = bool(promoted) and t.obs.primary.exists and target.template_hash != promoted
+    if restoring:
+        t.act(RestoreTargetTemplate())
     if target.replicas == 0:
         t.act(ScaleTarget(transitions.canary_replicas(t)))
-    elif readiness.is_ready(target, threshold):
+    elif not restoring and readiness.is_ready(target, threshold):
         t.act(Revert())
         t.act(RemoveFinalizer())
         t.event(f"Reverted {t.target_display}: finalizer removed")
         return
     waited = seconds_since(t.status.waiting_since, t.now) or 0.0
-    reason = readiness.waiting_reason(target, threshold)
+    if restoring:
+        reason = f"restoring its last promoted revision {promoted} (the current one never was)"
+    else:
+        reason = readiness.waiting_reason(target, threshold)
     if waited >= t.spec.progress_deadline_seconds:
         t.act(Revert())
         t.act(RemoveFinalizer())

@@ -146,6 +146,12 @@ class AddFinalizer:
 
 
 @dataclass(frozen=True)
+class RestoreTargetTemplate:
+    """Copy the primary's pod template (the last promoted revision) back onto the target, so a
+    revert never hands all traffic to a revision that was never promoted."""
+
+
+@dataclass(frozen=True)
 class Revert:
     """revertOnDeletion: restore the target, the apex Service and the original routing object."""
 
@@ -170,6 +176,7 @@ Action = (
     | Notify
     | EmitEvent
     | AddFinalizer
+    | RestoreTargetTemplate
     | Revert
     | RemoveFinalizer
     | RequeueAfter

@@ -235,13 +235,14 @@ def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:
             "canary", "offboard", app.name, "-n", app.namespace, "--timeout", "90", timeout=300
         )
         assert done.returncode == 0, done.stdout + done.stderr
+        assert "did not confirm the suspension" not in done.stderr, done.stderr
         # Keep measuring until the target's pods have answered more requests after the
         # offboard: the end state is covered too, not only the steps.
         served_after(c.url, app.namespace, app.name, 20, 30)
     after = mesh_counts(c.url, app.namespace)
-    print(
-        f"{app.name}: {after.total - before.total} requests during the offboard, "
-        f"{len(sampler.counts)} Endpoints samples, {len(sampler.watched)} versions watched: {sampler.watched}"
+    print(  # shown with -s: how much the measurements saw
+        f"{app.name}: {after.total - before.total} requests, {len(sampler.counts)} Endpoints "
+        f"samples, watched ready counts {sampler.watched}"
     )
 
     assert after.no_upstream == before.no_upstream, (
@@ -252,8 +253,8 @@ def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:
     assert not sampler.errors, sampler.errors[:3]
     assert len(sampler.counts) >= 10, "the Endpoints sampler ran during the offboard"
     assert sampler.empty_samples == 0, (
-        f"service {app.name} had no ready endpoint in {sampler.empty_samples} of "
-        f"{len(sampler.counts)} samples"
+        f"service {app.name} had no ready endpoint: polled {sampler.counts}, "
+        f"watched {sampler.watched}"
     )
 
     target = c.get("deployment", app.name, app.namespace)

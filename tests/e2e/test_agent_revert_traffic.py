@@ -4,7 +4,7 @@ own Deployment without a moment where the apex Service has no ready endpoint.
 Two apps share one sandbox and one agent (metrics from the sandbox's own query endpoint):
 - `good` (provider kubernetes: the apex selector moves) after a Succeeded release;
 - `bad` (provider istio: a VirtualService routes) after a Failed one (its new version fails
-  half its requests).
+  half its requests): the target gets its last promoted template back before it serves.
 Around each deletion, the mesh's count of requests that found no ready endpoint (503 UH) must
 not grow, and the apex Service's Endpoints, polled every ~50 ms and watched, never empty.
 """
@@ -143,6 +143,7 @@ def delete_under_traffic(s: Stack, app: App) -> None:
     target = c.get("apps/v1", "Deployment", ns, app.name)
     assert target is not None and target["spec"]["replicas"] == 0, "parked between releases"
     template = target["spec"]["template"]
+    promoted_images = [c["image"] for c in primary["spec"]["template"]["spec"]["containers"]]
     served_after(s.url, ns, f"{app.name}-primary", 20, 30)  # a live app before we start
 
     before = mesh_counts(s.url, ns)
@@ -179,8 +180,16 @@ def delete_under_traffic(s: Stack, app: App) -> None:
     status = reverted.get("status") or {}
     assert reverted["spec"]["replicas"] == replicas, "the primary's replica count"
     assert status.get("readyReplicas") == replicas
-    # revertOnDeletion restores the target's scale, not its template: the user's own spec.
-    assert reverted["spec"]["template"] == template
+    images = [c["image"] for c in reverted["spec"]["template"]["spec"]["containers"]]
+    if app.outcome == "Succeeded":
+        # The target already holds the promoted revision: its template is left as it is.
+        assert reverted["spec"]["template"] == template
+    else:
+        # The failed revision was never promoted: the target gets the primary's (last good)
+        # template back rather than serving the failed version to everyone.
+        assert images == promoted_images and images != [
+            c["image"] for c in template["spec"]["containers"]
+        ], (images, promoted_images)
     apex = c.get("v1", "Service", ns, app.name)
     assert apex is not None, "the apex Service keeps serving"
     assert apex["spec"]["selector"] == reverted["spec"]["selector"]["matchLabels"]

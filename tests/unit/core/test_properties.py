@@ -20,6 +20,7 @@ from agent.core.types import (
     GateResult,
     MetricResult,
     PromoteTemplate,
+    Revert,
     SetRoutes,
 )
 from kubectl_canary.api.model import (
@@ -194,6 +195,12 @@ class Checker:
             assert accepted == "retry"
         if after.phase in PROGRESSION:
             assert after.last_applied_spec != after.last_failed_spec, "analysing a failed revision"
+
+        # A revert hands the app back on its last promoted revision, never on one that was not
+        # promoted (unless the progress deadline forced it).
+        if any(isinstance(a, Revert) for a in decision.actions) and before.last_promoted_spec:
+            forced = any("although it is not ready" in e.message for e in emitted)
+            assert forced or revision == before.last_promoted_spec, "reverted to unpromoted"
 
         # History is the events, in order, bounded; each request is answered once.
         grown = len(after.history) - len(before.history)

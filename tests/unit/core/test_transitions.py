@@ -21,6 +21,7 @@ from agent.core.types import (
     PromoteTemplate,
     RemoveFinalizer,
     RequeueAfter,
+    RestoreTargetTemplate,
     Revert,
     Routes,
     ScaleTarget,
@@ -920,6 +921,41 @@ CASES = [
             [RemoveFinalizer()],
         ),
         id="delete-with-target-gone",
+    ),
+    pytest.param(
+        Case(
+            canary(
+                in_phase(Phase.FAILED, last_failed_spec="h2"),
+                revert_on_deletion=True,
+                finalizers=(FINALIZER,),
+            ),
+            observe(target=workload(0, template_hash="h2"), deleting=True),
+            Phase.TERMINATING,
+            [
+                "Terminating mhs.application: restoring mhs.application",
+                "Waiting for mhs.application before reverting: restoring its last promoted "
+                "revision h1 (the current one never was)",
+            ],
+            [RestoreTargetTemplate(), ScaleTarget(2)],
+        ),
+        id="delete-after-failure-restores-the-promoted-template-first",
+    ),
+    pytest.param(
+        Case(
+            canary(
+                in_phase(Phase.TERMINATING, waiting_since=stamp(-30)),
+                revert_on_deletion=True,
+                finalizers=(FINALIZER,),
+            ),
+            observe(target=workload(template_hash="h2"), deleting=True),
+            Phase.TERMINATING,
+            [
+                "Waiting for mhs.application before reverting: restoring its last promoted "
+                "revision h1 (the current one never was)"
+            ],
+            [RestoreTargetTemplate()],
+        ),
+        id="delete-mid-analysis-never-reverts-to-the-unpromoted-revision",
     ),
 ]
 

@@ -20,6 +20,7 @@ from agent.core.types import (
     Observations,
     PromoteTemplate,
     RemoveFinalizer,
+    RestoreTargetTemplate,
     Revert,
     Routes,
     ScaleTarget,
@@ -105,6 +106,9 @@ class World:
                 self.canary = replace(self.canary, finalizers=(FINALIZER,))
             elif isinstance(action, RemoveFinalizer):
                 self.canary = replace(self.canary, finalizers=())
+            elif isinstance(action, RestoreTargetTemplate):
+                assert self.primary_version is not None, "restore without a primary"
+                self.target_version = self.primary_version
             elif isinstance(action, Revert):
                 self.reverted = True
         self.canary = replace(self.canary, status=decision.status)

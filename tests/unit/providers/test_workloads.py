@@ -22,6 +22,7 @@ from agent.workloads import (
     primary_selector,
     promote_template,
     release,
+    restored_target,
     selector_label,
     services,
     template_hash,
@@ -163,6 +164,25 @@ def test_promote_copies_template_and_optionally_replicas() -> None:
     assert promote_template(primary, new_target, with_replicas=True)["spec"]["replicas"] == 4
     scaled_down = target(replicas=0)
     assert promote_template(primary, scaled_down, with_replicas=True)["spec"]["replicas"] == 3
+
+
+def test_restored_target_is_the_inverse_of_promotion() -> None:
+    good = target()
+    primary = primary_deployment(good, canary())
+    failed = target(replicas=0)
+    failed["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.3"
+
+    restored = restored_target(failed, primary)
+    assert restored["spec"]["template"] == good["spec"]["template"]
+    assert template_hash(restored, {}) == template_hash(good, {})
+    assert restored["spec"]["replicas"] == 0  # scaling is a separate action
+    assert restored["metadata"]["resourceVersion"] == "7"  # a guarded replace
+    assert SHARED_POD_LABEL not in restored["spec"]["template"]["metadata"]["labels"]
+
+    # The kubernetes router put the shared label on the target: it stays.
+    failed["spec"]["template"]["metadata"]["labels"][SHARED_POD_LABEL] = "podinfo"
+    kept = restored_target(failed, primary)["spec"]["template"]["metadata"]["labels"]
+    assert kept[SHARED_POD_LABEL] == "podinfo" and kept["app"] == "podinfo"
 
 
 def test_services_select_the_right_pods_and_carry_metadata() -> None:

@@ -83,6 +83,9 @@ class FakeToolkit:
     def promote(self, canary: Canary, client: Any, target: dict, hpa: bool) -> None:
         self.calls.append("promote")
 
+    def restore_target(self, canary: Canary, client: Any) -> None:
+        self.calls.append("restore target")
+
     def revert(self, canary: Canary, client: Any) -> None:
         self.calls.append("revert")
 
