@@ -16,6 +16,14 @@ from agent.resources import Obj, ResourceClient
 class _Live(ResourceClient, Protocol):
     def update_status(self, obj: Obj) -> Obj: ...
 
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[Obj], str]: ...
+
 
 class CachedClient:
     def __init__(self, live: _Live, caches: Caches) -> None:
@@ -54,3 +62,13 @@ class CachedClient:
         if obj.get("metadata"):
             self.caches.observe_write(obj)
         return obj
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """Always live: for kinds read too rarely to cache (the target's pods on a revert)."""
+        return self.live.list(api_version, kind, namespace, label_selector)

@@ -22,6 +22,7 @@ from agent.core.types import (
     RequeueAfter,
     RestoreTargetTemplate,
     Revert,
+    RevertRouting,
     RunGates,
     ScaleTarget,
     SetRoutes,
@@ -111,7 +112,9 @@ class Executor:
             self._log.info("restored the target's last promoted template")
         elif isinstance(action, Revert):
             kit.revert(canary, client)
+        elif isinstance(action, RevertRouting):
             kit.router(canary, client).finalize(canary)
+            self._log.info("routing reverted")
         elif isinstance(action, QueryMetrics | RunGates):
             raise RuntimeError(f"{type(action).__name__} left after the second pass")
         else:  # pragma: no cover - the Action union is exhaustive

@@ -33,14 +33,16 @@ from agent.events import event_object
 from agent.executor import DEPLOYMENT_API, Executor
 from agent.hpa import HPA_API
 from agent.logs import CanaryLogger, for_canary
-from agent.observe import observations, pending_request
+from agent.observe import apex_on_target, label_selector, observations, pending_request
 from agent.resources import ApiError, NotFoundError, Obj
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
 from agent.toolkit import Router, Toolkit
+from agent.workloads import service_name
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import (
     API_VERSION,
+    FINALIZER,
     HISTORY_LIMIT,
     Canary,
     CanaryStatus,
@@ -66,6 +68,15 @@ class TickSettings:
     instance: str = "kubectl-canary-agent"
     # Next tick after an invalid spec or a failed action (a fix triggers a tick at once anyway).
     retry_seconds: float = 10.0
+
+
+def _reverting(canary: Canary) -> bool:
+    """A Canary being deleted whose finalizer waits for the revert (revertOnDeletion)."""
+    return (
+        canary.deletion_timestamp is not None
+        and canary.spec.revert_on_deletion
+        and FINALIZER in canary.finalizers
+    )
 
 
 class EventSink:
@@ -151,8 +162,9 @@ class Ticker:
             ref = canary.spec.autoscaler_ref
             hpa = self._caches.get(HPA_API, "HorizontalPodAutoscaler", ns, ref.name)
         request = pending_request(canary, clog.warning)
+        on_target = self._apex_on_target(canary, target) if _reverting(canary) else None
         obs = observations(
-            canary, target, target_hash, primary, "", routes, hpa, request, spec_error
+            canary, target, target_hash, primary, "", routes, hpa, request, spec_error, on_target
         )
         decision = self._decide_fully(canary, obs, now, templates, clog)
         executor = Executor(self._client, self._toolkit, clog)
@@ -164,6 +176,23 @@ class Ticker:
         if out.requeue is not None:
             return max(out.requeue, 0.0)
         return max(canary.spec.analysis.interval_seconds, self._settings.min_interval)
+
+    def _apex_on_target(self, canary: Canary, target: Obj | None) -> bool | None:
+        """Whether the apex Service's ready endpoints are all the target's pods.
+
+        Two live reads (Endpoints and Pods are not cached: watching every pod of the cluster
+        would cost far more than these requests), made only while a Canary is being reverted,
+        so the API load does not grow with the number of canaries. None: cannot tell.
+        """
+        if target is None:
+            return None
+        selector = label_selector((target.get("spec") or {}).get("selector") or {})
+        if not selector:
+            return None  # an empty selector would list every pod of the namespace
+        ns = canary.namespace
+        endpoints = self._client.get("v1", "Endpoints", ns, service_name(canary))
+        pods, _ = self._client.list("v1", "Pod", ns, label_selector=selector)
+        return apex_on_target(endpoints, pods)
 
     def _target_hash(self, ns: str, target: Obj) -> str:
         configs: dict[tuple[str, str], Obj | None] = {}

@@ -51,7 +51,8 @@ class Toolkit(Protocol):
         """Copy the primary's (last promoted) template back onto the target."""
 
     def revert(self, canary: Canary, client: ResourceClient) -> None:
-        """revertOnDeletion: restore the target and the apex Service (routing is the router's)."""
+        """revertOnDeletion: restore the target and hand the apex Service back (idempotent;
+        the routing object is the router's `finalize`, a later step)."""
 
     def query_metric(
         self, canary: Canary, metric: MetricSpec, template: MetricTemplate | None, server: str

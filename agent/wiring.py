@@ -88,7 +88,12 @@ class ProviderToolkit:
 
     def revert(self, canary: Canary, client: ResourceClient) -> None:
         """Give the app back to its own Deployment: scale the target to the primary's replica
-        count (it was at 0 between releases) and point the apex Service at its pods."""
+        count (it was at 0 between releases) and point the apex Service at its pods. Run again
+        on every tick that waits for the endpoints; once handed over, the Service is no longer
+        ours and is left alone.
+
+        With the kubernetes provider the apex Service is also the routing object: handing it
+        over here is what moves traffic, and the router's `finalize` then finds nothing left."""
         ns, name = canary.namespace, canary.spec.target_ref.name
         target = client.get("apps/v1", "Deployment", ns, name)
         if target is None:
@@ -97,8 +102,7 @@ class ProviderToolkit:
         wanted = int(((primary or {}).get("spec") or {}).get("replicas") or 1)
         if int((target.get("spec") or {}).get("replicas") or 0) == 0:
             client.patch_merge("apps/v1", "Deployment", ns, name, {"spec": {"replicas": wanted}})
-        if canary.spec.provider != "kubernetes":
-            workloads.release_apex_service(client, canary, target)
+        workloads.release_apex_service(client, canary, target)
 
     def query_metric(
         self, canary: Canary, metric: MetricSpec, template: MetricTemplate | None, server: str

@@ -20,8 +20,9 @@ event wording) with these deliberate differences (see docs/release-semantics.md)
 - `rollback` webhooks are polled like Flagger's (a 2xx answer means roll back now); on a
   rollback, `post-rollout` webhooks are notified with phase Failed; `event` webhooks get every
   event.
-- Deletion with `revertOnDeletion` reverts only once the restored target is ready (or the
-  progress deadline passed), and lets go at once when the target is gone.
+- Deletion with `revertOnDeletion` reverts only once the restored target is ready, and drops
+  the routing and the finalizer only once the apex Service's endpoints are the target's pods
+  (or the progress deadline passed); it lets go at once when the target is gone.
 - The idempotent `Initialize` is re-emitted when the generated objects are missing and once per
   new Canary generation, so spec changes (ports, hosts) reach them (Flagger: every tick).
 

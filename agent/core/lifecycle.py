@@ -11,6 +11,7 @@ from agent.core.types import (
     RemoveFinalizer,
     RestoreTargetTemplate,
     Revert,
+    RevertRouting,
     ScaleTarget,
 )
 from kubectl_canary.api.model import FINALIZER, Phase
@@ -18,6 +19,9 @@ from kubectl_canary.api.model import FINALIZER, Phase
 # While initialising, look again sooner than a long analysis interval: nothing is analysed,
 # we only wait for the primary's pods.
 INITIALIZING_REQUEUE_SECONDS = 10.0
+# After the apex Service's selector changed, the endpoints controller follows within a second
+# or two; nothing triggers a tick when it does (Endpoints are not watched), so poll briefly.
+ENDPOINTS_REQUEUE_SECONDS = 2.0
 
 
 def reconcile_finalizer(t: Tick) -> None:
@@ -83,12 +87,18 @@ def repair_tick(t: Tick) -> bool:
 def deletion_tick(t: Tick) -> None:
     """The Canary is being deleted: with revertOnDeletion, give the app back, then let go.
 
-    The target is scaled back up first and the apex Service and routing are reverted only once
-    it is ready (no downtime). A target holding a revision that was never promoted (a Failed
-    release, or one deleted mid-analysis) gets the primary's last promoted template back
-    first: Flagger would put that revision in front of every user unanalysed. A target that never
-    gets ready is reverted anyway after the progress deadline, so a deletion is never blocked
-    forever; a target that is gone has nothing to revert.
+    Three steps, each waited for: the target is scaled back up; once it is ready the apex
+    Service is pointed at its pods (`Revert`); once the Service's ready endpoints are all the
+    target's pods (`apex_on_target`), the routing object is restored or deleted
+    (`RevertRouting`) and the finalizer removed. Garbage collection then deletes the primary:
+    letting go as soon as the selector changed would let it delete pods the endpoints still
+    list, and (with a mesh) drop the routing while the Service still sent traffic to them.
+
+    A target holding a revision that was never promoted (a Failed release, or one deleted
+    mid-analysis) gets the primary's last promoted template back first: Flagger would put that
+    revision in front of every user unanalysed. After the progress deadline the revert is
+    finished whatever the state, so a deletion is never blocked forever; a target that is gone
+    has nothing to revert.
     """
     t.requeue = None
     if FINALIZER not in t.canary.finalizers:
@@ -110,26 +120,44 @@ def deletion_tick(t: Tick) -> None:
     restoring = bool(promoted) and t.obs.primary.exists and target.template_hash != promoted
     if restoring:
         t.act(RestoreTargetTemplate())
+    service_handed_over = False
     if target.replicas == 0:
         t.act(ScaleTarget(transitions.canary_replicas(t)))
     elif not restoring and readiness.is_ready(target, threshold):
         t.act(Revert())
-        t.act(RemoveFinalizer())
-        t.event(f"Reverted {t.target_display}: finalizer removed")
-        return
-    waited = seconds_since(t.status.waiting_since, t.now) or 0.0
-    if restoring:
+        if t.obs.apex_on_target:
+            t.act(RevertRouting())
+            t.act(RemoveFinalizer())
+            t.event(f"Reverted {t.target_display}: finalizer removed")
+            return
+        service_handed_over = True
+    apex = f"service {t.spec.service.name or t.spec.target_ref.name}.{t.canary.namespace}"
+    if service_handed_over:
+        reason = f"the endpoints of {apex} are not all its pods yet"
+    elif restoring:
         reason = f"restoring its last promoted revision {promoted} (the current one never was)"
     else:
         reason = readiness.waiting_reason(target, threshold)
+    waited = seconds_since(t.status.waiting_since, t.now) or 0.0
     if waited >= t.spec.progress_deadline_seconds:
-        t.act(Revert())
+        if not service_handed_over:
+            t.act(Revert())
+        t.act(RevertRouting())
         t.act(RemoveFinalizer())
+        condition = reason if service_handed_over else f"it is not ready ({reason})"
         t.event(
-            f"Reverted {t.target_display} although it is not ready ({reason}): "
+            f"Reverted {t.target_display} although {condition}: "
             f"progress deadline exceeded; finalizer removed",
             warning=True,
         )
+        return
+    if service_handed_over:
+        t.event(
+            f"Waiting for the endpoints of {apex} to be the pods of {t.target_display} "
+            f"before reverting the routing",
+            once=True,
+        )
+        t.requeue = ENDPOINTS_REQUEUE_SECONDS
         return
     t.event(f"Waiting for {t.target_display} before reverting: {reason}", once=True)
     t.requeue = min(t.analysis.interval_seconds, INITIALIZING_REQUEUE_SECONDS)

@@ -101,6 +101,7 @@ ANALYSIS_FIELDS = (
     "webhooks",
 )
 
+
 def _hints(path: str) -> dict[str, str]:
     return {key: _FLAGGER_ONLY for key in _FLAGGER_FIELDS.get(path, ())}
 

@@ -174,13 +174,29 @@ def probe_prometheus(kube: Kube, url: str) -> tuple[bool, str]:
             doc = kube.get_path(path)
         except KubeError as e:
             return False, f"through the API server proxy: {e}"
-        return doc.get("status") == "success", "answered through the API server proxy"
+        return probe_answer(doc, "answered through the API server proxy")
     try:
         with urllib.request.urlopen(url.rstrip("/") + PROBE_QUERY, timeout=PROBE_TIMEOUT) as r:
             doc = json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        # Prometheus answers a query it rejects with 400 and a JSON body saying why.
+        try:
+            doc = json.loads(e.read())
+        except ValueError:
+            return False, f"answered HTTP {e.code} {e.reason}"
     except (urllib.error.URLError, OSError, ValueError) as e:
         return False, str(getattr(e, "reason", e))
-    return doc.get("status") == "success", "answered"
+    return probe_answer(doc, "answered")
+
+
+def probe_answer(doc: Any, how: str) -> tuple[bool, str]:
+    """Judge the answer to the probe query. A failed answer carries Prometheus' own error:
+    "FAIL ... answered" alone told the user nothing (the sandbox's query endpoint, for one,
+    rejects `vector(1)` as a query it does not evaluate)."""
+    if isinstance(doc, dict) and doc.get("status") == "success":
+        return True, how
+    error = doc.get("error") if isinstance(doc, dict) else None
+    return False, f"{how} with an error: {error or 'not a Prometheus query response'}"
 
 
 def agent_metrics_server(info: AgentInfo | None) -> str:

@@ -207,7 +207,9 @@ def test_create_dry_run_then_create(setup: Setup) -> None:
     }
     assert k.get(CANARY, "web", NS) is None, "--dry-run must create nothing"
 
-    assert k.ok("canary", "create", "web", *CREATE_FLAGS) == "canary.kubectl-canary.dev/web created\n"
+    assert (
+        k.ok("canary", "create", "web", *CREATE_FLAGS) == "canary.kubectl-canary.dev/web created\n"
+    )
     live = k.get(CANARY, "web", NS)
     assert live is not None
     # What the dry run printed is what was created (the CRD's defaults come on top).
@@ -375,8 +377,16 @@ def test_init_again_changes_nothing(setup: Setup) -> None:
     assert f"customresourcedefinition/{CANARY} unchanged" in applied, done.stdout
     assert all(line.endswith(" unchanged") for line in applied), applied
     assert "Traceback" not in done.stderr
-    # The restarted agent picks the canaries up again without a new release.
-    assert k.ok("canary", "doctor").count("FAIL") == 0
+    # With --agent-process, init restarts the agent (so new flags take effect): the new one
+    # leads, and finds the canaries as they were.
+    before, after = setup.agents[-2], setup.agents[-1]
+    assert before is not None and after is not None and after.pid != before.pid
+    assert after.alive() and not before.alive()
+    # init waits until the new agent holds the Lease; doctor finds everything healthy.
+    checks = [line.split() for line in k.ok("canary", "doctor").splitlines()]
+    assert ["ok", "leader", after.identity, "(the local process)"] in [
+        [*c[:3], " ".join(c[3:])] for c in checks if len(c) > 3
+    ], checks
     assert (phase(k, "web"), phase(k, "api")) == ("Failed", "Initialized")
 
 

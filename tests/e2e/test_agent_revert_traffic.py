@@ -22,9 +22,13 @@ import pytest
 from .agent_harness import (
     CANARY_API,
     IMAGE_PREFIX,
+    AgentProcess,
     Cluster,
+    agent_rbac_rules,
+    api_requests,
     deployment,
     namespace,
+    rbac_allows,
     require_binary,
     running_agent,
     sandbox,
@@ -83,6 +87,7 @@ def canary(app: App) -> dict[str, Any]:
 class Stack:
     cluster: Cluster
     kubectl: str
+    agent: AgentProcess
 
     @property
     def url(self) -> str:
@@ -118,7 +123,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "--lease-duration",
             "2s",
             metrics_server=f"{sb.url}/sandbox/prometheus",
-        ):
+        ) as agent:
 
             def phases() -> tuple[str, ...]:
                 return tuple(c.phase(a.namespace, a.name) for a in apps)
@@ -132,7 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 c.client.patch_merge("apps/v1", "Deployment", app.namespace, app.name, patch)
             outcomes = tuple(a.outcome for a in apps)
             wait_until(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
-            yield Stack(c, kubectl)
+            yield Stack(c, kubectl, agent)
 
 
 def delete_under_traffic(s: Stack, app: App) -> None:
@@ -174,6 +179,24 @@ def delete_under_traffic(s: Stack, app: App) -> None:
         f"service {app.name} had no ready endpoint: polled {sampler.counts}, "
         f"watched {sampler.watched}"
     )
+
+    # The finalizer (and with it the primary) went only after the agent had seen the apex
+    # Service's endpoints move to the target's pods, one tick after it changed the selector.
+    where = f"{app.name}.{ns}"
+    messages = [e["message"] for e in c.events(ns, app.name)]
+    waiting = (
+        f"Waiting for the endpoints of service {where} to be the pods of {where} "
+        "before reverting the routing"
+    )
+    finished = f"Reverted {where}: finalizer removed"
+    assert waiting in messages and finished in messages, messages
+    assert messages.index(waiting) < messages.index(finished), messages
+    # It read them live, and the shipped RBAC grants those reads.
+    requests = api_requests(s.agent.metrics())
+    assert requests.get(("get", "endpoints"), 0) >= 1 and requests.get(("list", "pods"), 0) >= 1
+    rules = agent_rbac_rules()
+    denied = [k for k in requests if k[1] and not rbac_allows(rules, *k)]
+    assert denied == [], f"the agent used verbs its RBAC does not grant: {denied}"
 
     reverted = c.get("apps/v1", "Deployment", ns, app.name)
     assert reverted is not None

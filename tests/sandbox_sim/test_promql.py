@@ -158,6 +158,12 @@ def test_scalar_and_increase(registry: MetricsRegistry) -> None:
     assert value_of(answer_query(registry, query)) == 5000
 
 
+def test_vector_of_a_scalar_is_a_one_sample_vector(registry: MetricsRegistry) -> None:
+    assert value_of(answer_query(registry, "vector(1)")) == 1
+    refused = answer_query(registry, "vector(istio_requests_total)")
+    assert refused["status"] == "error" and "scalar" in refused["error"]
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -148,6 +148,12 @@ class _Parser:
             self.take("]")
             self.take(")")
             return (name, selector, seconds)
+        if name == "vector":
+            # `vector(1)` is the liveness probe clients such as `kubectl canary doctor` send.
+            self.take("(")
+            inner = self.additive()
+            self.take(")")
+            return ("vector", inner)
         if name == "histogram_quantile":
             self.take("(")
             quantile = float(self.take(kind="number").text)
@@ -229,6 +235,11 @@ class _Evaluator:
             return _sum(self.vector(node[2]), node[1])
         if kind == "histogram_quantile":
             return _histogram_quantile(node[1], self.vector(node[2]))
+        if kind == "vector":
+            scalar = self.evaluate(node[1])
+            if not isinstance(scalar, float):
+                raise UnsupportedQuery("vector() takes a scalar")
+            return [({}, scalar)]
         if kind == "binary":
             return _binary(node[1], self.evaluate(node[2]), self.evaluate(node[3]))
         raise UnsupportedQuery(f"cannot evaluate {kind}")

@@ -20,7 +20,9 @@ from agent.core.types import (
     GateResult,
     MetricResult,
     PromoteTemplate,
+    RemoveFinalizer,
     Revert,
+    RevertRouting,
     SetRoutes,
 )
 from kubectl_canary.api.model import (
@@ -100,8 +102,14 @@ class Checker:
             for seconds in ticks:
                 self.tick(seconds)
         self.world.deleting = True
-        for _ in range(3):
+        # The default progress deadline (600 s) bounds every wait of the revert.
+        for _ in range(12):
+            if not self.world.canary.finalizers:
+                break
             self.tick(60)
+        assert not self.world.canary.finalizers, "a deletion is never blocked forever"
+        if self.world.canary.spec.revert_on_deletion:
+            assert self.world.service_on_target and self.world.routing_reverted
 
     def change(self, operation: tuple[Any, ...]) -> None:
         kind = operation[0]
@@ -126,8 +134,28 @@ class Checker:
         request = self.world.request
         metrics = self.world.metrics()
         answers = dict(self.world.gate_answers)
+        on_target = self.world.endpoints_on_target
         decision = self.world.tick(seconds)
         self.check(before, decision, revision, request, metrics, answers)
+        self.check_revert(decision, on_target)
+
+    def check_revert(self, decision: Decision, on_target: bool) -> None:
+        """The routing object and the finalizer (hence, by garbage collection, the primary)
+        go only once the apex Service's endpoints are the target's pods, unless the progress
+        deadline forced it; the Service is handed over no later than the routing."""
+        actions = list(decision.actions)
+        if any(isinstance(a, RevertRouting) for a in actions):
+            forced = any(
+                isinstance(a, EmitEvent) and "progress deadline exceeded" in a.message
+                for a in actions
+            )
+            assert on_target or forced, "routing reverted while the endpoints were stale"
+            assert any(isinstance(a, RemoveFinalizer) for a in actions)
+            assert self.world.service_on_target
+        reverting = self.world.canary.spec.revert_on_deletion and self.world.deleting
+        if reverting and any(isinstance(a, RemoveFinalizer) for a in actions):
+            gone = any(isinstance(a, EmitEvent) and "not found" in a.message for a in actions)
+            assert gone or any(isinstance(a, RevertRouting) for a in actions)
 
     def check(
         self,

@@ -23,12 +23,20 @@ from agent.core.types import (
     RequeueAfter,
     RestoreTargetTemplate,
     Revert,
+    RevertRouting,
     Routes,
     ScaleTarget,
     SetRoutes,
     WorkloadObservation,
 )
-from kubectl_canary.api.model import FINALIZER, Canary, CanaryStatus, HistoryEntry, Phase
+from kubectl_canary.api.model import (
+    FINALIZER,
+    Canary,
+    CanaryStatus,
+    HistoryEntry,
+    Phase,
+    ServiceSpec,
+)
 from tests.unit.core.builders import (
     analysis,
     at,
@@ -888,12 +896,66 @@ CASES = [
                 revert_on_deletion=True,
                 finalizers=(FINALIZER,),
             ),
+            observe(deleting=True, apex_on_target=False),
+            Phase.TERMINATING,
+            [
+                "Waiting for the endpoints of service mhs.application to be the pods of "
+                "mhs.application before reverting the routing"
+            ],
+            [Revert()],
+        ),
+        id="delete-hands-the-service-over-when-target-ready",
+    ),
+    pytest.param(
+        Case(
+            canary(
+                in_phase(Phase.TERMINATING, waiting_since=stamp(-30)),
+                revert_on_deletion=True,
+                finalizers=(FINALIZER,),
+            ),
             observe(deleting=True),
             Phase.TERMINATING,
-            ["Reverted mhs.application: finalizer removed"],
-            [Revert(), RemoveFinalizer()],
+            [
+                "Waiting for the endpoints of service mhs.application to be the pods of "
+                "mhs.application before reverting the routing"
+            ],
+            [Revert()],
         ),
-        id="delete-reverts-when-target-ready",
+        id="delete-never-lets-go-without-observing-the-endpoints",
+    ),
+    pytest.param(
+        Case(
+            canary(
+                in_phase(Phase.TERMINATING, waiting_since=stamp(-30)),
+                revert_on_deletion=True,
+                finalizers=(FINALIZER,),
+                service=ServiceSpec(port=9898, name="front"),
+            ),
+            observe(deleting=True, apex_on_target=True),
+            Phase.TERMINATING,
+            ["Reverted mhs.application: finalizer removed"],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
+        ),
+        id="delete-reverts-routing-once-endpoints-are-the-target",
+    ),
+    pytest.param(
+        Case(
+            canary(
+                in_phase(Phase.TERMINATING, waiting_since=stamp(-600)),
+                revert_on_deletion=True,
+                finalizers=(FINALIZER,),
+                service=ServiceSpec(port=9898, name="front"),
+            ),
+            observe(deleting=True, apex_on_target=False),
+            Phase.TERMINATING,
+            [
+                "Reverted mhs.application although the endpoints of service "
+                "front.application are not all its pods yet: progress deadline exceeded; "
+                "finalizer removed"
+            ],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
+        ),
+        id="delete-reverts-routing-after-deadline-with-stale-endpoints",
     ),
     pytest.param(
         Case(
@@ -908,7 +970,7 @@ CASES = [
                 f"Reverted mhs.application although it is not ready ({NOT_READY}): "
                 "progress deadline exceeded; finalizer removed"
             ],
-            [Revert(), RemoveFinalizer()],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
         ),
         id="delete-reverts-after-deadline",
     ),
@@ -998,3 +1060,21 @@ def test_a_spec_change_reconciles_the_generated_objects() -> None:
     assert decision.status.observed_generation == 2
     again = run_tick(replace(subject, status=decision.status), observe(), at(60))
     assert again.actions == (RequeueAfter(60),)
+
+
+def test_waiting_for_the_endpoints_is_recorded_once_and_polled_briefly() -> None:
+    """The stale-endpoints wait is one history entry however many ticks it lasts; each tick
+    hands the Service over again (idempotent) and looks again within seconds."""
+    subject = canary(
+        in_phase(Phase.TERMINATING, waiting_since=stamp(-30)),
+        revert_on_deletion=True,
+        finalizers=(FINALIZER,),
+    )
+    obs = observe(deleting=True, apex_on_target=False)
+    first = run_tick(subject, obs, at(0))
+    again = run_tick(replace(subject, status=first.status), obs, at(2))
+    assert again.status == first.status
+    assert again.actions == (Revert(), RequeueAfter(2.0))
+    done = run_tick(replace(subject, status=first.status), replace(obs, apex_on_target=True), at(4))
+    assert done.actions[:3] == (Revert(), RevertRouting(), RemoveFinalizer())
+    assert not any(isinstance(a, RequeueAfter) for a in done.actions)

@@ -3,7 +3,9 @@
 It applies the core's actions the way the runtime would (scale, route, promote, finalizers)
 and turns its state back into observations, so tests can tell a release as a story instead of
 hand-writing every observation. Pods are ready as soon as they are asked for, except for
-versions listed in `crashing`; metrics come from per-version behaviour.
+versions listed in `crashing`; metrics come from per-version behaviour. The apex Service's
+endpoints follow its selector one tick late, as an endpoints controller that has not caught up
+when the next tick observes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from agent.core.types import (
     RemoveFinalizer,
     RestoreTargetTemplate,
     Revert,
+    RevertRouting,
     Routes,
     ScaleTarget,
     SetRoutes,
@@ -46,7 +49,11 @@ class World:
     gate_answers: dict[str, GateResult] = field(default_factory=dict)  # default: all ok
     deleting: bool = False
     request: Request | None = None
-    reverted: bool = False
+    # revertOnDeletion: the apex Service selects the target's pods (after `Revert`); its ready
+    # endpoints are the target's pods (one tick later); the routing object was given back.
+    service_on_target: bool = False
+    endpoints_on_target: bool = False
+    routing_reverted: bool = False
     decisions: list[Decision] = field(default_factory=list)
 
     def _workload(self, version: str, replicas: int) -> WorkloadObservation:
@@ -72,6 +79,8 @@ class World:
             routes=self.routes,
             request=self.request,
             deleting=self.deleting,
+            # The runtime reads the endpoints only for a Canary being deleted.
+            apex_on_target=self.endpoints_on_target if self.deleting else None,
         )
 
     def metrics(self) -> dict[str, MetricResult]:
@@ -110,7 +119,10 @@ class World:
                 assert self.primary_version is not None, "restore without a primary"
                 self.target_version = self.primary_version
             elif isinstance(action, Revert):
-                self.reverted = True
+                self.service_on_target = True
+            elif isinstance(action, RevertRouting):
+                self.routing_reverted = True
+                self.routes = None
         self.canary = replace(self.canary, status=decision.status)
         ack = decision.status.last_request
         if ack is not None and self.request is not None and ack.id == self.request.id:
@@ -123,7 +135,10 @@ class World:
         step = self.canary.spec.analysis.interval_seconds if seconds is None else seconds
         self.now += timedelta(seconds=step)
         answers = self.gate_answers if gate_answers is None else gate_answers
+        selected_target = self.service_on_target
         decision = run_tick(self.canary, self.observe(), self.now, self.metrics(), answers)
         self.apply(decision)
+        target_serves = self.target_replicas > 0 and self.target_version not in self.crashing
+        self.endpoints_on_target = selected_target and target_serves
         self.decisions.append(decision)
         return decision

@@ -57,6 +57,30 @@ class FakeCluster:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        """Equality selectors only (`k=v,k2=v2`): anything else is refused, not misread."""
+        self._check("list", kind, label_selector or "")
+        wanted: dict[str, str] = {}
+        for term in filter(None, (label_selector or "").split(",")):
+            key, sep, value = term.partition("=")
+            if not sep or not key or key.endswith("!"):
+                raise ApiError(f"fake list: unsupported selector {term!r}", 400)
+            wanted[key] = value
+        items = [
+            copy.deepcopy(obj)
+            for (k, ns, _), obj in sorted(self.objects.items())
+            if k == kind
+            and (namespace is None or ns == namespace)
+            and all((obj["metadata"].get("labels") or {}).get(a) == b for a, b in wanted.items())
+        ]
+        return items, str(next(self._rv))
+
     def create(self, obj: Obj) -> Obj:
         meta = obj["metadata"]
         self._check("create", obj["kind"], meta.get("name", ""))

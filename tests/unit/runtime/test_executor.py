@@ -10,6 +10,7 @@ from agent.core.types import (
     Notify,
     RemoveFinalizer,
     Revert,
+    RevertRouting,
     ScaleTarget,
 )
 from agent.executor import Executor
@@ -65,9 +66,11 @@ def test_scale_is_skipped_when_already_at_the_count() -> None:
     assert k.peek("Deployment", "test", "mhs")["spec"]["replicas"] == 0
 
 
-def test_revert_restores_workloads_then_routing() -> None:
+def test_revert_hands_the_service_back_and_routing_is_a_separate_step() -> None:
     _, kit, ex, obj = setup()
     ex.run(parse_canary(obj), obj, None, (Revert(),))
+    assert kit.calls == ["revert"]
+    ex.run(parse_canary(obj), obj, None, (RevertRouting(),))
     assert kit.calls == ["revert", "finalize"]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from agent.observe import pending_request, workload
+import pytest
+
+from agent.observe import apex_on_target, label_selector, pending_request, workload
 from kubectl_canary.api.model import (
     REQUEST_ANNOTATION,
     Canary,
@@ -82,3 +84,82 @@ def test_malformed_request_is_reported_and_ignored() -> None:
     canary = make_canary({REQUEST_ANNOTATION: "{not json"})
     assert pending_request(canary, warnings.append) is None
     assert len(warnings) == 1 and "request" in warnings[0]
+
+
+def pod(name: str) -> dict:
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": "test"}}
+
+
+def endpoints(ready: list[str], unready: tuple[str, ...] = (), by_hand: int = 0) -> dict:
+    def address(i: int, name: str | None) -> dict:
+        entry: dict = {"ip": f"10.0.0.{i}"}
+        if name is not None:
+            entry["targetRef"] = {"kind": "Pod", "name": name, "namespace": "test"}
+        return entry
+
+    names: list[str | None] = [*ready, *([None] * by_hand)]
+    subset: dict = {"ports": [{"port": 9898}]}
+    if names:
+        subset["addresses"] = [address(i, n) for i, n in enumerate(names)]
+    if unready:
+        subset["notReadyAddresses"] = [address(100 + i, n) for i, n in enumerate(unready)]
+    return {"kind": "Endpoints", "metadata": {"name": "mhs"}, "subsets": [subset]}
+
+
+TARGET_PODS = [pod("mhs-6d9f-aaaaa"), pod("mhs-6d9f-bbbbb")]
+
+
+@pytest.mark.parametrize(
+    ("eps", "expected"),
+    [
+        # Just after the selector moved: the endpoints controller has not caught up.
+        (endpoints(["mhs-primary-7c4-xxxxx", "mhs-primary-7c4-yyyyy"]), False),
+        # Half way through its update.
+        (endpoints(["mhs-primary-7c4-xxxxx", "mhs-6d9f-aaaaa"]), False),
+        (endpoints(["mhs-6d9f-aaaaa", "mhs-6d9f-bbbbb"]), True),
+        # One ready target pod is enough; unready addresses take no traffic.
+        (endpoints(["mhs-6d9f-aaaaa"], unready=("mhs-primary-7c4-xxxxx",)), True),
+        # Nothing ready behind the Service: never let go of the primary then.
+        (endpoints([], unready=("mhs-6d9f-aaaaa",)), False),
+        ({"kind": "Endpoints", "metadata": {"name": "mhs"}}, False),
+        (None, False),
+        # Addresses maintained by hand name no pod: nothing to compare with.
+        (endpoints([], by_hand=2), True),
+    ],
+    ids=[
+        "stale",
+        "mixed",
+        "switched",
+        "one-ready",
+        "none-ready",
+        "no-subsets",
+        "missing",
+        "manual",
+    ],
+)
+def test_apex_on_target_compares_ready_endpoints_with_the_target_pods(
+    eps: dict | None, expected: bool
+) -> None:
+    assert apex_on_target(eps, TARGET_PODS) is expected
+
+
+def test_apex_on_target_without_target_pods() -> None:
+    assert apex_on_target(endpoints(["mhs-6d9f-aaaaa"]), []) is False
+
+
+def test_label_selector_renders_labels_and_expressions() -> None:
+    selector = {
+        "matchLabels": {"app": "mhs", "tier": "web"},
+        "matchExpressions": [
+            {"key": "track", "operator": "In", "values": ["stable", "beta"]},
+            {"key": "env", "operator": "NotIn", "values": ["dev"]},
+            {"key": "team", "operator": "Exists"},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ],
+    }
+    assert label_selector(selector) == (
+        "app=mhs,tier=web,track in (stable,beta),env notin (dev),team,!legacy"
+    )
+    assert label_selector({}) == ""
+    with pytest.raises(ValueError, match="operator"):
+        label_selector({"matchExpressions": [{"key": "a", "operator": "Gt"}]})

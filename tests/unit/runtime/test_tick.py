@@ -291,3 +291,62 @@ def test_deleted_canary_is_forgotten() -> None:
     k, _, ticker, _ = setup(lambda c, o, n: Decision(c.status, ()))
     k.objects.pop(("Canary", "test", "mhs"))
     assert ticker("test/mhs") is None
+
+
+def _app_pod(name: str, app: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "test", "labels": {"app": app}},
+    }
+
+
+def _apex_endpoints(*pods: str) -> dict:
+    addresses = [
+        {"ip": f"10.0.0.{i}", "targetRef": {"kind": "Pod", "name": name, "namespace": "test"}}
+        for i, name in enumerate(pods)
+    ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "mhs", "namespace": "test"},
+        "subsets": [{"addresses": addresses, "ports": [{"port": 9898}]}],
+    }
+
+
+def _reverting_setup(deleting: bool) -> tuple[FakeCluster, Ticker, list[Observations]]:
+    seen: list[Observations] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        seen.append(obs)
+        return Decision(canary.status, ())
+
+    k, _, ticker, _ = setup(decide, revertOnDeletion=True)
+    meta = k.objects[("Canary", "test", "mhs")]["metadata"]
+    meta["finalizers"] = ["kubectl-canary.dev/revert"]
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T11:59:00Z"
+    k.objects[("Deployment", "test", "mhs")]["spec"]["selector"] = {"matchLabels": {"app": "mhs"}}
+    for name, app in [("mhs-primary-1", "mhs-primary"), ("mhs-1", "mhs"), ("mhs-2", "mhs")]:
+        k.put(_app_pod(name, app))
+    return k, ticker, seen
+
+
+def test_a_reverting_canary_observes_whether_the_apex_endpoints_are_the_target_pods() -> None:
+    k, ticker, seen = _reverting_setup(deleting=True)
+    k.put(_apex_endpoints("mhs-primary-1", "mhs-1"))  # the endpoints controller lags behind
+    ticker("test/mhs")
+    k.put(_apex_endpoints("mhs-1", "mhs-2"))
+    ticker("test/mhs")
+    assert [o.apex_on_target for o in seen] == [False, True]
+    # Two live reads per tick: the apex Endpoints, and the target's pods by its selector.
+    reads = [c for c in k.calls if c[1] in ("Endpoints", "Pod")]
+    assert reads == [("get", "Endpoints", "mhs"), ("list", "Pod", "app=mhs")] * 2
+
+
+def test_endpoints_and_pods_are_never_read_outside_a_revert() -> None:
+    k, ticker, seen = _reverting_setup(deleting=False)
+    k.put(_apex_endpoints("mhs-1"))
+    ticker("test/mhs")
+    assert seen[-1].apex_on_target is None
+    assert not [c for c in k.calls if c[1] in ("Endpoints", "Pod")]
