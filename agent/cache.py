@@ -23,7 +23,7 @@ log = logging.getLogger("agent.cache")
 Handler = Callable[[str, Obj, Obj | None], None]
 
 
-class WatchClient(Protocol):
+class ListClient(Protocol):
     def list(
         self,
         api_version: str,
@@ -32,6 +32,8 @@ class WatchClient(Protocol):
         label_selector: str | None = None,
     ) -> tuple[list[Obj], str]: ...
 
+
+class WatchClient(ListClient, Protocol):
     def watch(
         self,
         api_version: str,

@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from agent.cache import Caches
+from agent.cache import Caches, ListClient
 from agent.resources import Obj, ResourceClient
 
 
-class _Live(ResourceClient, Protocol):
+class _Live(ResourceClient, ListClient, Protocol):
     def update_status(self, obj: Obj) -> Obj: ...
-
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> tuple[list[Obj], str]: ...
 
 
 class CachedClient:

@@ -50,6 +50,16 @@ def check_weights(primary: int, canary_weight: int) -> None:
         raise ValueError(f"weights must sum to 100, got {primary}+{canary_weight}")
 
 
+def routes_in_percent(primary: int, canary: int, mirror: bool = False) -> Routes | None:
+    """Weights in any proportion as percentages (canary rounded, primary the rest); None when
+    both are zero: nothing is routed."""
+    total = primary + canary
+    if total <= 0:
+        return None
+    canary_share = round(100 * canary / total)
+    return Routes(primary=100 - canary_share, canary=canary_share, mirror=mirror)
+
+
 def ab_matches(canary: Canary) -> list[dict[str, Any]]:
     """The A/B route's Istio-style match list: each analysis.match condition ANDed with each
     service.match condition (request headers merged, analysis wins on the same key)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.core.types import Routes
 from agent.resources import Obj
-from agent.routers.base import RouteObjectRouter, RouterError, ab_matches
+from agent.routers.base import RouteObjectRouter, RouterError, ab_matches, routes_in_percent
 from agent.workloads import (
     generated_metadata,
     service_name,
@@ -148,13 +148,9 @@ def read_routes(route: Obj, canary: Canary) -> Routes | None:
             continue
         primary = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == primary_svc)
         canary_weight = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == canary_svc)
-        total = primary + canary_weight
-        if total <= 0:
-            return None
-        # Gateway API weights are relative; we write percentages but read any proportion.
-        canary_share = round(100 * canary_weight / total)
         mirror = any(f.get("type") == "RequestMirror" for f in rule.get("filters") or [])
-        return Routes(primary=100 - canary_share, canary=canary_share, mirror=mirror)
+        # Gateway API weights are relative; we write percentages but read any proportion.
+        return routes_in_percent(primary, canary_weight, mirror)
     return None
 
 

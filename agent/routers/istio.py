@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.core.types import Routes
 from agent.resources import Obj
-from agent.routers.base import RouteObjectRouter, ab_matches
+from agent.routers.base import RouteObjectRouter, ab_matches, routes_in_percent
 from agent.workloads import (
     ensure,
     generated_metadata,
@@ -113,12 +113,8 @@ def read_routes(vs: Obj, canary: Canary) -> Routes | None:
                 weights["primary"] = weight
             elif host == canary_host:
                 weights["canary"] = weight
-        total = weights["primary"] + weights["canary"]
-        if total <= 0:
-            return None
-        canary_share = round(100 * weights["canary"] / total)
         mirror = bool((route.get("mirror") or {}).get("host"))
-        return Routes(primary=100 - canary_share, canary=canary_share, mirror=mirror)
+        return routes_in_percent(weights["primary"], weights["canary"], mirror)
     return None
 
 

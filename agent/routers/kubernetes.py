@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from agent.core.types import Routes
 from agent.resources import Obj, ResourceClient
-from agent.routers.base import RouterError, check_weights
+from agent.routers.base import RouterError, check_weights, routes_in_percent
 from agent.workloads import (
     SHARED_POD_LABEL,
     apex_service,
@@ -100,9 +100,8 @@ class KubernetesRouter:
             return None  # someone else's selector: not a state this router produces
         primary = self._client.get("apps/v1", "Deployment", canary.namespace, primary_name(canary))
         canary_ready = _labelled_ready(target)
-        total = canary_ready + _ready(primary)
-        canary_share = round(100 * canary_ready / total) if total else 0
-        return Routes(primary=100 - canary_share, canary=canary_share)
+        # No ready pod on either side yet: nothing has moved off the primary.
+        return routes_in_percent(_ready(primary), canary_ready) or Routes(primary=100, canary=0)
 
     def _label_target(self, canary: Canary) -> Obj:
         """Add SHARED_POD_LABEL to the target's pod template.

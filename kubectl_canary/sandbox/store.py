@@ -18,7 +18,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import builtin_defaults, schema
@@ -216,6 +217,16 @@ class Store:
                 if not self._pending:
                     return
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the store lock for one write, then deliver its events once the lock is free
+        (even when the write failed: an earlier step may have committed)."""
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._dispatch()
+
     def _commit(self, t: ResourceType, event_type: str, new: Obj, old: Obj | None) -> None:
         """Record an already-stored change (lock held): watch history + subscriber queue."""
         self.events.record(t.key, WatchEvent(self._rv, event_type, new, old))
@@ -305,11 +316,8 @@ class Store:
         """Create; `field_validation` is the API's fieldValidation parameter (Ignore, Warn,
         Strict): Strict rejects unknown custom-resource fields instead of pruning them.
         `dry_run` validates and returns the result without storing it."""
-        try:
-            with self._lock:
-                return self._create(obj, field_validation, dry_run)
-        finally:
-            self._dispatch()
+        with self._writing():
+            return self._create(obj, field_validation, dry_run)
 
     def _create(self, obj: Obj, field_validation: str = "Ignore", dry_run: bool = False) -> Obj:
         api_version = obj.get("apiVersion", "")
@@ -439,24 +447,18 @@ class Store:
             raise invalid(t.kind, t.group, meta.get("name", ""), causes)
 
     def update(self, obj: Obj, *, field_validation: str = "Ignore", dry_run: bool = False) -> Obj:
-        try:
-            with self._lock:
-                return self._update(
-                    obj, status_only=False, field_validation=field_validation, dry_run=dry_run
-                )
-        finally:
-            self._dispatch()
+        with self._writing():
+            return self._update(
+                obj, status_only=False, field_validation=field_validation, dry_run=dry_run
+            )
 
     def update_status(
         self, obj: Obj, *, field_validation: str = "Ignore", dry_run: bool = False
     ) -> Obj:
-        try:
-            with self._lock:
-                return self._update(
-                    obj, status_only=True, field_validation=field_validation, dry_run=dry_run
-                )
-        finally:
-            self._dispatch()
+        with self._writing():
+            return self._update(
+                obj, status_only=True, field_validation=field_validation, dry_run=dry_run
+            )
 
     def _update(
         self,
@@ -574,41 +576,38 @@ class Store:
         An object with finalizers only gets its deletionTimestamp; it goes once the last
         finalizer is removed by an update."""
         t = self.type_for(api_version, kind)
-        try:
-            with self._lock:
-                key = (self._ns(t, namespace), name)
-                old = self._objects[t.key].get(key)
-                if old is None:
-                    raise self._not_found(t, name)
-                meta = old["metadata"]
-                if precondition_uid and precondition_uid != meta["uid"]:
-                    raise Conflict(
-                        f"Precondition failed: UID in precondition: {precondition_uid}, "
-                        f"UID in object meta: {meta['uid']}",
-                        kind=t.plural,
-                        name=name,
-                        group=t.group,
-                    )
-                if precondition_rv and precondition_rv != meta["resourceVersion"]:
-                    raise Conflict(
-                        "Precondition failed: ResourceVersion in precondition: "
-                        f"{precondition_rv}, ResourceVersion in object meta: "
-                        f"{meta['resourceVersion']}",
-                        kind=t.plural,
-                        name=name,
-                        group=t.group,
-                    )
-                if t.key == NAMESPACE_KEY and name in PROTECTED_NAMESPACES:
-                    raise Forbidden(
-                        f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                        kind="namespaces",
-                        name=name,
-                    )
-                gone = self._delete(t, key, propagation_policy)
-                current = self._objects[t.key].get(key, old)
-                return self._out(t, current, api_version), gone
-        finally:
-            self._dispatch()
+        with self._writing():
+            key = (self._ns(t, namespace), name)
+            old = self._objects[t.key].get(key)
+            if old is None:
+                raise self._not_found(t, name)
+            meta = old["metadata"]
+            if precondition_uid and precondition_uid != meta["uid"]:
+                raise Conflict(
+                    f"Precondition failed: UID in precondition: {precondition_uid}, "
+                    f"UID in object meta: {meta['uid']}",
+                    kind=t.plural,
+                    name=name,
+                    group=t.group,
+                )
+            if precondition_rv and precondition_rv != meta["resourceVersion"]:
+                raise Conflict(
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{precondition_rv}, ResourceVersion in object meta: "
+                    f"{meta['resourceVersion']}",
+                    kind=t.plural,
+                    name=name,
+                    group=t.group,
+                )
+            if t.key == NAMESPACE_KEY and name in PROTECTED_NAMESPACES:
+                raise Forbidden(
+                    f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                    kind="namespaces",
+                    name=name,
+                )
+            gone = self._delete(t, key, propagation_policy)
+            current = self._objects[t.key].get(key, old)
+            return self._out(t, current, api_version), gone
 
     def _delete(self, t: ResourceType, key: ObjKey, propagation: str) -> bool:
         old = self._objects[t.key][key]

@@ -196,6 +196,12 @@ def _hpa_targets(o: Obj) -> str:
 
 _NAME: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
 _AGE: Column = ("Age", "string", 0, lambda o: _age(o["metadata"].get("creationTimestamp")))
+# The -o wide columns of the kinds that run a pod template (Deployment, ReplicaSet).
+_POD_TEMPLATE_WIDE: list[Column] = [
+    ("Containers", "string", 1, lambda o: _containers(o, "name")),
+    ("Images", "string", 1, lambda o: _containers(o, "image")),
+    ("Selector", "string", 1, _selector),
+]
 
 _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("", "Pod"): [
@@ -209,18 +215,11 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
     ],
     ("apps", "Deployment"): [
         _NAME,
-        (
-            "Ready",
-            "string",
-            0,
-            _deployment_ready,
-        ),
+        ("Ready", "string", 0, _deployment_ready),
         ("Up-to-date", "integer", 0, lambda o: _get(o, "status", "updatedReplicas", default=0)),
         ("Available", "integer", 0, lambda o: _get(o, "status", "availableReplicas", default=0)),
         _AGE,
-        ("Containers", "string", 1, lambda o: _containers(o, "name")),
-        ("Images", "string", 1, lambda o: _containers(o, "image")),
-        ("Selector", "string", 1, _selector),
+        *_POD_TEMPLATE_WIDE,
     ],
     ("apps", "ReplicaSet"): [
         _NAME,
@@ -228,9 +227,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], list[Column]] = {
         ("Current", "integer", 0, lambda o: _get(o, "status", "replicas", default=0)),
         ("Ready", "integer", 0, lambda o: _get(o, "status", "readyReplicas", default=0)),
         _AGE,
-        ("Containers", "string", 1, lambda o: _containers(o, "name")),
-        ("Images", "string", 1, lambda o: _containers(o, "image")),
-        ("Selector", "string", 1, _selector),
+        *_POD_TEMPLATE_WIDE,
     ],
     ("", "Service"): [
         _NAME,

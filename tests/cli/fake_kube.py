@@ -13,23 +13,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubectl_canary import kube as k
+from kubectl_canary.sandbox.patch import merge_patch
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str, str]
 
 NAMESPACED = {kind for kind, (_, namespaced) in k.KNOWN_KINDS.items() if namespaced}
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value)
-    return result
 
 
 class FakeKube:
@@ -175,7 +164,7 @@ class FakeKube:
         if current is None:
             raise k.NotFoundError(f'{kind.lower()} "{name}" not found', 404)
         assert patch_type == "merge", "the fake implements merge patches only"
-        new = _merge(current, patch)
+        new = merge_patch(current, patch)
         new["metadata"]["resourceVersion"] = str(next(self._rv))
         self._bump_generation(current, new)
         self.objects[key] = new

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARY = "canaries.kubectl-canary.dev"
+# The header of `kubectl canary status -A` (-o wide adds TARGET, PROVIDER and MESSAGE).
+STATUS_ALL_COLUMNS = ["NAMESPACE", "NAME", "PHASE", "WEIGHT", "FAILED", "LAST", "TRANSITION"]
 
 
 def require_kubectl() -> str:
@@ -42,6 +44,36 @@ def install_plugin(bin_dir: Path) -> None:
         "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
     )
     shim.chmod(0o755)
+
+
+def init_command(workdir: Path, metrics_server: str = "") -> tuple[str, ...]:
+    """`kubectl canary init` with the agent as a local process logging to workdir/agent.log,
+    reading metrics from `metrics_server` when one is given."""
+    metrics = ("--metrics-server", metrics_server) if metrics_server else ()
+    return (
+        "canary",
+        "init",
+        "--agent-process",
+        "--agent-log",
+        str(workdir / "agent.log"),
+        *metrics,
+        "--timeout",
+        "60",
+    )
+
+
+def sandbox_traffic(
+    services: list[tuple[str, str]], rps: int, profiles: dict[str, Any]
+) -> dict[str, Any]:
+    """The sandbox's traffic ConfigMap: `rps` simulated requests a second to each
+    (namespace, service), answered as `profiles` says per image tag."""
+    apps = [{"namespace": ns, "service": name, "rps": rps} for ns, name in services]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "sandbox-traffic", "namespace": "kube-system"},
+        "data": {"apps": yaml.safe_dump(apps), "profiles": yaml.safe_dump(profiles)},
+    }
 
 
 def plugin_environment(bin_dir: Path, kubeconfig: Path) -> dict[str, str]:

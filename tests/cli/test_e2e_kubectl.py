@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from kubectl_canary import __version__
 from kubectl_canary.cli.completion import KUBECTL_SCRIPT
+from tests.cli.kubectl_env import (
+    ROOT,
+    STATUS_ALL_COLUMNS,
+    KubectlEnv,
+    init_command,
+    install_plugin,
+    local_agent,
+    plugin_environment,
+    require_kubectl,
+    stop_agent,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
-ROOT = Path(__file__).resolve().parents[2]
 NS = "shop"
 
 
@@ -45,88 +52,28 @@ def deployment(tag: str) -> str:
     )
 
 
-class Env:
-    def __init__(self, env: dict[str, str], kubectl: str) -> None:
-        self.env = env
-        self.kubectl = kubectl
-
-    def run(
-        self, *args: str, input: str | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.kubectl, *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def ok(self, *args: str, input: str | None = None) -> str:
-        done = self.run(*args, input=input)
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def poll(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.5)
-
+class Env(KubectlEnv):
     def phase(self) -> str:
-        out = self.ok("get", "canaries.kubectl-canary.dev", "mhs", "-n", NS, "-o", "json")
-        return str(json.loads(out).get("status", {}).get("phase", ""))
-
-
-def stop_agent(kubeconfig: Path) -> None:
-    """Stop the agent process `init --agent-process` started (SIGTERM, then SIGKILL)."""
-    from kubectl_canary import kube
-    from kubectl_canary.cli.agent_info import read_local
-    from kubectl_canary.cli.init import stop_local_agent
-
-    local = read_local(kube.connect(str(kubeconfig)), "kubectl-canary")
-    if local is not None:
-        stop_local_agent(local, time.sleep)
+        return str(self.canary_status(NS, "mhs").get("phase", ""))
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     from kubectl_canary.sandbox.process import start_sandbox
 
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "these tests run `kubectl canary`: install kubectl and put it on PATH"
+    kubectl = require_kubectl()
     tmp = tmp_path_factory.mktemp("e2e-kubectl")
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "kubectl-canary"
-    shim.write_text(
-        f"#!/bin/sh\nexec {sys.executable} -c "
-        "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
-    )
-    (bin_dir / "kubectl_complete-canary").write_text(KUBECTL_SCRIPT)
-    for f in bin_dir.iterdir():
-        f.chmod(0o755)
+    install_plugin(tmp / "bin")
+    completion = tmp / "bin" / "kubectl_complete-canary"
+    completion.write_text(KUBECTL_SCRIPT)
+    completion.chmod(0o755)
     with start_sandbox(tmp / "sandbox") as sandbox:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(sandbox.kubeconfig),
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(ROOT),
-        }
-        e = Env(env, kubectl)
+        e = Env(plugin_environment(tmp / "bin", sandbox.kubeconfig), kubectl)
         try:
-            e.ok(
-                "canary",
-                "init",
-                "--agent-process",
-                "--agent-log",
-                str(tmp / "agent.log"),
-                "--timeout",
-                "60",
-            )
+            e.ok(*init_command(tmp))
             yield e
         finally:
-            stop_agent(sandbox.kubeconfig)
+            stop_agent(local_agent(sandbox.kubeconfig))
 
 
 def test_plugin_and_agent_versions(cluster):
@@ -165,15 +112,7 @@ def test_release_story(cluster):
     assert waited.returncode == 0, waited.stderr
     assert "succeeded: Promotion completed! Scaling down mhs.shop" in waited.stdout
     table = cluster.ok("canary", "status", "-A").splitlines()
-    assert table[0].split() == [
-        "NAMESPACE",
-        "NAME",
-        "PHASE",
-        "WEIGHT",
-        "FAILED",
-        "LAST",
-        "TRANSITION",
-    ]
+    assert table[0].split() == STATUS_ALL_COLUMNS
     assert table[1].split()[:5] == [NS, "mhs", "Succeeded", "0", "0/5"]
     detail = cluster.ok("canary", "status", "mhs", "-n", NS)
     assert "ghcr.io/acme/mhs:1.1.2   2/2" in detail
@@ -292,11 +231,10 @@ def test_offboard_of_an_istio_canary_removes_the_routing_it_made(cluster):
         "2s",
     )
 
-    def initialized() -> bool:
-        out = cluster.ok("get", "canaries.kubectl-canary.dev", "web", "-n", "mesh", "-o", "json")
-        return json.loads(out).get("status", {}).get("phase") == "Initialized"
-
-    cluster.poll("initialisation", initialized)
+    cluster.poll(
+        "initialisation",
+        lambda: cluster.canary_status("mesh", "web").get("phase") == "Initialized",
+    )
     assert (
         cluster.run("get", "virtualservices.networking.istio.io", "web", "-n", "mesh").returncode
         == 0

@@ -27,11 +27,14 @@ from kubectl_canary.api.model import API_VERSION
 from kubectl_canary.api.validate import validate_canary
 from tests.cli.kubectl_env import (
     CANARY,
+    STATUS_ALL_COLUMNS,
     KubectlEnv,
+    init_command,
     install_plugin,
     local_agent,
     plugin_environment,
     require_kubectl,
+    sandbox_traffic,
     stop_agent,
 )
 
@@ -115,20 +118,6 @@ def deployment(name: str, tag: str) -> dict[str, Any]:
     }
 
 
-def traffic() -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "sandbox-traffic", "namespace": "kube-system"},
-        "data": {
-            "apps": yaml.safe_dump(
-                [{"namespace": NS, "service": name, "rps": 20} for name in ("web", "api")]
-            ),
-            "profiles": yaml.safe_dump({BAD_TAG: {"errorRate": 0.5}}),
-        },
-    }
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     from kubectl_canary.sandbox.process import start_sandbox
@@ -138,24 +127,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     install_plugin(tmp / "bin")
     with start_sandbox(tmp / "sandbox", speed=SPEED) as sandbox:
         k = KubectlEnv(plugin_environment(tmp / "bin", sandbox.kubeconfig), kubectl)
-        init_args = (
-            "canary",
-            "init",
-            "--agent-process",
-            "--agent-log",
-            str(tmp / "agent.log"),
-            "--metrics-server",
-            f"{sandbox.url}/sandbox/prometheus",
-            "--timeout",
-            "60",
-        )
+        init_args = init_command(tmp, metrics_server=f"{sandbox.url}/sandbox/prometheus")
         s = Setup(k, sandbox.kubeconfig, init_args)
         try:
             k.ok(*init_args)
             s.agents.append(local_agent(sandbox.kubeconfig))
             k.apply(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-                traffic(),
+                sandbox_traffic([(NS, "web"), (NS, "api")], 20, {BAD_TAG: {"errorRate": 0.5}}),
                 deployment("web", "1.1.1"),
                 deployment("api", "1.1.1"),
             )
@@ -316,18 +295,7 @@ def test_status_of_all_namespaces_in_every_format(setup: Setup) -> None:
     assert phases(yaml.safe_load(k.ok("canary", "status", "-A", "-o", "yaml"))) == expected
 
     wide = k.ok("canary", "status", "-A", "-o", "wide").splitlines()
-    assert wide[0].split() == [
-        "NAMESPACE",
-        "NAME",
-        "PHASE",
-        "WEIGHT",
-        "FAILED",
-        "LAST",
-        "TRANSITION",
-        "TARGET",
-        "PROVIDER",
-        "MESSAGE",
-    ]
+    assert wide[0].split() == [*STATUS_ALL_COLUMNS, "TARGET", "PROVIDER", "MESSAGE"]
     rows = {line.split()[1]: line for line in wide[1:]}
     assert sorted(rows) == ["api", "web"]
     assert rows["web"].split()[:5] == [NS, "web", "Failed", "0", "2/2"]

@@ -13,81 +13,51 @@ While each is offboarded, the sandbox's mesh counts requests that found no ready
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.cli.kubectl_env import (
+    CANARY,
+    KubectlEnv,
+    init_command,
+    install_plugin,
+    local_agent,
+    plugin_environment,
+    require_kubectl,
+    sandbox_traffic,
+    stop_agent,
+)
+from tests.e2e.agent_harness import wait_for
 from tests.e2e.traffic_watch import (
+    App,
     EndpointsSampler,
+    app_canary,
     mesh_counts,
     ready_addresses,
     served_after,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "ghcr.io/acme/shop:"
-CANARY = "canaries.kubectl-canary.dev"
 ISTIO = "networking.istio.io"
 RPS = 25  # per simulated second, per app; the sandbox runs at SPEED
 SPEED = 2
-
-
-@dataclass(frozen=True)
-class App:
-    namespace: str
-    name: str
-    provider: str
-    replicas: int
-    new_tag: str
-    outcome: str  # the phase the release of new_tag ends in
 
 
 GOOD = App("offboard-succeeded", "good", "kubernetes", 3, "1.1.2", "Succeeded")
 BAD = App("offboard-failed", "bad", "istio", 2, "1.1.3", "Failed")
 
 
-class Cluster:
+class Cluster(KubectlEnv):
     """Real kubectl (the plugin on its PATH) against the sandbox, plus the sandbox's URL."""
 
     def __init__(self, env: dict[str, str], kubectl: str, url: str, kubeconfig: Path) -> None:
-        self.env, self.kubectl, self.url, self.kubeconfig = env, kubectl, url, kubeconfig
-
-    def run(self, *args: str, input: str | None = None, timeout: float = 120) -> Any:
-        return subprocess.run(
-            [self.kubectl, *args],
-            env=self.env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def ok(self, *args: str, input: str | None = None) -> str:
-        done = self.run(*args, input=input)
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}\n{done.stderr}"
-        return str(done.stdout)
-
-    def apply(self, *objs: dict[str, Any]) -> None:
-        self.ok("apply", "-f", "-", input=yaml.safe_dump_all(objs))
-
-    def get(self, kind: str, name: str, ns: str) -> dict[str, Any] | None:
-        done = self.run("get", kind, name, "-n", ns, "-o", "json")
-        if done.returncode != 0 and "NotFound" in done.stderr:
-            return None
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout))
+        super().__init__(env, kubectl)
+        self.url, self.kubeconfig = url, kubeconfig
 
     def phase(self, app: App) -> str:
         obj = self.get(CANARY, app.name, app.namespace) or {}
@@ -110,114 +80,41 @@ def deployment(app: App, tag: str) -> dict[str, Any]:
     }
 
 
-def canary(app: App) -> dict[str, Any]:
-    analysis: dict[str, Any] = {
-        "interval": "2s",
-        "threshold": 2,
-        "stepWeight": 25,
-        "maxWeight": 50,
-    }
-    if app.outcome == "Failed":
-        # Judged on the canary's own traffic; a 10 s window keeps the check on this release.
-        analysis["metrics"] = [
-            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
-        ]
-    return {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "Canary",
-        "metadata": {"name": app.name, "namespace": app.namespace},
-        "spec": {
-            "provider": app.provider,
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
-            "progressDeadlineSeconds": 60,
-            "service": {"port": 9898, "targetPort": 9898},
-            "analysis": analysis,
-        },
-    }
-
-
-def traffic(*apps: App) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "sandbox-traffic", "namespace": "kube-system"},
-        "data": {
-            "apps": yaml.safe_dump(
-                [{"namespace": a.namespace, "service": a.name, "rps": RPS} for a in apps]
-            ),
-            "profiles": yaml.safe_dump({BAD.new_tag: {"errorRate": 0.5}}),
-        },
-    }
-
-
-def stop_agent(kubeconfig: Path) -> None:
-    """Stop the agent process `init --agent-process` started (SIGTERM, then SIGKILL)."""
-    from kubectl_canary import kube
-    from kubectl_canary.cli.agent_info import read_local
-    from kubectl_canary.cli.init import stop_local_agent
-
-    local = read_local(kube.connect(str(kubeconfig)), "kubectl-canary")
-    if local is not None:
-        stop_local_agent(local, time.sleep)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Sandbox + the agent (`init --agent-process`, metrics from the sandbox's own query
     endpoint) + both apps released: `good` Succeeded on 1.1.2, `bad` Failed on 1.1.3."""
     from kubectl_canary.sandbox.process import start_sandbox
 
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "these tests run `kubectl canary`: install kubectl and put it on PATH"
+    kubectl = require_kubectl()
     tmp = tmp_path_factory.mktemp("e2e-offboard")
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "kubectl-canary"
-    shim.write_text(
-        f"#!/bin/sh\nexec {sys.executable} -c "
-        "'from kubectl_canary.cli.main import main; main()' \"$@\"\n"
-    )
-    shim.chmod(0o755)
+    install_plugin(tmp / "bin")
     with start_sandbox(tmp / "sandbox", speed=SPEED) as sandbox:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(sandbox.kubeconfig),
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(ROOT),
-        }
+        env = plugin_environment(tmp / "bin", sandbox.kubeconfig)
         c = Cluster(env, kubectl, sandbox.url, sandbox.kubeconfig)
         try:
-            c.ok(
-                "canary",
-                "init",
-                "--agent-process",
-                "--agent-log",
-                str(tmp / "agent.log"),
-                "--metrics-server",
-                f"{sandbox.url}/sandbox/prometheus",
-                "--timeout",
-                "60",
-            )
+            c.ok(*init_command(tmp, metrics_server=f"{sandbox.url}/sandbox/prometheus"))
             release_both(c)
             yield c
         finally:
-            stop_agent(sandbox.kubeconfig)
+            stop_agent(local_agent(sandbox.kubeconfig))
 
 
 def release_both(c: Cluster) -> None:
     apps = (GOOD, BAD)
-    c.apply(traffic(*apps))
+    services = [(app.namespace, app.name) for app in apps]
+    c.apply(sandbox_traffic(services, RPS, {BAD.new_tag: {"errorRate": 0.5}}))
     for app in apps:
         c.apply(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}},
             deployment(app, "1.1.1"),
-            canary(app),
+            app_canary(app),
         )
     phases = lambda: tuple(c.phase(app) for app in apps)  # noqa: E731
-    wait_until("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
+    wait_for("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
     c.apply(*(deployment(app, app.new_tag) for app in apps))
     outcomes = tuple(app.outcome for app in apps)
-    wait_until(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
+    wait_for(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
 
 
 def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:

@@ -1,43 +1,26 @@
 """An in-memory ResourceClient with the API server semantics routers depend on.
 
 resourceVersion guards replace (409 when stale), create of an existing name is a 409
-AlreadyExists, JSON patch `test` failures are a 422, merge patch follows RFC 7386, and Services
-get server-assigned/defaulted fields (clusterIP, sessionAffinity) so code that compares what it
-wrote with what it reads back meets the same surprises as on a real server. Every write is
-recorded in `writes` so tests can assert that nothing was written.
+AlreadyExists, a JSON patch that does not apply (a failed `test` among them) is a 422, patches
+follow the sandbox's RFC 6902/7386 code, and Services get server-assigned/defaulted fields
+(clusterIP, sessionAffinity) so code that compares what it wrote with what it reads back meets
+the same surprises as on a real server. Every write is recorded in `writes` so tests can
+assert that nothing was written.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any
 
 from agent.resources import ApiError, ConflictError, NotFoundError, Obj
+from kubectl_canary.sandbox.patch import PatchError, json_patch, merge_patch
 
 Key = tuple[str, str, str, str]
 
 
 def _group(api_version: str) -> str:
     return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
-
-
-def _pointer(path: str) -> list[str]:
-    if not path.startswith("/"):
-        raise ApiError(f"bad JSON pointer {path!r}", 422, "Invalid")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value)
-    return result
 
 
 class FakeClient:
@@ -106,9 +89,10 @@ class FakeClient:
         live = self.objects.get(key)
         if live is None:
             raise NotFoundError(f"{key} not found", 404, "NotFound")
-        doc = copy.deepcopy(live)
-        for op in ops:
-            doc = self._apply_op(doc, op)
+        try:
+            doc = json_patch(live, ops)
+        except PatchError as e:
+            raise ApiError(str(e), 422, "Invalid") from e
         self.writes.append(("patch", kind, name))
         return copy.deepcopy(self._store(doc, created=False, old=live))
 
@@ -120,7 +104,7 @@ class FakeClient:
         if live is None:
             raise NotFoundError(f"{key} not found", 404, "NotFound")
         self.writes.append(("patch", kind, name))
-        return copy.deepcopy(self._store(_merge(live, patch), created=False, old=live))
+        return copy.deepcopy(self._store(merge_patch(live, patch), created=False, old=live))
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         key = self._key(api_version, kind, namespace, name)
@@ -160,38 +144,3 @@ class FakeClient:
         spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
-
-    def _apply_op(self, doc: Obj, op: Obj) -> Obj:
-        parts = _pointer(op["path"])
-        parent: Any = doc
-        for part in parts[:-1]:
-            parent = parent[int(part)] if isinstance(parent, list) else parent.get(part)
-            if parent is None:
-                raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
-        last = parts[-1]
-        kind = op["op"]
-        if kind == "test":
-            current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
-            if current != op["value"]:
-                raise ApiError(f"test of {op['path']} failed", 422, "Invalid")
-        elif kind in ("add", "replace"):
-            if isinstance(parent, list):
-                index = len(parent) if last == "-" else int(last)
-                if kind == "add":
-                    parent.insert(index, copy.deepcopy(op["value"]))
-                else:
-                    parent[index] = copy.deepcopy(op["value"])
-            else:
-                if kind == "replace" and last not in parent:
-                    raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
-                parent[last] = copy.deepcopy(op["value"])
-        elif kind == "remove":
-            if isinstance(parent, list):
-                parent.pop(int(last))
-            elif last in parent:
-                del parent[last]
-            else:
-                raise ApiError(f"path {op['path']} does not exist", 422, "Invalid")
-        else:
-            raise ApiError(f"unsupported op {kind}", 422, "Invalid")
-        return doc

@@ -182,6 +182,14 @@ class Cluster:
     def phase(self, ns: str, name: str) -> str:
         return str(self.status(ns, name).get("phase", ""))
 
+    def wait_phase(
+        self, ns: str, name: str, phase: str, timeout: float = 60.0, interval: float = 0.1
+    ) -> None:
+        """Poll until Canary `ns/name` reaches `phase`."""
+        wait_for(
+            f"Canary {ns}/{name} {phase}", lambda: self.phase(ns, name) == phase, timeout, interval
+        )
+
     def events(self, ns: str, name: str) -> list[dict[str, Any]]:
         items, _ = self.client.list("v1", "Event", ns)
         mine = [e for e in items if (e.get("involvedObject") or {}).get("name") == name]

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from kubectl_canary.api.model import FINALIZER, REQUEST_ANNOTATION
-from kubectl_canary.sandbox.prometheus import start_prometheus
 
 from .agent_harness import (
     CANARY_API,
@@ -20,11 +19,10 @@ from .agent_harness import (
     deployment,
     istio_canary,
     namespace,
-    require_binary,
     running_agent,
-    sandbox,
     wait_for,
 )
+from .scenario_helpers import install_app, release_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -49,134 +47,112 @@ def ticks(agent: AgentProcess) -> int:
 
 
 def test_abort_then_retry(tmp_path: Path) -> None:
-    require_binary("prometheus")
-    with sandbox(tmp_path / "sandbox", speed=5) as sb:
-        c = Cluster(sb)
-        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
-        try:
-            c.apply(namespace(NS))
-            c.apply(namespace("kubectl-canary"))
-            c.apply(deployment(NS, NAME, IMAGE_PREFIX + "1.1.1"))
-            c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
-            c.apply(istio_canary(NS, NAME))
-            with running_agent(
-                sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url
-            ) as agent:
-                wait_for("Initialized", lambda: c.phase(NS, NAME) == "Initialized", 60)
-                c.set_image(NS, NAME, IMAGE_PREFIX + "1.1.2")
-                wait_for("Progressing", lambda: c.phase(NS, NAME) == "Progressing", 60)
-                request(c, "r-abort", "abort")
-                ack = wait_for("abort acknowledged", lambda: acknowledged(c, "r-abort"), 30)
-                assert ack["accepted"] is True and ack["action"] == "abort"
-                wait_for("Failed", lambda: c.phase(NS, NAME) == "Failed", 30)
-                primary = c.get("apps/v1", "Deployment", NS, f"{NAME}-primary")
-                assert primary is not None
-                image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
-                assert image == IMAGE_PREFIX + "1.1.1"
-                request(c, "r-retry", "retry")
-                ack = wait_for("retry acknowledged", lambda: acknowledged(c, "r-retry"), 30)
-                assert ack["accepted"] is True
-                wait_for("Succeeded after retry", lambda: c.phase(NS, NAME) == "Succeeded", 120)
-                # A request is handled once: the same id again is not a new request.
-                history_len = len(c.status(NS, NAME)["history"])
-                request(c, "r-retry", "retry")
-                before = ticks(agent)
-                wait_for("two more ticks", lambda: ticks(agent) >= before + 2, 30)
-                assert c.phase(NS, NAME) == "Succeeded"
-                assert len(c.status(NS, NAME)["history"]) == history_len
-        finally:
-            prom.stop()
+    with release_stack(tmp_path) as stack:
+        c, prom, sb = stack.cluster, stack.prometheus, stack.cluster.sandbox
+        install_app(c, NS, NAME)
+        c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
+        c.apply(istio_canary(NS, NAME))
+        with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url) as agent:
+            c.wait_phase(NS, NAME, "Initialized")
+            c.set_image(NS, NAME, IMAGE_PREFIX + "1.1.2")
+            c.wait_phase(NS, NAME, "Progressing")
+            request(c, "r-abort", "abort")
+            ack = wait_for("abort acknowledged", lambda: acknowledged(c, "r-abort"), 30)
+            assert ack["accepted"] is True and ack["action"] == "abort"
+            c.wait_phase(NS, NAME, "Failed", 30)
+            primary = c.get("apps/v1", "Deployment", NS, f"{NAME}-primary")
+            assert primary is not None
+            image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
+            assert image == IMAGE_PREFIX + "1.1.1"
+            request(c, "r-retry", "retry")
+            ack = wait_for("retry acknowledged", lambda: acknowledged(c, "r-retry"), 30)
+            assert ack["accepted"] is True
+            c.wait_phase(NS, NAME, "Succeeded", 120)
+            # A request is handled once: the same id again is not a new request.
+            history_len = len(c.status(NS, NAME)["history"])
+            request(c, "r-retry", "retry")
+            before = ticks(agent)
+            wait_for("two more ticks", lambda: ticks(agent) >= before + 2, 30)
+            assert c.phase(NS, NAME) == "Succeeded"
+            assert len(c.status(NS, NAME)["history"]) == history_len
 
 
 def test_revert_on_deletion_with_hpa(tmp_path: Path) -> None:
-    require_binary("prometheus")
-    with sandbox(tmp_path / "sandbox", speed=5) as sb:
-        c = Cluster(sb)
-        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
-        try:
-            c.apply(namespace(NS))
-            c.apply(namespace("kubectl-canary"))
-            c.apply(deployment(NS, NAME, IMAGE_PREFIX + "1.1.1", replicas=3))
-            c.apply(
-                {
-                    "apiVersion": "autoscaling/v2",
-                    "kind": "HorizontalPodAutoscaler",
-                    "metadata": {"name": NAME, "namespace": NS},
-                    "spec": {
-                        "scaleTargetRef": {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": NAME,
-                        },
-                        "minReplicas": 2,
-                        "maxReplicas": 4,
-                    },
-                }
-            )
-            c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
-            canary = istio_canary(NS, NAME)
-            canary["spec"]["revertOnDeletion"] = True
-            canary["spec"]["autoscalerRef"] = {
+    with release_stack(tmp_path) as stack:
+        c, prom, sb = stack.cluster, stack.prometheus, stack.cluster.sandbox
+        install_app(c, NS, NAME, replicas=3)
+        c.apply(
+            {
                 "apiVersion": "autoscaling/v2",
                 "kind": "HorizontalPodAutoscaler",
-                "name": NAME,
+                "metadata": {"name": NAME, "namespace": NS},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": NAME,
+                    },
+                    "minReplicas": 2,
+                    "maxReplicas": 4,
+                },
             }
-            c.apply(canary)
-            with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url):
-                wait_for("Initialized", lambda: c.phase(NS, NAME) == "Initialized", 60)
-                assert FINALIZER in c.canary(NS, NAME)["metadata"].get("finalizers", [])
-                hpa = c.get("autoscaling/v2", "HorizontalPodAutoscaler", NS, f"{NAME}-primary")
-                assert hpa is not None, "the primary's HPA copy"
-                assert hpa["spec"]["scaleTargetRef"]["name"] == f"{NAME}-primary"
-                assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
-                assert c.get("apps/v1", "Deployment", NS, NAME)["spec"]["replicas"] == 0
-                c.client.delete(CANARY_API, "Canary", NS, NAME)
-                wait_for(
-                    "Canary gone",
-                    lambda: c.get(CANARY_API, "Canary", NS, NAME) is None,
-                    timeout=90,
-                )
-                target = c.get("apps/v1", "Deployment", NS, NAME)
-                assert target is not None and target["spec"]["replicas"] >= 1
-                apex = c.get("v1", "Service", NS, NAME)
-                assert apex is not None, "the apex Service keeps serving"
-                assert apex["spec"]["selector"] == {"app": NAME}, apex["spec"]["selector"]
-                vs = c.get("networking.istio.io/v1beta1", "VirtualService", NS, NAME)
-                assert vs is None, "the VirtualService the agent created is removed"
-                reasons = [e["message"] for e in c.events(NS, NAME)]
-                assert any(m.startswith(f"Reverted {NAME}") for m in reasons), reasons
-        finally:
-            prom.stop()
+        )
+        c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
+        canary = istio_canary(NS, NAME)
+        canary["spec"]["revertOnDeletion"] = True
+        canary["spec"]["autoscalerRef"] = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "name": NAME,
+        }
+        c.apply(canary)
+        with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url):
+            c.wait_phase(NS, NAME, "Initialized")
+            assert FINALIZER in c.canary(NS, NAME)["metadata"].get("finalizers", [])
+            hpa = c.get("autoscaling/v2", "HorizontalPodAutoscaler", NS, f"{NAME}-primary")
+            assert hpa is not None, "the primary's HPA copy"
+            assert hpa["spec"]["scaleTargetRef"]["name"] == f"{NAME}-primary"
+            assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 4)
+            assert c.get("apps/v1", "Deployment", NS, NAME)["spec"]["replicas"] == 0
+            c.client.delete(CANARY_API, "Canary", NS, NAME)
+            wait_for(
+                "Canary gone",
+                lambda: c.get(CANARY_API, "Canary", NS, NAME) is None,
+                timeout=90,
+            )
+            target = c.get("apps/v1", "Deployment", NS, NAME)
+            assert target is not None and target["spec"]["replicas"] >= 1
+            apex = c.get("v1", "Service", NS, NAME)
+            assert apex is not None, "the apex Service keeps serving"
+            assert apex["spec"]["selector"] == {"app": NAME}, apex["spec"]["selector"]
+            vs = c.get("networking.istio.io/v1beta1", "VirtualService", NS, NAME)
+            assert vs is None, "the VirtualService the agent created is removed"
+            reasons = [e["message"] for e in c.events(NS, NAME)]
+            assert any(m.startswith(f"Reverted {NAME}") for m in reasons), reasons
 
 
 def test_tracked_config_change_is_a_new_revision(tmp_path: Path) -> None:
-    require_binary("prometheus")
-    with sandbox(tmp_path / "sandbox", speed=5) as sb:
-        c = Cluster(sb)
-        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
-        try:
-            c.apply(namespace(NS))
-            c.apply(namespace("kubectl-canary"))
-            config = {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "mhs-config", "namespace": NS},
-                "data": {"GREETING": "hello"},
-            }
-            c.apply(config)
-            dep = deployment(NS, NAME, IMAGE_PREFIX + "1.1.1")
-            container = dep["spec"]["template"]["spec"]["containers"][0]
-            container["envFrom"] = [{"configMapRef": {"name": "mhs-config"}}]
-            c.apply(dep)
-            c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
-            c.apply(istio_canary(NS, NAME))
-            with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url):
-                wait_for("Initialized", lambda: c.phase(NS, NAME) == "Initialized", 60)
-                before = c.status(NS, NAME).get("lastAppliedSpec")
-                c.apply({**config, "data": {"GREETING": "bonjour"}})
-                wait_for("Succeeded", lambda: c.phase(NS, NAME) == "Succeeded", 120, 0.5)
-                history = [h["message"] for h in c.status(NS, NAME)["history"]]
-                assert f"New revision detected! Scaling up {NAME}.{NS}" in history
-                assert c.status(NS, NAME).get("lastAppliedSpec") != before
-        finally:
-            prom.stop()
+    with release_stack(tmp_path) as stack:
+        c, prom, sb = stack.cluster, stack.prometheus, stack.cluster.sandbox
+        c.apply(namespace(NS))
+        config = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "mhs-config", "namespace": NS},
+            "data": {"GREETING": "hello"},
+        }
+        c.apply(config)
+        dep = deployment(NS, NAME, IMAGE_PREFIX + "1.1.1")
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        container["envFrom"] = [{"configMapRef": {"name": "mhs-config"}}]
+        c.apply(dep)
+        c.traffic([{"namespace": NS, "service": NAME, "rps": 20}], {})
+        c.apply(istio_canary(NS, NAME))
+        with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url):
+            c.wait_phase(NS, NAME, "Initialized")
+            before = c.status(NS, NAME).get("lastAppliedSpec")
+            c.apply({**config, "data": {"GREETING": "bonjour"}})
+            c.wait_phase(NS, NAME, "Succeeded", 120, 0.5)
+            history = [h["message"] for h in c.status(NS, NAME)["history"]]
+            assert f"New revision detected! Scaling up {NAME}.{NS}" in history
+            assert c.status(NS, NAME).get("lastAppliedSpec") != before

@@ -95,7 +95,7 @@ def test_failing_version_is_rolled_back(stack: Stack, provider: str) -> None:
     display = f"{NAME}.{ns}"
     install_app(c, ns, NAME, replicas=4)
     c.apply(canary_for(provider))
-    wait_for("Initialized", lambda: c.phase(ns, NAME) == "Initialized", 60, 0.2)
+    c.wait_phase(ns, NAME, "Initialized", 60, 0.2)
     assert routes_to_primary_only(stack, provider)
     wait_for(
         "the primary answering (per Prometheus)",

@@ -7,19 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_canary.sandbox.prometheus import start_prometheus
-
 from .agent_harness import (
     IMAGE_PREFIX,
     Cluster,
-    deployment,
-    namespace,
-    require_binary,
     running_agent,
     sample,
-    sandbox,
     wait_for,
 )
+from .scenario_helpers import install_app, release_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
@@ -43,7 +38,6 @@ def advances(c: Cluster, name: str) -> list[str]:
 
 @pytest.mark.parametrize("provider", ["gatewayapi", "kubernetes"])
 def test_release_with_provider(tmp_path: Path, provider: str) -> None:
-    require_binary("prometheus")
     name = "podinfo"
     if provider == "gatewayapi":
         canary = compressed(sample("canary-gatewayapi.yaml"), name)
@@ -58,40 +52,34 @@ def test_release_with_provider(tmp_path: Path, provider: str) -> None:
         ]
         spec["service"] = {"port": 9898, "targetPort": 9898, "portName": "http"}
         expected = [f"Advance {name}.{NS} canary weight {w}" for w in (25, 50)]
-    with sandbox(tmp_path / "sandbox", speed=5) as sb:
-        c = Cluster(sb)
-        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
-        try:
-            c.apply(namespace(NS))
-            c.apply(namespace("kubectl-canary"))
-            c.apply(deployment(NS, name, IMAGE_PREFIX + "1.1.1", replicas=4))
-            c.traffic([{"namespace": NS, "service": name, "rps": 20}], {})
-            c.apply(canary)
-            with running_agent(
-                sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url, provider=provider
-            ):
-                wait_for("Initialized", lambda: c.phase(NS, name) == "Initialized", 60)
-                c.set_image(NS, name, IMAGE_PREFIX + "1.1.2")
-                wait_for("Succeeded", lambda: c.phase(NS, name) == "Succeeded", 150, 0.5)
-                assert advances(c, name) == expected
-                primary = c.get("apps/v1", "Deployment", NS, f"{name}-primary")
-                assert primary is not None
-                image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
-                assert image == IMAGE_PREFIX + "1.1.2"
-                if provider == "gatewayapi":
-                    route = c.get("gateway.networking.k8s.io/v1", "HTTPRoute", NS, name)
-                    assert route is not None
-                    refs = route["spec"]["rules"][-1]["backendRefs"]
-                    weights = {r["name"]: r.get("weight", 1) for r in refs}
-                    assert weights == {f"{name}-primary": 100, f"{name}-canary": 0}
-                    assert route["spec"]["parentRefs"][0]["name"] == "public"
-                else:
-                    apex = c.get("v1", "Service", NS, name)
-                    assert apex is not None
-                wait_for(
-                    "canary at 0",
-                    lambda: c.get("apps/v1", "Deployment", NS, name)["spec"]["replicas"] == 0,
-                    30,
-                )
-        finally:
-            prom.stop()
+    with release_stack(tmp_path) as stack:
+        c, prom, sb = stack.cluster, stack.prometheus, stack.cluster.sandbox
+        install_app(c, NS, name, replicas=4)
+        c.traffic([{"namespace": NS, "service": name, "rps": 20}], {})
+        c.apply(canary)
+        with running_agent(
+            sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url, provider=provider
+        ):
+            c.wait_phase(NS, name, "Initialized")
+            c.set_image(NS, name, IMAGE_PREFIX + "1.1.2")
+            c.wait_phase(NS, name, "Succeeded", 150, 0.5)
+            assert advances(c, name) == expected
+            primary = c.get("apps/v1", "Deployment", NS, f"{name}-primary")
+            assert primary is not None
+            image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
+            assert image == IMAGE_PREFIX + "1.1.2"
+            if provider == "gatewayapi":
+                route = c.get("gateway.networking.k8s.io/v1", "HTTPRoute", NS, name)
+                assert route is not None
+                refs = route["spec"]["rules"][-1]["backendRefs"]
+                weights = {r["name"]: r.get("weight", 1) for r in refs}
+                assert weights == {f"{name}-primary": 100, f"{name}-canary": 0}
+                assert route["spec"]["parentRefs"][0]["name"] == "public"
+            else:
+                apex = c.get("v1", "Service", NS, name)
+                assert apex is not None
+            wait_for(
+                "canary at 0",
+                lambda: c.get("apps/v1", "Deployment", NS, name)["spec"]["replicas"] == 0,
+                30,
+            )

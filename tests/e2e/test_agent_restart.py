@@ -54,7 +54,7 @@ def test_killed_agent_resumes_the_release(tmp_path: Path) -> None:
             provider="istio",
         )
         try:
-            wait_for("Initialized", lambda: c.phase(NS, NAME) == "Initialized", 60)
+            c.wait_phase(NS, NAME, "Initialized")
             c.set_image(NS, NAME, IMAGE_PREFIX + "1.1.2")
             wait_for("weight 20", lambda: sample()[1] >= 20, timeout=60, interval=0.2)
         finally:

@@ -15,12 +15,10 @@ import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from .agent_harness import (
-    CANARY_API,
     IMAGE_PREFIX,
     AgentProcess,
     Cluster,
@@ -32,13 +30,16 @@ from .agent_harness import (
     require_binary,
     running_agent,
     sandbox,
+    wait_for,
 )
+from .scenario_helpers import install_app
 from .traffic_watch import (
+    App,
     EndpointsSampler,
+    app_canary,
     mesh_counts,
     ready_addresses,
     served_after,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
@@ -48,39 +49,8 @@ RPS = 25  # per simulated second, per app
 SPEED = 2
 
 
-@dataclass(frozen=True)
-class App:
-    namespace: str
-    name: str
-    provider: str
-    replicas: int
-    new_tag: str
-    outcome: str  # the phase the release of new_tag ends in
-
-
 GOOD = App("revert-succeeded", "good", "kubernetes", 3, "1.1.2", "Succeeded")
 BAD = App("revert-failed", "bad", "istio", 2, "1.1.3", "Failed")
-
-
-def canary(app: App) -> dict[str, Any]:
-    analysis: dict[str, Any] = {"interval": "2s", "threshold": 2, "stepWeight": 25, "maxWeight": 50}
-    if app.outcome == "Failed":
-        analysis["metrics"] = [
-            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
-        ]
-    return {
-        "apiVersion": CANARY_API,
-        "kind": "Canary",
-        "metadata": {"name": app.name, "namespace": app.namespace},
-        "spec": {
-            "provider": app.provider,
-            "revertOnDeletion": True,
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
-            "progressDeadlineSeconds": 60,
-            "service": {"port": 9898, "targetPort": 9898},
-            "analysis": analysis,
-        },
-    }
 
 
 @dataclass
@@ -114,9 +84,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             {BAD.new_tag: {"errorRate": 0.5}},
         )
         for app in apps:
-            c.apply(namespace(app.namespace))
-            c.apply(deployment(app.namespace, app.name, IMAGE_PREFIX + "1.1.1", app.replicas))
-            c.apply(canary(app))
+            install_app(c, app.namespace, app.name, replicas=app.replicas)
+            c.apply(app_canary(app, revertOnDeletion=True))
         with running_agent(
             sb.kubeconfig,
             tmp / "agent.log",
@@ -128,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             def phases() -> tuple[str, ...]:
                 return tuple(c.phase(a.namespace, a.name) for a in apps)
 
-            wait_until("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
+            wait_for("both Initialized", lambda: phases() == ("Initialized",) * 2, 90, 0.5)
             for app in apps:
                 # A merge patch, not a read-then-replace that races the simulated
                 # Deployment controller's status writes (409).
@@ -136,7 +105,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 patch = {"spec": {"template": new["spec"]["template"]}}
                 c.client.patch_merge("apps/v1", "Deployment", app.namespace, app.name, patch)
             outcomes = tuple(a.outcome for a in apps)
-            wait_until(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
+            wait_for(f"the releases to end {outcomes}", lambda: phases() == outcomes, 120, 0.5)
             yield Stack(c, kubectl, agent)
 
 
@@ -160,7 +129,7 @@ def delete_under_traffic(s: Stack, app: App) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         # The Canary's generated objects go by garbage collection; measure until then, and
         # until the target's pods have answered more requests after it.
-        wait_until(
+        wait_for(
             f"{app.name}-primary garbage-collected",
             lambda: c.get("apps/v1", "Deployment", ns, f"{app.name}-primary") is None,
             30,

@@ -16,27 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_canary.sandbox.prometheus import start_prometheus
-
 from .agent_harness import (
+    IMAGE_PREFIX,
     Cluster,
     agent_rbac_rules,
     api_requests,
     canary_traffic_gone,
-    deployment,
-    namespace,
     rbac_allows,
-    require_binary,
     running_agent,
     sample,
-    sandbox,
     wait_for,
 )
+from .scenario_helpers import install_app, release_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
 NS, NAME = "application", "mhs"
-IMAGE = "ghcr.io/stefanprodan/podinfo:"
 ISTIO = "networking.istio.io/v1beta1"
 
 
@@ -71,51 +66,44 @@ def event_messages(c: Cluster) -> list[str]:
 
 
 def test_istio_story(tmp_path: Path) -> None:
-    require_binary("prometheus")
-    with sandbox(tmp_path / "sandbox", speed=5) as sb:
-        c = Cluster(sb)
-        prom = start_prometheus(f"127.0.0.1:{sb.port}", workdir=tmp_path / "prometheus")
-        try:
-            c.apply(namespace(NS))
-            c.apply(namespace("kubectl-canary"))
-            c.apply(deployment(NS, NAME, IMAGE + "1.1.1", replicas=2))
-            c.traffic(
-                [{"namespace": NS, "service": NAME, "rps": 20}],
-                {"1.1.3": {"errorRate": 0.5}},
+    with release_stack(tmp_path) as stack:
+        c, prom, sb = stack.cluster, stack.prometheus, stack.cluster.sandbox
+        install_app(c, NS, NAME)
+        c.traffic(
+            [{"namespace": NS, "service": NAME, "rps": 20}],
+            {"1.1.3": {"errorRate": 0.5}},
+        )
+        canary = sample("canary-istio.yaml")
+        canary["spec"]["analysis"]["interval"] = "2s"
+        for metric in canary["spec"]["analysis"]["metrics"]:
+            metric["interval"] = "10s"
+        c.apply(canary)
+        log_path = tmp_path / "agent.log"
+        with running_agent(
+            sb.kubeconfig, log_path, "--lease-duration", "2s", metrics_server=prom.url
+        ) as agent:
+            _initialised(c)
+            _succeeds(c)
+            # Like Flagger, checks judge the canary Deployment's recent requests: let the
+            # healthy 1.1.2 canary traffic leave the 10 s window before shipping 1.1.3.
+            wait_for(
+                "1.1.2 canary traffic out of the window",
+                lambda: canary_traffic_gone(prom, NS, NAME),
+                60,
+                0.5,
             )
-            canary = sample("canary-istio.yaml")
-            canary["spec"]["analysis"]["interval"] = "2s"
-            for metric in canary["spec"]["analysis"]["metrics"]:
-                metric["interval"] = "10s"
-            c.apply(canary)
-            log_path = tmp_path / "agent.log"
-            with running_agent(
-                sb.kubeconfig, log_path, "--lease-duration", "2s", metrics_server=prom.url
-            ) as agent:
-                _initialised(c)
-                _succeeds(c)
-                # Like Flagger, checks judge the canary Deployment's recent requests: let the
-                # healthy 1.1.2 canary traffic leave the 10 s window before shipping 1.1.3.
-                wait_for(
-                    "1.1.2 canary traffic out of the window",
-                    lambda: canary_traffic_gone(prom, NS, NAME),
-                    60,
-                    0.5,
-                )
-                _fails(c)
-                assert event_messages(c) == history_messages(c)
-                _observable(c, agent)
-            assert agent.proc.returncode == 0, "SIGTERM should stop the agent cleanly"
-        finally:
-            prom.stop()
+            _fails(c)
+            assert event_messages(c) == history_messages(c)
+            _observable(c, agent)
+        assert agent.proc.returncode == 0, "SIGTERM should stop the agent cleanly"
 
 
 def _initialised(c: Cluster) -> None:
-    wait_for("phase Initialized", lambda: c.phase(NS, NAME) == "Initialized", timeout=60)
+    c.wait_phase(NS, NAME, "Initialized")
     assert history_messages(c) == [f"Initialization done! {NAME}.{NS}"]
     assert replicas(c, NAME) == 0
     assert replicas(c, f"{NAME}-primary") == 2
-    assert primary_image(c) == IMAGE + "1.1.1"
+    assert primary_image(c) == IMAGE_PREFIX + "1.1.1"
     for svc in (NAME, f"{NAME}-primary", f"{NAME}-canary"):
         assert c.get("v1", "Service", NS, svc) is not None, f"Service {svc} missing"
     assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
@@ -131,7 +119,7 @@ def _succeeds(c: Cluster) -> None:
         seen_weights.add(int(status.get("canaryWeight", 0)))
         return status.get("phase") == "Succeeded"
 
-    c.set_image(NS, NAME, IMAGE + "1.1.2")
+    c.set_image(NS, NAME, IMAGE_PREFIX + "1.1.2")
     wait_for("phase Succeeded for 1.1.2", succeeded, timeout=120, interval=0.2)
     messages = history_messages(c)
     advances = [m for m in messages if m.startswith(f"Advance {NAME}.{NS} canary weight")]
@@ -139,7 +127,7 @@ def _succeeds(c: Cluster) -> None:
     assert messages[-1] == f"Promotion completed! Scaling down {NAME}.{NS}"
     assert f"New revision detected! Scaling up {NAME}.{NS}" in messages
     assert {10, 50} <= seen_weights
-    assert primary_image(c) == IMAGE + "1.1.2"
+    assert primary_image(c) == IMAGE_PREFIX + "1.1.2"
     assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
     wait_for("canary scaled down", lambda: replicas(c, NAME) == 0, timeout=30)
     conditions = {x["type"]: x["status"] for x in c.status(NS, NAME).get("conditions", [])}
@@ -148,8 +136,8 @@ def _succeeds(c: Cluster) -> None:
 
 def _fails(c: Cluster) -> None:
     before = len(history_messages(c))
-    c.set_image(NS, NAME, IMAGE + "1.1.3")
-    wait_for("phase Failed for 1.1.3", lambda: c.phase(NS, NAME) == "Failed", timeout=150)
+    c.set_image(NS, NAME, IMAGE_PREFIX + "1.1.3")
+    c.wait_phase(NS, NAME, "Failed", 150)
     new = history_messages(c)[before:]
     halts = [m for m in new if m.startswith(f"Halt {NAME}.{NS} advancement")]
     assert len(halts) >= 1, new
@@ -158,7 +146,7 @@ def _fails(c: Cluster) -> None:
         m.startswith(f"Rolling back {NAME}.{NS} failed checks threshold reached") for m in new
     )
     assert not any(m.startswith(f"Advance {NAME}.{NS} canary weight 20") for m in new)
-    assert primary_image(c) == IMAGE + "1.1.2", "the primary must keep serving 1.1.2"
+    assert primary_image(c) == IMAGE_PREFIX + "1.1.2", "the primary must keep serving 1.1.2"
     assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
     wait_for("canary scaled down after rollback", lambda: replicas(c, NAME) == 0, timeout=30)
     metric_values = {m["name"]: m for m in c.status(NS, NAME).get("lastMetrics", [])}

@@ -79,7 +79,7 @@ def test_blue_green_iterations_then_switch(tmp_path: Path) -> None:
             return phase == "Succeeded"
 
         with stack.agent(provider="kubernetes"):
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             wait_for("Succeeded", succeeded, timeout=100, interval=0.2)
             messages = history(c, ns, name)
@@ -137,7 +137,7 @@ def test_ab_testing_routes_the_header_to_the_canary(tmp_path: Path) -> None:
             return False
 
         with stack.agent():
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             wait_for("the first iteration", iterating, timeout=60, interval=0.2)
             first, default = during[0][0], during[0][-1]
@@ -150,7 +150,7 @@ def test_ab_testing_routes_the_header_to_the_canary(tmp_path: Path) -> None:
                 timeout=30,
                 interval=0.5,
             )
-            wait_for("Succeeded", lambda: c.phase(ns, name) == "Succeeded", 100, 0.5)
+            c.wait_phase(ns, name, "Succeeded", 100, 0.5)
             messages = history(c, ns, name)
             display = f"{name}.{ns}"
             iterations_seen = [m for m in messages if m.startswith(f"Advance {display} canary")]
@@ -188,7 +188,7 @@ def test_step_weights_are_followed_exactly(tmp_path: Path) -> None:
             return bool(status.get("phase") == "Succeeded")
 
         with stack.agent():
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             wait_for("Succeeded", succeeded, timeout=100, interval=0.2)
             messages = history(c, ns, name)
@@ -222,7 +222,7 @@ def test_new_revision_restarts_the_analysis(tmp_path: Path) -> None:
         weights_after_change: list[tuple[str, int]] = []
 
         with stack.agent():
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             wait_for(
                 "weight 20 for 1.1.2",
@@ -263,9 +263,9 @@ def test_never_ready_canary_rolls_back_at_the_deadline(tmp_path: Path) -> None:
         c.apply(canary)
 
         with stack.agent():
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2-crashloop")
-            wait_for("Failed", lambda: c.phase(ns, name) == "Failed", timeout=60, interval=0.2)
+            c.wait_phase(ns, name, "Failed", 60, 0.2)
             status = c.status(ns, name)
             messages = history(c, ns, name)
             display = f"{name}.{ns}"
@@ -325,9 +325,9 @@ def test_confirm_promotion_gate(tmp_path: Path) -> None:
         c.apply(canary)
 
         with stack.agent():
-            wait_for("Initialized", lambda: c.phase(ns, name) == "Initialized", 60)
+            c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
-            wait_for("WaitingPromotion", lambda: c.phase(ns, name) == "WaitingPromotion", 90, 0.2)
+            c.wait_phase(ns, name, "WaitingPromotion", 90, 0.2)
             _stays_waiting(c, ns, name, gate, intervals=3)
             display = f"{name}.{ns}"
             halt = f"Halt {display} advancement waiting for promotion approval approve"
@@ -339,7 +339,7 @@ def test_confirm_promotion_gate(tmp_path: Path) -> None:
                 f"{name}-canary": 50,
             }
             gate.status = 200
-            wait_for("Succeeded", lambda: c.phase(ns, name) == "Succeeded", 60, 0.2)
+            c.wait_phase(ns, name, "Succeeded", 60, 0.2)
             messages = history(c, ns, name)
             assert in_order(
                 messages,

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,10 +20,48 @@ from typing import Any
 
 from kubectl_canary import kube
 
+from .agent_harness import wait_for
+
 SAMPLE_SECONDS = 0.05
 WATCH_SECONDS = 2
 _SAMPLE = re.compile(r"^istio_requests_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class App:
+    """An app released under simulated traffic before it changes hands."""
+
+    namespace: str
+    name: str
+    provider: str
+    replicas: int
+    new_tag: str
+    outcome: str  # the phase the release of new_tag ends in
+
+
+def app_canary(app: App, **spec: Any) -> dict[str, Any]:
+    """The Canary releasing `app` in 2 s steps of 25 up to 50, with `spec` added; a release
+    meant to fail is judged on the canary's own traffic (a 10 s window keeps the check on this
+    release)."""
+    analysis: dict[str, Any] = {"interval": "2s", "threshold": 2, "stepWeight": 25, "maxWeight": 50}
+    if app.outcome == "Failed":
+        analysis["metrics"] = [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
+        ]
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": app.name, "namespace": app.namespace},
+        "spec": {
+            "provider": app.provider,
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
+            "progressDeadlineSeconds": 60,
+            "service": {"port": 9898, "targetPort": 9898},
+            "analysis": analysis,
+            **spec,
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -93,7 +129,7 @@ class EndpointsSampler:
             thread = threading.Thread(target=run, args=(client,), daemon=True)
             thread.start()
             self._threads.append(thread)
-        wait_until(
+        wait_for(
             "the first Endpoints sample and the watch",
             lambda: (self.counts and self.watched) or self.errors,
             10,
@@ -156,18 +192,6 @@ class EndpointsSampler:
         return sum(1 for n in self.counts + self.watched if n == 0)
 
 
-def wait_until(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.1) -> Any:
-    """Poll `probe` until truthy; fail naming `what` and the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
-
-
 def served_after(sandbox_url: str, namespace: str, workload: str, more: int, timeout: float) -> int:
     """Wait until `workload`'s pods answered `more` requests beyond what they had now: proof
     that the simulated clients kept sending after the change, and that counters read next
@@ -178,7 +202,7 @@ def served_after(sandbox_url: str, namespace: str, workload: str, more: int, tim
 
     goal = served() + more
     return int(
-        wait_until(
+        wait_for(
             f"{more} more requests answered by {namespace}/{workload}",
             lambda: (n := served()) >= goal and n,
             timeout,
