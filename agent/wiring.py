@@ -16,9 +16,18 @@ from agent.routers.base import Router
 from agent.webhooks import call_webhook, webhook_payload
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
 
-# The primary's replica count is written at creation only; afterwards it belongs to promotion
-# or to the primary's HPA, not to every tick.
-_PRIMARY_CREATE_ONLY = ("replicas",)
+# What the primary runs is written at creation only; afterwards it changes by promotion alone
+# (and replicas by the primary's HPA). Initialize also runs on a Canary spec change or a repair
+# mid-release, when the target holds an unanalysed (or failed) revision: rewriting the template
+# from the target then would put that revision in front of every user.
+_PRIMARY_CREATE_ONLY = (
+    "replicas",
+    "template",
+    "strategy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+    "progressDeadlineSeconds",
+)
 
 
 class _RouterAdapter:
@@ -75,12 +84,16 @@ class ProviderToolkit:
         return workloads.template_hash(deployment, hashes)
 
     def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
+        # The copies first: the primary's template references them.
+        workloads.write_config_copies(client, canary, target, update=False)
         primary = workloads.primary_deployment(target, canary)
         workloads.ensure(client, primary, create_only=_PRIMARY_CREATE_ONLY)
         for svc in workloads.services(target, canary):
             workloads.ensure(client, svc, detect_drift=True)
 
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
+        # The promoted configs' copies first, then the template that references them.
+        workloads.write_config_copies(client, canary, target, update=True)
         workloads.apply_promotion(client, canary, with_replicas=not hpa)
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:

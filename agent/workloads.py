@@ -23,6 +23,11 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from agent.resources import ConflictError, Obj, ResourceClient
+from kubectl_canary.api.config_refs import (
+    from_primary_copies,
+    referenced_configs,
+    to_primary_copies,
+)
 from kubectl_canary.api.model import (
     API_VERSION,
     GROUP,
@@ -49,6 +54,9 @@ _COPIED_ANNOTATIONS_SKIP = (
 _SERVER_ASSIGNED_SPEC = {
     "Service": ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "healthCheckNodePort")
 }
+# Top-level content of the kinds without a spec that `ensure` writes (the ConfigMap/Secret
+# copies): managed like a spec.
+_DATA_FIELDS = ("data", "binaryData", "type", "immutable")
 _WRITE_ATTEMPTS = 5
 
 
@@ -154,9 +162,10 @@ def generated_metadata(
 
 
 def _primary_template(template: Obj, target: Obj) -> Obj:
-    """The target's pod template with the selector label rewritten to the primary's value."""
+    """The target's pod template with the selector label rewritten to the primary's value and
+    its ConfigMap/Secret references pointing at the `-primary` copies (`config_copies`)."""
     key, value = selector_label(target)
-    result = copy.deepcopy(template)
+    result = to_primary_copies(template)
     labels = result.setdefault("metadata", {}).setdefault("labels", {})
     labels[key] = value + PRIMARY_SUFFIX
     labels[SHARED_POD_LABEL] = value
@@ -210,11 +219,12 @@ def promote_template(primary: Obj, target: Obj, with_replicas: bool) -> Obj:
 
 def restored_target(target: Obj, primary: Obj) -> Obj:
     """The live target with the primary's pod template (its last promoted revision) copied back:
-    the inverse of `_primary_template`. The shared pod label stays only if the target carries
-    it (the kubernetes router put it there). Keeps the target's resourceVersion."""
+    the inverse of `_primary_template`, references to the `-primary` config copies included.
+    The shared pod label stays only if the target carries it (the kubernetes router put it
+    there). Keeps the target's resourceVersion."""
     key, value = selector_label(target)
     result = copy.deepcopy(target)
-    template = copy.deepcopy(primary["spec"]["template"])
+    template = from_primary_copies(primary["spec"]["template"])
     labels = template.setdefault("metadata", {}).setdefault("labels", {})
     labels[key] = value
     own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
@@ -266,6 +276,61 @@ def _require(client: ResourceClient, api_version: str, kind: str, ns: str, name:
     if obj is None:
         raise LookupError(f"{kind} {ns}/{name} not found")
     return obj
+
+
+# ----- the primary's ConfigMap/Secret copies -----
+
+
+def primary_config_copy(obj: Obj, canary: Canary) -> Obj:
+    """A copy of a ConfigMap or Secret named `<name>-primary`, owned by the Canary.
+
+    The primary's pod template references these copies (`_primary_template`), so a change of
+    a tracked config reaches the primary's pods only when it is promoted (as Flagger does),
+    and a rollback keeps the last promoted data. Same data, binaryData, type (Secrets) and
+    immutable flag; the source's labels (not its annotations: kubectl's last-applied would
+    describe another object).
+    """
+    meta = obj.get("metadata", {})
+    name = meta["name"] + PRIMARY_SUFFIX
+    labels = dict(meta.get("labels") or {})
+    result: Obj = {
+        "apiVersion": "v1",
+        "kind": obj["kind"],
+        "metadata": generated_metadata(canary, name, labels=labels),
+    }
+    for key in _DATA_FIELDS:
+        if key in obj:
+            result[key] = copy.deepcopy(obj[key])
+    return result
+
+
+def write_config_copies(client: ResourceClient, canary: Canary, target: Obj, update: bool) -> None:
+    """Write the `-primary` copies of the configs the target references, before the primary
+    Deployment that references them is written.
+
+    `update` (promotion): create or update each copy with the config's current data, and
+    delete our copy of a config that no longer exists, so the primary sees what the target
+    saw (an optional config that is absent). Without it (Initialise, also run on a spec
+    change or a repair mid-release), only missing copies are created: copying a config's new
+    data there would hand it to the primary's pods without analysis. A `<name>-primary` that
+    exists and is not this Canary's is never taken over: that raises OwnershipError.
+    """
+    for kind, name in tracked_config_refs(target):
+        copy_name = name + PRIMARY_SUFFIX
+        live = client.get("v1", kind, canary.namespace, copy_name)
+        if live is not None and managed_by(live) != canary.name:
+            raise OwnershipError(
+                f"{kind} {canary.namespace}/{copy_name} exists and is not managed by Canary "
+                f"{canary.name}; it would be overwritten by the primary's copy of {name}"
+            )
+        if live is not None and not update:
+            continue
+        source = client.get("v1", kind, canary.namespace, name)
+        if source is None:
+            if live is not None:
+                release(client, "v1", kind, canary.namespace, copy_name, canary.name)
+            continue
+        ensure(client, primary_config_copy(source, canary))
 
 
 # ----- Services -----
@@ -322,29 +387,7 @@ def services(target: Obj, canary: Canary) -> list[Obj]:
 
 def tracked_config_refs(deployment: Obj) -> list[tuple[str, str]]:
     """ConfigMaps and Secrets the pod template references (env, envFrom, volumes), sorted."""
-    pod = deployment.get("spec", {}).get("template", {}).get("spec", {})
-    refs: set[tuple[str, str]] = set()
-    containers = list(pod.get("containers") or []) + list(pod.get("initContainers") or [])
-    for container in containers:
-        for env in container.get("env") or []:
-            source = env.get("valueFrom") or {}
-            _add_ref(refs, "ConfigMap", source.get("configMapKeyRef"), "name")
-            _add_ref(refs, "Secret", source.get("secretKeyRef"), "name")
-        for env_from in container.get("envFrom") or []:
-            _add_ref(refs, "ConfigMap", env_from.get("configMapRef"), "name")
-            _add_ref(refs, "Secret", env_from.get("secretRef"), "name")
-    for volume in pod.get("volumes") or []:
-        _add_ref(refs, "ConfigMap", volume.get("configMap"), "name")
-        _add_ref(refs, "Secret", volume.get("secret"), "secretName")
-        for source in (volume.get("projected") or {}).get("sources") or []:
-            _add_ref(refs, "ConfigMap", source.get("configMap"), "name")
-            _add_ref(refs, "Secret", source.get("secret"), "name")
-    return sorted(refs)
-
-
-def _add_ref(refs: set[tuple[str, str]], kind: str, source: Obj | None, field: str) -> None:
-    if source and source.get(field):
-        refs.add((kind, source[field]))
+    return referenced_configs(deployment.get("spec", {}).get("template", {}))
 
 
 def config_key(kind: str, name: str) -> str:
@@ -400,14 +443,16 @@ def applied_hash(desired: Obj, create_only: Collection[str] = ()) -> str:
     annotations and ownerReferences."""
     spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
     meta = desired.get("metadata", {})
-    return _digest(
-        {
-            "spec": spec,
-            "labels": meta.get("labels") or {},
-            "annotations": meta.get("annotations") or {},
-            "owners": meta.get("ownerReferences") or [],
-        }
-    )
+    managed: Obj = {
+        "spec": spec,
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+        "owners": meta.get("ownerReferences") or [],
+    }
+    data = {k: desired[k] for k in _DATA_FIELDS if k in desired}
+    if data:  # only then: the hashes of objects with a spec stay what they were
+        managed["data"] = data
+    return _digest(managed)
 
 
 def is_subset(desired: Any, live: Any) -> bool:
@@ -480,7 +525,13 @@ def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -
     for key in keep:
         if key in old_spec:
             spec[key] = copy.deepcopy(old_spec[key])
-    result["spec"] = spec
+    if "spec" in desired or "spec" in live:
+        result["spec"] = spec
+    for key in _DATA_FIELDS:
+        if key in desired:
+            result[key] = copy.deepcopy(desired[key])
+        elif key in ("data", "binaryData"):
+            result.pop(key, None)
     desired_meta = desired["metadata"]
     meta["labels"] = {**(meta.get("labels") or {}), **desired_meta.get("labels", {})}
     annotations = {**(meta.get("annotations") or {}), **desired_meta.get("annotations", {})}

@@ -8,8 +8,9 @@ The order is what keeps the apex Service serving throughout:
      check it has ready endpoints, switching back at once if not;
   4. route all traffic through the apex Service (restore a taken-over routing object, rewrite
      one serving a gateway, delete a mesh-internal one we created);
-  5. delete what the agent generated (primary Deployment, -primary/-canary Services,
-     DestinationRules, the HPA copy), only objects labelled as ours;
+  5. delete what the agent generated (primary Deployment and its -primary ConfigMap/Secret
+     copies, -primary/-canary Services, DestinationRules, the HPA copy), only objects
+     labelled as ours;
   6. drop our finalizer and delete the Canary (nothing it owns is left to garbage-collect).
 Each step checks whether it is already done, so after a failure the same command continues.
 """
@@ -24,6 +25,11 @@ from typing import Any
 
 import click
 
+from kubectl_canary.api.config_refs import (
+    PRIMARY_COPY_SUFFIX,
+    from_primary_copies,
+    referenced_configs,
+)
 from kubectl_canary.api.model import (
     API_VERSION,
     FINALIZER,
@@ -126,8 +132,10 @@ class Offboarding:
     # --- 2. restore the target ---
 
     def restored_template(self, primary: Obj, target: Obj) -> Obj:
-        """The primary's pod template, relabelled to match the target's own selector."""
-        template: Obj = copy.deepcopy(primary["spec"]["template"])
+        """The primary's pod template, relabelled to match the target's own selector and
+        naming the original ConfigMaps/Secrets again, not the primary's copies (step 5 deletes
+        those)."""
+        template: Obj = from_primary_copies(primary["spec"]["template"])
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
         own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
         if SHARED_POD_LABEL not in own:
@@ -301,8 +309,17 @@ class Offboarding:
 
     # --- 5. generated objects ---
 
+    def config_copies(self) -> list[tuple[str, str, str]]:
+        """The primary's ConfigMap/Secret copies, found through its template's references."""
+        primary = self.get("apps/v1", "Deployment", self.primary)
+        if primary is None:
+            return []
+        refs = referenced_configs(primary["spec"]["template"])
+        return [("v1", kind, name) for kind, name in refs if name.endswith(PRIMARY_COPY_SUFFIX)]
+
     def generated(self) -> list[tuple[str, str, str]]:
-        objs = [
+        # The copies before the Deployment: once it is deleted, nothing names them any more.
+        objs = self.config_copies() + [
             ("apps/v1", "Deployment", self.primary),
             ("v1", "Service", f"{self.svc}-primary"),
             ("v1", "Service", f"{self.svc}-canary"),

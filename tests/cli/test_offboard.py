@@ -230,3 +230,41 @@ def test_a_virtual_service_bound_only_to_the_mesh_is_deleted(run, fake):
     fake.find("VirtualService", "mhs")["spec"]["gateways"] = ["mesh"]
     assert run("offboard", "mhs").exit_code == 0
     assert fake.find("VirtualService", "mhs") is None
+
+
+def test_the_target_gets_the_original_configs_back_and_the_copies_go(run, fake):
+    """The primary reads `-primary` copies of the tracked configs: the handed-back target must
+    name the originals (the copies are deleted), and a user's config is never touched."""
+    failed_release(fake)
+    primary = fake.find("Deployment", "mhs-primary")
+    pod = primary["spec"]["template"]["spec"]
+    pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "mhs-config-primary"}}]
+    pod["volumes"] = [{"name": "creds", "secret": {"secretName": "mhs-creds-primary"}}]
+    for kind, name in [("ConfigMap", "mhs-config"), ("Secret", "mhs-creds")]:
+        original = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "data": {}}
+        fake.add(original)
+        copied = {
+            "apiVersion": "v1",
+            "kind": kind,
+            "metadata": {
+                "name": name + "-primary",
+                "labels": dict(OURS),
+                "ownerReferences": OWNER,
+            },
+            "data": {},
+        }
+        fake.add(copied)
+    Cluster(fake)
+
+    plan = run("offboard", "mhs", "--dry-run")
+    assert "configmap/mhs-config-primary, secret/mhs-creds-primary" in plan.output
+    result = run("offboard", "mhs")
+
+    assert result.exit_code == 0, result.output
+    pod = fake.find("Deployment", "mhs")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["envFrom"] == [{"configMapRef": {"name": "mhs-config"}}]
+    assert pod["volumes"] == [{"name": "creds", "secret": {"secretName": "mhs-creds"}}]
+    assert fake.find("ConfigMap", "mhs-config-primary") is None
+    assert fake.find("Secret", "mhs-creds-primary") is None
+    assert fake.find("ConfigMap", "mhs-config") is not None
+    assert fake.find("Secret", "mhs-creds") is not None

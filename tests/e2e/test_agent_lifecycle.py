@@ -150,9 +150,24 @@ def test_tracked_config_change_is_a_new_revision(tmp_path: Path) -> None:
         c.apply(istio_canary(NS, NAME))
         with running_agent(sb.kubeconfig, tmp_path / "agent.log", metrics_server=prom.url):
             c.wait_phase(NS, NAME, "Initialized")
+            # The primary reads its own copy of the config, so a change of the config
+            # reaches the primary's pods only when it is promoted.
+            primary = c.get("apps/v1", "Deployment", NS, f"{NAME}-primary") or {}
+            primary_pod = primary["spec"]["template"]["spec"]["containers"][0]
+            assert primary_pod["envFrom"] == [{"configMapRef": {"name": "mhs-config-primary"}}]
+            assert primary_config_data(c) == {"GREETING": "hello"}
             before = c.status(NS, NAME).get("lastAppliedSpec")
             c.apply({**config, "data": {"GREETING": "bonjour"}})
+            c.wait_phase(NS, NAME, "Progressing", 60, 0.1)
+            assert primary_config_data(c) == {"GREETING": "hello"}  # not analysed yet
             c.wait_phase(NS, NAME, "Succeeded", 120, 0.5)
             history = [h["message"] for h in c.status(NS, NAME)["history"]]
             assert f"New revision detected! Scaling up {NAME}.{NS}" in history
             assert c.status(NS, NAME).get("lastAppliedSpec") != before
+            assert primary_config_data(c) == {"GREETING": "bonjour"}
+
+
+def primary_config_data(c: Cluster) -> dict[str, str]:
+    copied = c.get("v1", "ConfigMap", NS, "mhs-config-primary")
+    assert copied is not None, "the primary's copy mhs-config-primary does not exist"
+    return dict(copied.get("data") or {})

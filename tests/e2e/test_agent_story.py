@@ -145,7 +145,12 @@ def _fails(c: Cluster) -> None:
     assert any(
         m.startswith(f"Rolling back {NAME}.{NS} failed checks threshold reached") for m in new
     )
-    assert not any(m.startswith(f"Advance {NAME}.{NS} canary weight 20") for m in new)
+    # A real Prometheus ignores the first sample of a new series: the canary's first 500s can be
+    # missed by one check (so one more step may pass), never by the checks that follow.
+    assert not any(
+        m.startswith(f"Advance {NAME}.{NS} canary weight {w}") for w in (30, 40, 50) for m in new
+    ), new
+    assert not any(m.startswith(f"Copying {NAME}.{NS} template") for m in new), new
     assert primary_image(c) == IMAGE_PREFIX + "1.1.2", "the primary must keep serving 1.1.2"
     assert vs_weights(c) == {f"{NAME}-primary": 100, f"{NAME}-canary": 0}
     wait_for("canary scaled down after rollback", lambda: replicas(c, NAME) == 0, timeout=30)

@@ -52,3 +52,28 @@ def test_revert_hands_the_apex_service_over_and_repeats_without_writing(
     assert backend.raw.get(ISTIO, "VirtualService", backend.namespace, "podinfo") is None
     after = backend.raw.get("v1", "Service", backend.namespace, "podinfo")
     assert after is not None and after["spec"]["selector"] == {"app": "podinfo"}
+
+
+def test_initialize_never_rewrites_what_the_primary_runs(backend: Backend) -> None:
+    """Initialize runs again on a Canary spec change or a repair mid-release: the target then
+    holds an unanalysed revision, which must not reach the primary that way."""
+    canary = backend.canary("istio")
+    backend.install(canary)
+    kit = ProviderToolkit(lambda ns, name: None)
+    target = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo")
+    assert target is not None
+    kit.initialize(canary, backend.client, target)
+    primary = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo-primary")
+    assert primary is not None
+
+    target["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:unanalysed"
+    target["spec"]["strategy"] = {"type": "Recreate"}
+    backend.raw.replace(target)
+    target = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo")
+    assert target is not None
+    kit.initialize(canary, backend.client, target)
+
+    after = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo-primary")
+    assert after is not None
+    assert after["spec"]["template"] == primary["spec"]["template"]
+    assert after["spec"].get("strategy") == primary["spec"].get("strategy")
