@@ -24,7 +24,7 @@ from typing import Any
 
 from agent.resources import ConflictError, Obj, ResourceClient
 from kubectl_canary.api.config_refs import (
-    from_primary_copies,
+    handed_back_template,
     referenced_configs,
     to_primary_copies,
 )
@@ -33,15 +33,13 @@ from kubectl_canary.api.model import (
     GROUP,
     MANAGED_BY_LABEL,
     ORIGINAL_SPEC_ANNOTATION,
+    SHARED_POD_LABEL,
     Canary,
     ObjectMetadata,
 )
 
 # Hash of the managed content we last wrote (see module docstring).
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
-# Pod label carried by both the primary's and the target's pods, with the app's selector value:
-# the kubernetes router points the apex Service at it to spread traffic over both pod sets.
-SHARED_POD_LABEL = f"{GROUP}/app"
 PRIMARY_SUFFIX = "-primary"
 CANARY_SUFFIX = "-canary"
 # Preferred selector labels, in order, to derive the primary's selector from.
@@ -222,15 +220,8 @@ def restored_target(target: Obj, primary: Obj) -> Obj:
     the inverse of `_primary_template`, references to the `-primary` config copies included.
     The shared pod label stays only if the target carries it (the kubernetes router put it
     there). Keeps the target's resourceVersion."""
-    key, value = selector_label(target)
     result = copy.deepcopy(target)
-    template = from_primary_copies(primary["spec"]["template"])
-    labels = template.setdefault("metadata", {}).setdefault("labels", {})
-    labels[key] = value
-    own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
-    if SHARED_POD_LABEL not in own:
-        labels.pop(SHARED_POD_LABEL, None)
-    result["spec"]["template"] = template
+    result["spec"]["template"] = handed_back_template(primary, target)
     return result
 
 

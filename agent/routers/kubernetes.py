@@ -28,7 +28,6 @@ from agent.core.types import Routes
 from agent.resources import Obj, ResourceClient
 from agent.routers.base import RouterError, check_weights, routes_in_percent
 from agent.workloads import (
-    SHARED_POD_LABEL,
     apex_service,
     ensure,
     managed_by,
@@ -41,7 +40,7 @@ from agent.workloads import (
     shared_selector,
     target_selector,
 )
-from kubectl_canary.api.model import Canary
+from kubectl_canary.api.model import SHARED_POD_LABEL, Canary
 
 
 def _ready(deployment: Obj | None) -> int:

@@ -13,6 +13,8 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kubectl_canary.api.model import SHARED_POD_LABEL
+
 Obj = dict[str, Any]
 
 PRIMARY_COPY_SUFFIX = "-primary"
@@ -65,6 +67,20 @@ def from_primary_copies(template: Obj) -> Obj:
     Names without the suffix are left as they are (a template written before the primary
     referenced copies)."""
     return renamed_config_refs(template, lambda _kind, name: original_config_name(name))
+
+
+def handed_back_template(primary: Obj, target: Obj) -> Obj:
+    """The primary's pod template (its last promoted revision) fit for the target again: the
+    target's selector labels instead of the primary's, the original ConfigMaps/Secrets instead
+    of the primary's copies, and the shared pod label only if the target carries it (the
+    kubernetes router put it there). Used by revert (agent) and offboard (plugin)."""
+    template = from_primary_copies(primary["spec"]["template"])
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
+    if SHARED_POD_LABEL not in own:
+        labels.pop(SHARED_POD_LABEL, None)
+    labels.update(target["spec"].get("selector", {}).get("matchLabels", {}))
+    return template
 
 
 def original_config_name(name: str) -> str:

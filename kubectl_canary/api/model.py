@@ -27,6 +27,9 @@ REQUEST_ANNOTATION = f"{GROUP}/request"
 FINALIZER = f"{GROUP}/revert"
 # Label put on every object the agent generates, with the Canary's name as value.
 MANAGED_BY_LABEL = f"{GROUP}/canary"
+# Pod label the agent puts on both the primary's and the target's pods (the app's selector value),
+# so the kubernetes provider can select both pod sets at once.
+SHARED_POD_LABEL = f"{GROUP}/app"
 # Annotation on a taken-over routing object holding its original spec (JSON).
 ORIGINAL_SPEC_ANNOTATION = f"{GROUP}/original-spec"
 

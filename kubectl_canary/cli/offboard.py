@@ -27,7 +27,7 @@ import click
 
 from kubectl_canary.api.config_refs import (
     PRIMARY_COPY_SUFFIX,
-    from_primary_copies,
+    handed_back_template,
     referenced_configs,
 )
 from kubectl_canary.api.model import (
@@ -47,7 +47,6 @@ Obj = dict[str, Any]
 
 POLL_SECONDS = 1.0
 SUSPEND_WAIT_SECONDS = 30.0
-SHARED_POD_LABEL = f"{GROUP}/app"  # agent/workloads.py: label on both pod sets
 HPA_API = "autoscaling/v2"
 
 
@@ -131,18 +130,6 @@ class Offboarding:
 
     # --- 2. restore the target ---
 
-    def restored_template(self, primary: Obj, target: Obj) -> Obj:
-        """The primary's pod template, relabelled to match the target's own selector and
-        naming the original ConfigMaps/Secrets again, not the primary's copies (step 5 deletes
-        those)."""
-        template: Obj = from_primary_copies(primary["spec"]["template"])
-        labels = template.setdefault("metadata", {}).setdefault("labels", {})
-        own = (target["spec"]["template"].get("metadata") or {}).get("labels") or {}
-        if SHARED_POD_LABEL not in own:
-            labels.pop(SHARED_POD_LABEL, None)
-        labels.update(target["spec"].get("selector", {}).get("matchLabels", {}))
-        return template
-
     def target_restored(self) -> str | None:
         primary = self.get("apps/v1", "Deployment", self.primary)
         target = self.get("apps/v1", "Deployment", self.target)
@@ -150,7 +137,7 @@ class Offboarding:
             raise StepFailed(f"deployment {self.target} does not exist: nothing to hand back to")
         if primary is None:
             return "the primary is gone; the target serves" if self.target_ready() is None else None
-        same = target["spec"]["template"] == self.restored_template(primary, target)
+        same = target["spec"]["template"] == handed_back_template(primary, target)
         replicas = target["spec"].get("replicas") == primary["spec"].get("replicas")
         return "already restored" if same and replicas and self.target_ready() is None else None
 
@@ -173,7 +160,7 @@ class Offboarding:
         target = self.get("apps/v1", "Deployment", self.target)
         if primary is not None and target is not None:
             new = copy.deepcopy(target)
-            new["spec"]["template"] = self.restored_template(primary, target)
+            new["spec"]["template"] = handed_back_template(primary, target)
             new["spec"]["replicas"] = int(primary["spec"].get("replicas", 1)) or 1
             self.kube.replace(new)
         self.wait(f"deployment {self.target} to be ready", self.target_ready)

@@ -9,8 +9,7 @@ import pytest
 from agent.core.types import Routes
 from agent.routers import RouterError
 from agent.routers.kubernetes import KubernetesRouter
-from agent.workloads import SHARED_POD_LABEL
-from kubectl_canary.api.model import AnalysisSpec
+from kubectl_canary.api.model import SHARED_POD_LABEL, AnalysisSpec
 from tests.contract.backends import Backend, fake_backend
 
 

@@ -10,7 +10,6 @@ import pytest
 
 from agent.workloads import (
     APPLIED_HASH_ANNOTATION,
-    SHARED_POD_LABEL,
     OwnershipError,
     apex_service,
     apply_promotion,
@@ -31,6 +30,7 @@ from agent.workloads import (
 from kubectl_canary.api.model import (
     MANAGED_BY_LABEL,
     ORIGINAL_SPEC_ANNOTATION,
+    SHARED_POD_LABEL,
     Canary,
     CanarySpec,
     ObjectMetadata,
