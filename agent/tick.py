@@ -38,7 +38,7 @@ from agent.resources import ApiError, NotFoundError, Obj
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
 from agent.toolkit import Router, Toolkit
-from agent.workloads import service_name
+from agent.workloads import generated_names_problem, service_name
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import (
     API_VERSION,
@@ -151,6 +151,9 @@ class Ticker:
         primary = self._caches.get(DEPLOYMENT_API, "Deployment", ns, f"{target_name}-primary")
         target_hash = self._target_hash(ns, target) if target is not None else ""
         spec_error, templates = self._templates(canary)
+        if target is not None and spec_error is None:
+            refs = self._toolkit.tracked_config_refs(target)
+            spec_error = generated_names_problem(target, refs)
         router: Router | None = None
         try:
             router = self._toolkit.router(canary, self._client)

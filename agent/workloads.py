@@ -80,6 +80,38 @@ def service_names(canary: Canary) -> tuple[str, str, str]:
     return apex, apex + PRIMARY_SUFFIX, apex + CANARY_SUFFIX
 
 
+# The API server's limits for what we derive from the target (names are DNS subdomains, label
+# values at most 63 characters). Checked before anything is written: a name it would reject
+# must be a clear Invalid condition, not a 422 on every tick.
+LABEL_VALUE_MAX = 63
+OBJECT_NAME_MAX = 253
+
+
+def generated_names_problem(target: Obj, config_refs: Collection[tuple[str, str]]) -> str | None:
+    """Why the objects generated for `target` (and the primary's copies of `config_refs`)
+    would be rejected by the API server; None when they would not."""
+    try:
+        key, value = selector_label(target)
+    except ValueError as exc:
+        return str(exc)
+    primary_value = value + PRIMARY_SUFFIX
+    if len(primary_value) > LABEL_VALUE_MAX:
+        keep = LABEL_VALUE_MAX - len(PRIMARY_SUFFIX)
+        return (
+            f"the primary's selector label {key}={primary_value} would have "
+            f"{len(primary_value)} characters, more than the {LABEL_VALUE_MAX} Kubernetes "
+            f"allows: shorten the value of the target's {key} label to at most {keep}"
+        )
+    for kind, name in config_refs:
+        copy = name + PRIMARY_SUFFIX
+        if len(copy) > OBJECT_NAME_MAX:
+            return (
+                f"the primary's copy of {kind} {name} would be named with {len(copy)} "
+                f"characters, more than {OBJECT_NAME_MAX}: shorten the {kind}'s name"
+            )
+    return None
+
+
 # ----- selectors -----
 
 

@@ -36,6 +36,7 @@ DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 HTTP_URL = r"^https?://[^\s]+$"
+LABEL_VALUE_MAX = 63
 # Generated Services are `<svc>-primary` / `<svc>-canary`: both must stay a 63-character label.
 SERVICE_NAME_MAX = 63 - len("-primary")
 # Deployment `<target>-primary` must stay a 253-character DNS subdomain.
@@ -111,7 +112,8 @@ def decode_canary(obj: Mapping[str, Any], problems: Problems, default_provider: 
     root = Node(problems, obj, "")
     root.only(("apiVersion", "kind", "metadata", "spec", "status"))
     _check_type_meta(root, "Canary")
-    name, namespace, annotations = _metadata(root)
+    # A Canary's name labels every object it generates (MANAGED_BY_LABEL): a label's limit.
+    name, namespace, annotations = _metadata(root, name_max=LABEL_VALUE_MAX)
     spec_node = root.child("spec", required=True)
     spec = _spec(spec_node, default_provider) if spec_node else _placeholder_spec()
     # Server-set metadata is trusted as the API server wrote it; it is never user input.
@@ -178,11 +180,13 @@ def _check_type_meta(root: Node, kind: str) -> None:
     root.string("kind", enum=(kind,))
 
 
-def _metadata(root: Node) -> tuple[str, str, dict[str, str]]:
+def _metadata(root: Node, name_max: int | None = None) -> tuple[str, str, dict[str, str]]:
     meta = root.child("metadata", required=True)
     if meta is None:
         return "", DEFAULT_NAMESPACE, {}
-    name = meta.string("name", required=True, pattern=DNS1123_SUBDOMAIN, explain="a DNS name")
+    name = meta.string(
+        "name", required=True, pattern=DNS1123_SUBDOMAIN, explain="a DNS name", max_length=name_max
+    )
     namespace = meta.string("namespace", pattern=DNS1123_LABEL, explain="a DNS label")
     return name or "", namespace or DEFAULT_NAMESPACE, meta.string_map("annotations")
 

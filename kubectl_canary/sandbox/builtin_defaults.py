@@ -11,6 +11,7 @@ import itertools
 from typing import Any
 
 from .errors import Cause
+from .metadata import label_causes
 from .selectors import labels_match, selector_from_label_selector_object
 
 _cluster_ips = itertools.count(10)
@@ -97,6 +98,9 @@ def validate(kind_key: tuple[str, str], obj: dict[str, Any]) -> list[Cause]:
         if not isinstance(selector, dict) or not selector:
             causes.append(Cause("spec.selector", "Required value", "FieldValueRequired"))
         else:
+            causes += label_causes("spec.selector.matchLabels", selector.get("matchLabels"))
+            template_meta = (spec.get("template") or {}).get("metadata") or {}
+            causes += label_causes("spec.template.metadata.labels", template_meta.get("labels"))
             template = spec.get("template") or {}
             if not labels_match(selector_from_label_selector_object(selector), template):
                 causes.append(
@@ -118,6 +122,8 @@ def validate(kind_key: tuple[str, str], obj: dict[str, Any]) -> list[Cause]:
             causes.append(
                 Cause("spec.template.spec.containers", "Required value", "FieldValueRequired")
             )
+    elif kind_key == ("", "Service") and isinstance(spec, dict):
+        causes += label_causes("spec.selector", spec.get("selector"))
     elif kind_key == ("", "Pod") and (not isinstance(spec, dict) or not spec.get("containers")):
         causes.append(Cause("spec.containers", "Required value", "FieldValueRequired"))
     return causes

@@ -36,6 +36,19 @@ def admit(obj: dict[str, Any], schema: Schema, pruned: list[str] | None = None) 
             del obj[key]
     obj.update(body)
     causes: list[Cause] = []
+    # A CRD may restrict metadata.name (and nothing else of metadata): a real server checks
+    # its length, with this wording.
+    name_schema = ((props.get("metadata") or {}).get("properties") or {}).get("name") or {}
+    name = (obj.get("metadata") or {}).get("name")
+    limit = name_schema.get("maxLength")
+    if isinstance(name, str) and isinstance(limit, int) and len(name) > limit:
+        causes.append(
+            Cause(
+                "metadata.name",
+                f'Invalid value: "{name}": metadata.name in body should be at most '
+                f"{limit} chars long",
+            )
+        )
     _validate(body, root_schema, "", causes)
     return causes
 

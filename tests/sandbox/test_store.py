@@ -354,6 +354,33 @@ def test_metadata_validation_like_a_real_server(store: Store) -> None:
         store.create(configmap("Upper_Case"))
 
 
+def test_label_lengths_like_a_real_server(store: Store) -> None:
+    """What kube-apiserver v1.24 answered (../shared/k8s): label values of at most 63
+    characters in metadata, selectors and pod templates, and a CRD's metadata.name limit."""
+    too_long = "a" * 64
+    with pytest.raises(Invalid, match=f'metadata.labels: Invalid value: "{too_long}": must be no'):
+        store.create(configmap("l", labels={"app": too_long}))
+    long_selector = deployment()
+    long_selector["spec"]["selector"]["matchLabels"]["app"] = too_long
+    long_selector["spec"]["template"]["metadata"]["labels"]["app"] = too_long
+    with pytest.raises(Invalid, match="spec.selector.matchLabels: Invalid value") as caught:
+        store.create(long_selector)
+    assert "spec.template.metadata.labels: Invalid value" in str(caught.value)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"selector": {"app": too_long}, "ports": [{"port": 80}]},
+    }
+    with pytest.raises(Invalid, match="spec.selector: Invalid value"):
+        store.create(service)
+    long_name = canary(too_long)
+    long_name["metadata"]["name"] = too_long
+    with pytest.raises(Invalid, match="metadata.name in body should be at most 63 chars long"):
+        store.create(long_name)
+    store.create(canary("a" * 63))
+
+
 def test_immutable_fields(store: Store) -> None:
     created = store.create(deployment())
     created["spec"]["selector"] = {"matchLabels": {"app": "other"}}

@@ -87,8 +87,9 @@ def test_schema_is_structural(kind: str) -> None:
             problems.append(f"{where}: free-form object without preserve-unknown-fields")
         if node.get("type") == "array" and "items" not in node:
             problems.append(f"{where}: array without items")
-        if path.startswith("metadata") and path != "metadata":
-            problems.append(f"{where}: only the API server may describe metadata")
+        # The API server accepts restrictions of metadata.name/generateName only.
+        if path.startswith("metadata") and path not in ("metadata", "metadata.name"):
+            problems.append(f"{where}: only name may be described under metadata")
         for req in node.get("required", []):
             if req not in node.get("properties", {}):
                 problems.append(f"{where}: required {req} is not a property")

@@ -204,6 +204,10 @@ CASES = [
     (with_("spec", DELETE), "spec: required"),
     (with_("metadata.name", DELETE), "metadata.name: required"),
     (
+        with_("metadata.name", "n" * 64),
+        f"metadata.name: must be at most 63 characters, got '{'n' * 64}'",
+    ),
+    (
         with_("spec.service.apex", {"labels": {"tier": 1}}),
         "spec.service.apex.labels.tier: must be a string, got 1",
     ),

@@ -129,7 +129,11 @@ def deployment(image: str = "app:1") -> dict:
         "metadata": {"name": "mhs", "namespace": "test", "generation": 1},
         "spec": {
             "replicas": 2,
-            "template": {"spec": {"containers": [{"name": "app", "image": image}]}},
+            "selector": {"matchLabels": {"app": "mhs"}},
+            "template": {
+                "metadata": {"labels": {"app": "mhs"}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
         },
         "status": {"observedGeneration": 1, "readyReplicas": 2, "updatedReplicas": 2},
     }
@@ -270,6 +274,26 @@ def test_missing_metric_template_is_a_spec_error_for_the_core() -> None:
     _, _, ticker, _ = setup(decide, analysis=analysis)
     ticker("test/mhs")
     assert errors[0] is not None and "MetricTemplate test/error-rate not found" in errors[0]
+
+
+def test_generated_names_the_api_server_would_refuse_are_a_spec_error() -> None:
+    """A target whose selector label leaves no room for `-primary` (63 characters at most):
+    the core gets a spec error (an Invalid condition), not a 422 on every tick."""
+    seen: list[Observations] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        seen.append(obs)
+        return Decision(canary.status, ())
+
+    k, _, ticker, _ = setup(decide)
+    target = k.objects[("Deployment", "test", "mhs")]
+    target["spec"]["selector"]["matchLabels"]["app"] = "a" * 56
+    ticker("test/mhs")
+    assert seen[-1].spec_error is not None
+    assert f"app={'a' * 56}-primary would have 64 characters" in seen[-1].spec_error
+    target["spec"]["selector"]["matchLabels"]["app"] = "a" * 55
+    ticker("test/mhs")
+    assert seen[-1].spec_error is None
 
 
 def test_unparseable_spec_sets_a_condition_and_one_warning_and_never_reaches_the_core() -> None:
