@@ -106,6 +106,14 @@ class KubeClient:
         }
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._errors: Counter[tuple[str, str, int]] = Counter()
+        if not configuration.verify_ssl:
+            # The kubeconfig asked for it (insecure-skip-tls-verify): say so once, not on
+            # every request as urllib3 would.
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning("TLS verification of the API server is off (kubeconfig setting)")
 
     # ----- construction -----
 
@@ -134,6 +142,17 @@ class KubeClient:
         or ("get", "apps/deployments"): a snapshot. The same words RBAC rules use."""
         with self._lock:
             return dict(self._counts)
+
+    def error_counts(self) -> dict[tuple[str, str, int], int]:
+        """Requests the API server refused, by (verb, resource, HTTP status): a snapshot.
+        A 403 here is a permission the agent's RBAC lacks."""
+        with self._lock:
+            return dict(self._errors)
+
+    def _count_error(self, verb: str, path: str, status: int) -> None:
+        key = (verb, resource_of(path), status)
+        with self._lock:
+            self._errors[key] += 1
 
     def _count(self, verb: str, path: str) -> None:
         key = (verb, resource_of(path))
@@ -227,6 +246,7 @@ class KubeClient:
                 time.sleep(_retry_after(resp.headers.get("Retry-After"), delay))
                 delay *= 2
                 continue
+            self._count_error(verb, path, status)
             raise _error(method, path, status, raw)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
@@ -329,6 +349,7 @@ class KubeClient:
             raise ApiError(f"watch {path}: {exc}", 0, "ConnectionError") from exc
         try:
             if resp.status != 200:
+                self._count_error("watch", path, resp.status)
                 raise _error("GET", path, resp.status, resp.read())
             buf = b""
             while True:

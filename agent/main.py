@@ -144,7 +144,7 @@ class Agent:
             if a.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST")
             else KubeClient.in_cluster()
         )
-        self.telemetry = Telemetry(self.live.request_counts)
+        self.telemetry = Telemetry(self.live.request_counts, self.live.error_counts)
         watch = WatchSettings(
             timeout_seconds=max(1, int(a.watch_timeout)), silence_seconds=a.watch_timeout + 30
         )

@@ -58,7 +58,9 @@ def _labels(**labels: str) -> str:
 
 class Telemetry:
     def __init__(
-        self, request_counts: Callable[[], dict[tuple[str, str], int]] | None = None
+        self,
+        request_counts: Callable[[], dict[tuple[str, str], int]] | None = None,
+        error_counts: Callable[[], dict[tuple[str, str, int], int]] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._canaries: dict[tuple[str, str], _CanaryView] = {}
@@ -69,6 +71,7 @@ class Telemetry:
         self._events = 0
         self._leader = False
         self._request_counts = request_counts
+        self._error_counts = error_counts
 
     def canary(self, namespace: str, name: str, status: CanaryStatus) -> None:
         view = _CanaryView(
@@ -144,4 +147,9 @@ class Telemetry:
             for (verb, resource), n in sorted(self._request_counts().items()):
                 lbl = _labels(verb=verb, resource=resource)
                 lines.append(f"{p}_api_requests_total{lbl} {n}")
+        if self._error_counts is not None:
+            lines.append(f"# TYPE {p}_api_request_errors_total counter")
+            for (verb, resource, code), n in sorted(self._error_counts().items()):
+                lbl = _labels(verb=verb, resource=resource, code=str(code))
+                lines.append(f"{p}_api_request_errors_total{lbl} {n}")
         return lines

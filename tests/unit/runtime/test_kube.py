@@ -118,6 +118,13 @@ def test_errors_map_to_types(server: Recorder) -> None:
     with pytest.raises(ApiError) as err:
         k.patch_merge("v1", "Service", "ns", "s", {})
     assert err.value.status == 422 and not isinstance(err.value, NotFoundError)
+    # Refusals are counted by status, for /metrics (a 403 is a missing RBAC permission).
+    assert k.error_counts() == {
+        ("get", "apps/deployments", 404): 1,
+        ("update", "services", 409): 1,
+        ("delete", "services", 404): 1,
+        ("patch", "services", 422): 1,
+    }
 
 
 def test_transient_errors_are_retried_honouring_retry_after(server: Recorder) -> None:
@@ -126,6 +133,7 @@ def test_transient_errors_are_retried_honouring_retry_after(server: Recorder) ->
     assert k.get("v1", "ConfigMap", "ns", "c") == {"kind": "X"}
     assert len(server.seen) == 3
     assert k.request_counts() == {("get", "configmaps"): 3}
+    assert k.error_counts() == {}, "an error that was retried away is not counted"
 
 
 def test_list_follows_continue_and_fills_kinds(server: Recorder) -> None:

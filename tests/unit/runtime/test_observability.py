@@ -17,7 +17,10 @@ from kubectl_canary.api.model import CanaryStatus, MetricValue, Phase
 
 
 def test_metrics_text() -> None:
-    tel = Telemetry(lambda: {("get", "apps/deployments"): 3, ("watch", "services"): 2})
+    tel = Telemetry(
+        lambda: {("get", "apps/deployments"): 3, ("watch", "services"): 2},
+        lambda: {("list", "secrets", 403): 1},
+    )
     status = CanaryStatus(
         phase=Phase.PROGRESSING,
         canary_weight=20,
@@ -38,6 +41,8 @@ def test_metrics_text() -> None:
     assert 'metric="request-success-rate"} 98.5' in text
     assert 'metric="request-duration"} NaN' in text
     assert 'kubectl_canary_api_requests_total{verb="get",resource="apps/deployments"} 3' in text
+    errors = 'kubectl_canary_api_request_errors_total{verb="list",resource="secrets",code="403"} 1'
+    assert errors in text
     assert 'kubectl_canary_tick_lag_seconds_bucket{le="0.5"} 1' in text
     assert "kubectl_canary_tick_duration_seconds_count 1" in text
     assert "kubectl_canary_leader 1" in text
