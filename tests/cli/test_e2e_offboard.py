@@ -37,6 +37,7 @@ from tests.e2e.traffic_watch import (
     app_canary,
     mesh_counts,
     ready_addresses,
+    sandbox_mesh,
     served_after,
 )
 
@@ -124,9 +125,9 @@ def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:
     assert containers[0]["image"] == IMAGE + last_good, "the primary serves the last good version"
     replicas = primary["spec"]["replicas"]
     # Traffic flows before we start: the counters below measure a live app.
-    served_after(c.url, app.namespace, f"{app.name}-primary", 20, 30)
+    served_after(sandbox_mesh(c.url), app.namespace, f"{app.name}-primary", 20, 30)
 
-    before = mesh_counts(c.url, app.namespace)
+    before = mesh_counts(sandbox_mesh(c.url), app.namespace)
     with EndpointsSampler(c.kubeconfig, app.namespace, app.name) as sampler:
         done = c.run(
             "canary", "offboard", app.name, "-n", app.namespace, "--timeout", "90", timeout=300
@@ -135,8 +136,8 @@ def offboard_under_traffic(c: Cluster, app: App, last_good: str) -> None:
         assert "did not confirm the suspension" not in done.stderr, done.stderr
         # Keep measuring until the target's pods have answered more requests after the
         # offboard: the end state is covered too, not only the steps.
-        served_after(c.url, app.namespace, app.name, 20, 30)
-    after = mesh_counts(c.url, app.namespace)
+        served_after(sandbox_mesh(c.url), app.namespace, app.name, 20, 30)
+    after = mesh_counts(sandbox_mesh(c.url), app.namespace)
     print(  # shown with -s: how much the measurements saw
         f"{app.name}: {after.total - before.total} requests, {len(sampler.counts)} Endpoints "
         f"samples, watched ready counts {sampler.watched}"

@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +148,13 @@ def running_agent(
         agent.stop()
 
 
-@dataclass
-class Cluster:
-    """A thin test-side view of the sandbox (through the same adapter as the agent)."""
+class ClusterView:
+    """A thin test-side view of a cluster (through the same adapter as the agent): the
+    sandbox (`Cluster`) or a real API server (tests/realcluster)."""
 
-    sandbox: SandboxHandle
-    client: KubeClient = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.client = KubeClient.from_kubeconfig(str(self.sandbox.kubeconfig))
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.client = KubeClient.from_kubeconfig(str(kubeconfig))
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -191,15 +189,30 @@ class Cluster:
         )
 
     def events(self, ns: str, name: str) -> list[dict[str, Any]]:
+        """The Events about Canary `ns/name` (a real cluster's controllers also write Events
+        about the Deployment of the same name)."""
         items, _ = self.client.list("v1", "Event", ns)
-        mine = [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
+        mine = [
+            e
+            for e in items
+            if (e.get("involvedObject") or {}).get("name") == name
+            and (e.get("involvedObject") or {}).get("kind") == "Canary"
+        ]
         return sorted(mine, key=lambda e: e["metadata"].get("creationTimestamp", ""))
 
     def set_image(self, ns: str, name: str, image: str) -> None:
-        dep = self.client.get("apps/v1", "Deployment", ns, name)
-        assert dep is not None
-        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
-        self.client.replace(dep)
+        # A JSON patch, not a read-then-replace: the Deployment controller writes the status
+        # meanwhile, and a replace would then fail with 409 now and then.
+        ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": image}]
+        self.client.patch_json("apps/v1", "Deployment", ns, name, ops)
+
+
+class Cluster(ClusterView):
+    """The sandbox, seen through the agent's adapter, with its traffic ConfigMap."""
+
+    def __init__(self, sandbox: SandboxHandle) -> None:
+        self.sandbox = sandbox
+        super().__init__(sandbox.kubeconfig)
 
     def traffic(self, apps: list[dict[str, Any]], profiles: dict[str, Any]) -> None:
         self.apply(

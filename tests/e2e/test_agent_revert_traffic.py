@@ -39,6 +39,7 @@ from .traffic_watch import (
     app_canary,
     mesh_counts,
     ready_addresses,
+    sandbox_mesh,
     served_after,
 )
 
@@ -118,9 +119,11 @@ def delete_under_traffic(s: Stack, app: App) -> None:
     assert target is not None and target["spec"]["replicas"] == 0, "parked between releases"
     template = target["spec"]["template"]
     promoted_images = [c["image"] for c in primary["spec"]["template"]["spec"]["containers"]]
-    served_after(s.url, ns, f"{app.name}-primary", 20, 30)  # a live app before we start
+    served_after(
+        sandbox_mesh(s.url), ns, f"{app.name}-primary", 20, 30
+    )  # a live app before we start
 
-    before = mesh_counts(s.url, ns)
+    before = mesh_counts(sandbox_mesh(s.url), ns)
     with EndpointsSampler(c.sandbox.kubeconfig, ns, app.name) as sampler:
         # kubectl waits for the deletion to finish, i.e. for the agent's finalizer to go.
         done = s.kubectl_run(
@@ -134,8 +137,8 @@ def delete_under_traffic(s: Stack, app: App) -> None:
             lambda: c.get("apps/v1", "Deployment", ns, f"{app.name}-primary") is None,
             30,
         )
-        served_after(s.url, ns, app.name, 20, 30)
-    after = mesh_counts(s.url, ns)
+        served_after(sandbox_mesh(s.url), ns, app.name, 20, 30)
+    after = mesh_counts(sandbox_mesh(s.url), ns)
 
     assert after.no_upstream == before.no_upstream, (
         f"{after.no_upstream - before.no_upstream} requests found no ready endpoint while "

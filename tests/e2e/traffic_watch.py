@@ -76,9 +76,15 @@ class MeshCounts:
         return self.no_upstream + sum(self.by_workload.values())
 
 
-def mesh_counts(sandbox_url: str, namespace: str) -> MeshCounts:
-    """Read `istio_requests_total` from the sandbox for requests to Services in `namespace`."""
-    with urllib.request.urlopen(f"{sandbox_url}/sandbox/metrics", timeout=10) as resp:
+def sandbox_mesh(sandbox_url: str) -> str:
+    """The sandbox's simulated-mesh metrics page (the real-cluster bed has its own)."""
+    return f"{sandbox_url}/sandbox/metrics"
+
+
+def mesh_counts(metrics_url: str, namespace: str) -> MeshCounts:
+    """Read `istio_requests_total` from a mesh metrics page (the sandbox's or the real-cluster
+    bed's traffic simulator) for requests to Services in `namespace`."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as resp:
         text = resp.read().decode()
     no_upstream = 0
     by_workload: dict[str, int] = {}
@@ -192,13 +198,13 @@ class EndpointsSampler:
         return sum(1 for n in self.counts + self.watched if n == 0)
 
 
-def served_after(sandbox_url: str, namespace: str, workload: str, more: int, timeout: float) -> int:
+def served_after(metrics_url: str, namespace: str, workload: str, more: int, timeout: float) -> int:
     """Wait until `workload`'s pods answered `more` requests beyond what they had now: proof
     that the simulated clients kept sending after the change, and that counters read next
     cover it. Returns the final count."""
 
     def served() -> int:
-        return mesh_counts(sandbox_url, namespace).by_workload.get(workload, 0)
+        return mesh_counts(metrics_url, namespace).by_workload.get(workload, 0)
 
     goal = served() + more
     return int(

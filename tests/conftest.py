@@ -1,0 +1,44 @@
+"""Suite-wide reporting: how many tests ran on a real API server, in how long, or why none did.
+
+The counts come from the test reports, so they are right with and without pytest-xdist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+_TIER = "tests/realcluster/"
+_outcomes: dict[str, str] = {}
+_seconds = 0.0
+_skip_reasons: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    global _seconds
+    if not report.nodeid.startswith(_TIER):
+        return
+    _seconds += report.duration
+    if report.when == "call" or report.outcome != "passed":
+        # A setup error or skip decides the test's outcome; a later teardown error too.
+        previous = _outcomes.get(report.nodeid)
+        if previous in (None, "passed"):
+            _outcomes[report.nodeid] = report.outcome
+    if report.skipped and isinstance(report.longrepr, tuple):
+        _skip_reasons.add(str(report.longrepr[2]).removeprefix("Skipped: "))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _outcomes:
+        return
+    counts: dict[str, int] = {}
+    for outcome in _outcomes.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    ran = counts.get("passed", 0) + counts.get("failed", 0)
+    parts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    terminalreporter.write_sep(
+        "=",
+        f"real API server tier: {ran} tests ran on a real API server ({parts}) in {_seconds:.0f} s",
+    )
+    for reason in sorted(_skip_reasons):
+        terminalreporter.write_line(f"real API server tier, not run: {reason}")
