@@ -94,6 +94,25 @@ def compressed_sample(file: str, ns: str, name: str) -> dict[str, Any]:
     return canary
 
 
+def provider_canary(provider: str, ns: str, name: str, threshold: int) -> dict[str, Any]:
+    """The provider's shipped sample for `ns/name`, time-compressed, judged on the success
+    rate only (a 10 s window) with `threshold` failed checks to roll back."""
+    file = "canary-gatewayapi.yaml" if provider == "gatewayapi" else "canary-kubernetes.yaml"
+    canary = compressed_sample(file, ns, name)
+    spec = canary["spec"]
+    assert spec["provider"] == provider, f"sample {file} no longer sets provider {provider}"
+    # The kubernetes sample's HPA and smoke-test webhook need things no test bed has.
+    spec.pop("autoscalerRef", None)
+    spec["analysis"].pop("webhooks", None)
+    if provider == "kubernetes":
+        spec["service"] = {"port": 9898, "targetPort": 9898, "portName": "http"}
+    spec["analysis"]["threshold"] = threshold
+    spec["analysis"]["metrics"] = [
+        {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": METRIC_WINDOW}
+    ]
+    return canary
+
+
 def history(c: Cluster, ns: str, name: str) -> list[str]:
     return [h["message"] for h in c.status(ns, name).get("history", [])]
 

@@ -21,11 +21,11 @@ import pytest
 from .agent_harness import IMAGE_PREFIX, sample, wait_for
 from .scenario_helpers import (
     Stack,
-    compressed_sample,
     event_messages,
     history,
     image,
     install_app,
+    provider_canary,
     release_stack,
     replicas,
     requests_served,
@@ -42,22 +42,7 @@ NAMESPACES = {"gatewayapi": "rollback-gw", "kubernetes": "rollback-k8s"}
 
 
 def canary_for(provider: str) -> dict[str, Any]:
-    """The provider's shipped sample, time-compressed, judged on the success rate only."""
-    ns = NAMESPACES[provider]
-    file = "canary-gatewayapi.yaml" if provider == "gatewayapi" else "canary-kubernetes.yaml"
-    canary = compressed_sample(file, ns, NAME)
-    spec = canary["spec"]
-    assert spec["provider"] == provider, f"sample {file} no longer sets provider {provider}"
-    # The kubernetes sample's HPA and smoke-test webhook need things the sandbox has not got.
-    spec.pop("autoscalerRef", None)
-    spec["analysis"].pop("webhooks", None)
-    if provider == "kubernetes":
-        spec["service"] = {"port": 9898, "targetPort": 9898, "portName": "http"}
-    spec["analysis"]["threshold"] = THRESHOLD
-    spec["analysis"]["metrics"] = [
-        {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "10s"}
-    ]
-    return canary
+    return provider_canary(provider, NAMESPACES[provider], NAME, THRESHOLD)
 
 
 @pytest.fixture(scope="module")
