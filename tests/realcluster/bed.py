@@ -162,6 +162,10 @@ class Bed:
         return name
 
     def drop_namespace(self, name: str) -> None:
+        """Delete the test's Canaries, then (in the background) its namespace: the next test's
+        agent must find no Canary in a terminating namespace, where every write is refused
+        with a 403 that has nothing to do with RBAC."""
+        self.kubectl("delete", "canaries.kubectl-canary.dev", "--all", "-n", name, "--timeout=60s")
         self.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
     # ----- the product, as init installs it -----

@@ -1,0 +1,178 @@
+"""What only a real API server can show: `kubectl wait` on the Promoted condition, names and
+labels the server would refuse, server-side apply next to the agent's status writes, and that
+the RBAC the agent runs under is exactly what `init` renders. No metrics are involved, so this
+runs on any cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.agent_harness import ClusterView, deployment, wait_for
+from tests.realcluster.bed import AGENT_ACCOUNT, AGENT_NAMESPACE, Bed
+from tests.realcluster.bed import image as tagged
+
+pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+
+CANARY = "canaries.kubectl-canary.dev"
+
+
+def canary(ns: str, name: str, target: str = "", service_name: str = "") -> dict[str, Any]:
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "provider": "kubernetes",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target or name},
+            "progressDeadlineSeconds": 20,
+            "service": {"port": 9898, **({"name": service_name} if service_name else {})},
+            "analysis": {"interval": "2s", "threshold": 2, "stepWeight": 50, "maxWeight": 50},
+        },
+    }
+
+
+def condition(c: ClusterView, ns: str, name: str, kind: str) -> dict[str, Any]:
+    found = [x for x in c.status(ns, name).get("conditions", []) if x["type"] == kind]
+    return found[0] if found else {}
+
+
+@pytest.mark.timeout(300)
+def test_kubectl_wait_for_the_promoted_condition(bed: Bed, ns: str, tmp_path: Path) -> None:
+    """Applied server-side (managedFields, field ownership) while the agent writes status:
+    `kubectl wait --for=condition=Promoted` blocks through a release and returns at its end;
+    `=False` does the same for a release that never gets ready (rolled back at the deadline)."""
+    c = bed.view()
+    c.apply(deployment(ns, "api", tagged("1.1.1")))
+    manifest = yaml.safe_dump(canary(ns, "api"))
+    bed.kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-", input=manifest)
+    with bed.agent(tmp_path / "agent.log"):
+        c.wait_phase(ns, "api", "Initialized", 90, 0.5)
+        c.set_image(ns, "api", tagged("1.1.2"))
+        wait_for(
+            "Promoted=Unknown",
+            lambda: condition(c, ns, "api", "Promoted").get("status") == "Unknown",
+            30,
+            0.2,
+        )
+        began = time.monotonic()
+        bed.kubectl(
+            "wait",
+            f"{CANARY}/api",
+            "-n",
+            ns,
+            "--for=condition=Promoted",
+            "--timeout=120s",
+            timeout=150,
+        )
+        assert time.monotonic() - began > 1, "kubectl waited for the release"
+        assert c.phase(ns, "api") == "Succeeded"
+
+        # The owner of the spec re-applies it server-side: no conflict with the status writer.
+        changed = canary(ns, "api")
+        changed["spec"]["analysis"]["threshold"] = 3
+        again = bed.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            "-f",
+            "-",
+            input=yaml.safe_dump(changed),
+        )
+        assert "conflict" not in again.stderr.lower()
+
+        c.set_image(ns, "api", tagged("crashloop"))  # never Ready
+        bed.kubectl(
+            "wait",
+            f"{CANARY}/api",
+            "-n",
+            ns,
+            "--for=condition=Promoted=False",
+            "--timeout=120s",
+            timeout=150,
+        )
+        assert c.phase(ns, "api") == "Failed"
+        assert any("progress deadline" in m.lower() for m in messages(c, ns, "api"))
+
+
+def messages(c: ClusterView, ns: str, name: str) -> list[str]:
+    return [h["message"] for h in c.status(ns, name).get("history", [])]
+
+
+@pytest.mark.timeout(180)
+def test_names_the_api_server_would_refuse(bed: Bed, ns: str, tmp_path: Path) -> None:
+    """A target whose selector label leaves no room for `-primary` gets an Invalid condition and
+    one Warning, and nothing is created; a Canary name longer than a label value is refused at
+    the door by the CRD; a canary beside them progresses all the same."""
+    c = bed.view()
+    long_name = "a" * 60  # the primary's selector label would be 68 characters
+    c.apply(deployment(ns, long_name, tagged("1.1.1")))
+    c.apply(canary(ns, "long", target=long_name, service_name="short"))
+    c.apply(deployment(ns, "fine", tagged("1.1.1")))
+    c.apply(canary(ns, "fine"))
+    refused = bed.kubectl(
+        "apply", "-f", "-", input=yaml.safe_dump(canary(ns, "n" * 64, target="fine")), check=False
+    )
+    assert refused.returncode != 0
+    assert "metadata.name in body should be at most 63 chars long" in refused.stderr
+    with bed.agent(tmp_path / "agent.log"):
+        wait_for(
+            "the Valid=False condition",
+            lambda: condition(c, ns, "long", "Valid").get("status") == "False",
+            30,
+            0.3,
+        )
+        valid = condition(c, ns, "long", "Valid")
+        assert valid["reason"] == "InvalidSpec"
+        assert f"app={long_name}-primary would have 68 characters" in valid["message"]
+        c.wait_phase(ns, "fine", "Initialized", 60, 0.3)
+        time.sleep(4)  # two more ticks of the invalid canary: still one Warning, no writes
+        warnings = [e for e in c.events(ns, "long") if e["type"] == "Warning"]
+        assert len(warnings) == 1 and "would have 68 characters" in warnings[0]["message"]
+        assert c.get("apps/v1", "Deployment", ns, f"{long_name}-primary") is None
+        assert c.get("v1", "Service", ns, "short") is None
+        assert (c.get("apps/v1", "Deployment", ns, long_name) or {})["spec"]["replicas"] == 2
+
+
+def test_agent_rbac_is_exactly_what_init_renders(bed: Bed) -> None:
+    """The roles on the cluster are init's, and the agent's token is bound to nothing else."""
+    c = bed.view()
+    for doc in bed.rendered:
+        if doc["kind"] not in ("ClusterRole", "Role"):
+            continue
+        ns = doc["metadata"].get("namespace", "")
+        live = c.get("rbac.authorization.k8s.io/v1", doc["kind"], ns, doc["metadata"]["name"])
+        assert live is not None and live["rules"] == doc["rules"], doc["metadata"]["name"]
+    subject = {"kind": "ServiceAccount", "name": AGENT_ACCOUNT, "namespace": AGENT_NAMESPACE}
+    bound = []
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        items, _ = c.client.list("rbac.authorization.k8s.io/v1", kind, None)
+        bound += [
+            (kind, b["metadata"]["name"])
+            for b in items
+            if any(
+                s.get("kind") == "ServiceAccount"
+                and s.get("name") == subject["name"]
+                and s.get("namespace") == subject["namespace"]
+                for s in b.get("subjects") or []
+            )
+        ]
+    rendered = sorted(
+        (d["kind"], d["metadata"]["name"]) for d in bed.rendered if d["kind"].endswith("Binding")
+    )
+    assert sorted(bound) == rendered
+    # And real RBAC holds the line: the token cannot read what the agent was never granted.
+    denied = bed.kubectl(
+        "auth",
+        "can-i",
+        "create",
+        "clusterroles",
+        f"--as=system:serviceaccount:{AGENT_NAMESPACE}:{AGENT_ACCOUNT}",
+        check=False,
+    )
+    assert denied.stdout.strip() == "no"
