@@ -1,6 +1,11 @@
-"""Suite-wide reporting: how many tests ran on a real API server, in how long, or why none did.
+"""Suite-wide: which tests may run in parallel, and how many ran on a real API server.
 
-The counts come from the test reports, so they are right with and without pytest-xdist."""
+The suite runs on pytest-xdist workers (pyproject.toml: `-n 2 --dist loadgroup`). Pure and
+in-process tests spread over them; every test that starts processes and judges timing (sandbox
+e2e, kubectl, Prometheus, the real-cluster tier) goes to one group, so those run one after
+another on one worker, exactly as they would without xdist, and never compete for the CPU
+with each other. The tier's counts come from the test reports, so they are right with and
+without xdist."""
 
 from __future__ import annotations
 
@@ -9,6 +14,15 @@ from typing import Any
 import pytest
 
 _TIER = "tests/realcluster/"
+_SERIAL_MARKERS = ("e2e", "kubectl", "prometheus", "realcluster")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(m) for m in _SERIAL_MARKERS):
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
 _outcomes: dict[str, str] = {}
 _seconds = 0.0
 _skip_reasons: set[str] = set()

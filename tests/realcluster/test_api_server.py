@@ -17,7 +17,7 @@ from tests.e2e.agent_harness import ClusterView, deployment, wait_for
 from tests.realcluster.bed import AGENT_ACCOUNT, AGENT_NAMESPACE, Bed
 from tests.realcluster.bed import image as tagged
 
-pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+pytestmark = [pytest.mark.realcluster]
 
 CANARY = "canaries.kubectl-canary.dev"
 

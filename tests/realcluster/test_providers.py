@@ -25,7 +25,7 @@ from tests.e2e.traffic_watch import ready_addresses
 from tests.realcluster.bed import BAD_TAG, Bed, Prometheus
 from tests.realcluster.bed import image as tagged
 
-pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+pytestmark = [pytest.mark.realcluster]
 
 NAME = "podinfo"
 THRESHOLD = 2

@@ -30,7 +30,7 @@ from tests.e2e.scenario_helpers import (
 from tests.realcluster.bed import BAD_TAG, Bed, Prometheus
 from tests.realcluster.bed import image as tagged
 
-pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+pytestmark = [pytest.mark.realcluster]
 
 NAME = "mhs"
 

@@ -17,7 +17,7 @@ from tests.e2e.scenario_helpers import image
 from tests.realcluster.bed import Bed
 from tests.realcluster.bed import image as tagged
 
-pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+pytestmark = [pytest.mark.realcluster]
 
 NAME = "web"
 INTERVAL = 3  # seconds: long enough to act between two steps

@@ -27,7 +27,7 @@ from tests.e2e.traffic_watch import (
 from tests.realcluster.bed import BAD_TAG, Bed
 from tests.realcluster.bed import image as tagged
 
-pytestmark = [pytest.mark.realcluster, pytest.mark.xdist_group("realcluster")]
+pytestmark = [pytest.mark.realcluster]
 
 ISTIO = "networking.istio.io/v1beta1"
 RPS = 25
