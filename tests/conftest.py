@@ -17,6 +17,8 @@ _TIER = "tests/realcluster/"
 _SERIAL_MARKERS = ("e2e", "kubectl", "prometheus", "realcluster")
 
 
+# First, so pytest-xdist's own hook (which turns the group into the node id) sees the mark.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.get_closest_marker(m) for m in _SERIAL_MARKERS):

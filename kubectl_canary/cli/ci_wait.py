@@ -6,7 +6,7 @@ from typing import Any
 
 from kubectl_canary.cli.errors import CliError, TimeoutExceeded
 from kubectl_canary.cli.options import Session
-from kubectl_canary.cli.status import get_canary, get_or_none, parse
+from kubectl_canary.cli.reads import get_canary, get_or_none, parse
 
 Obj = dict[str, Any]
 

@@ -47,15 +47,6 @@ def cobra_complete(cli: click.Command, words: list[str], obj: object = None) -> 
     return 0
 
 
-def kubectl_complete_main() -> None:
-    """Entry point for a `kubectl_complete-canary` console script (a pip/pipx install)."""
-    import sys
-
-    from kubectl_canary.cli.main import cli
-
-    sys.exit(cobra_complete(cli, sys.argv[1:]))
-
-
 @click.command(
     "completion",
     epilog="""\b
@@ -75,8 +66,8 @@ def completion(shell: str) -> None:
         return
     from click.shell_completion import get_completion_class
 
-    from kubectl_canary.cli.main import cli
-
+    # The root group this command hangs under (importing it would be an import cycle).
+    root = click.get_current_context().find_root().command
     cls = get_completion_class(shell)
     assert cls is not None  # every choice above is one of click's shells
-    click.echo(cls(cli, {}, PROG, COMPLETE_VAR).source())
+    click.echo(cls(root, {}, PROG, COMPLETE_VAR).source())

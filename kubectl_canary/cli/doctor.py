@@ -30,8 +30,8 @@ from kubectl_canary.cli.apply import contains
 from kubectl_canary.cli.init import manifest_values, plan
 from kubectl_canary.cli.manifests import DEFAULT_IMAGE, crd_documents
 from kubectl_canary.cli.options import Session, kube_options, output_option
+from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API
 from kubectl_canary.cli.render import table, to_json
-from kubectl_canary.cli.status import GATEWAY_API, ISTIO_API
 from kubectl_canary.kube import Kube, KubeError, NotFoundError
 
 Obj = dict[str, Any]

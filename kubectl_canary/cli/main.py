@@ -89,3 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     from kubectl_canary.cli.completion import COMPLETE_VAR
 
     cli.main(args=args, prog_name="kubectl canary", complete_var=COMPLETE_VAR)
+
+
+def kubectl_complete_main() -> None:
+    """Entry point for a `kubectl_complete-canary` console script (a pip/pipx install)."""
+    from kubectl_canary.cli.completion import cobra_complete
+
+    sys.exit(cobra_complete(cli, sys.argv[1:]))

@@ -40,7 +40,7 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import Session, kube_options, name_argument, timeout_option
-from kubectl_canary.cli.status import GATEWAY_API, ISTIO_API, get_canary, parse, service_name
+from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API, get_canary, parse, service_name
 from kubectl_canary.kube import Kube, KubeError, NotFoundError
 
 Obj = dict[str, Any]

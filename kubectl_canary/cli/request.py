@@ -83,7 +83,7 @@ def send(
     timeout: float = 60.0,
 ) -> RequestAck:
     """Ask the agent to `action` canary `name`; return its acceptance, raise on refusal."""
-    from kubectl_canary.cli.status import get_canary
+    from kubectl_canary.cli.reads import get_canary
 
     kube, ns, runtime = session.kube, session.namespace, session.runtime
     obj = get_canary(kube, ns, name)

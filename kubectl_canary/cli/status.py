@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from kubectl_canary.cli.api_names import CANARY_API_VERSION as API_VERSION
-from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import (
     Session,
     kube_options,
@@ -15,55 +14,22 @@ from kubectl_canary.cli.options import (
     output_option,
     timeout_option,
 )
+from kubectl_canary.cli.reads import (
+    GATEWAY_API,
+    ISTIO_API,
+    Obj,
+    get_canary,
+    get_or_none,
+    parse,
+    service_name,
+)
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.cli.table_view import canary_rows
-from kubectl_canary.kube import ApiError, Kube, NotFoundError
+from kubectl_canary.kube import ApiError, Kube
 
 if TYPE_CHECKING:  # the typed model and detail view load only when one canary is shown
     from kubectl_canary.api.model import Canary
     from kubectl_canary.cli.detail_view import RouteView, Workload
-
-Obj = dict[str, Any]
-
-ISTIO_API = "networking.istio.io/v1beta1"
-GATEWAY_API = "gateway.networking.k8s.io/v1"
-
-
-# ----- reads -----
-
-
-def get_canary(kube: Kube, namespace: str, name: str) -> Obj:
-    try:
-        return kube.get(API_VERSION, "Canary", name, namespace)
-    except NotFoundError as e:
-        if type(e) is not NotFoundError:
-            raise
-        raise CliError(f'canary "{name}" not found in namespace "{namespace}"') from None
-
-
-def parse(obj: Obj) -> Canary:
-    """The typed Canary; an invalid spec is a one-line error naming the first problem."""
-    from kubectl_canary.api.errors import InvalidResource
-    from kubectl_canary.api.parse import parse_canary
-
-    try:
-        return parse_canary(obj)
-    except InvalidResource as e:
-        first = e.problems[0] if e.problems else "invalid"
-        more = f" (and {len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
-        name = obj.get("metadata", {}).get("name", "?")
-        raise CliError(f"canary {name} is invalid: {first}{more}") from None
-
-
-def get_or_none(kube: Kube, api_version: str, kind: str, name: str, ns: str) -> Obj | None:
-    try:
-        return kube.get(api_version, kind, name, ns)
-    except NotFoundError:
-        return None
-
-
-def service_name(c: Canary) -> str:
-    return c.spec.service.name or c.spec.target_ref.name
 
 
 def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> RouteView:
