@@ -17,21 +17,23 @@ _TIER = "tests/realcluster/"
 _SERIAL_MARKERS = ("e2e", "kubectl", "prometheus", "realcluster")
 
 
-# First, so pytest-xdist's own hook (which turns the group into the node id) sees the mark.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if any(item.get_closest_marker(m) for m in _SERIAL_MARKERS):
-            item.add_marker(pytest.mark.xdist_group("serial"))
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # As each test is collected: before any pytest_collection_modifyitems, so pytest-xdist's
+    # (which turns the group into the node id) always sees the mark, whatever the hook order.
+    if any(item.get_closest_marker(m) for m in _SERIAL_MARKERS):
+        item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 _outcomes: dict[str, str] = {}
 _seconds = 0.0
 _skip_reasons: set[str] = set()
+_serial_workers: set[str] = set()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _seconds
+    if any(m in report.keywords for m in _SERIAL_MARKERS):
+        _serial_workers.add(str(getattr(report, "worker_id", "main")))
     if not report.nodeid.startswith(_TIER):
         return
     _seconds += report.duration
@@ -44,7 +46,21 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skip_reasons.add(str(report.longrepr[2]).removeprefix("Skipped: "))
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The grouping is what keeps the timing-sensitive tests honest: if it silently stopped
+    # working (pytest 9.2 breaks pytest-xdist 3.8's loadgroup: seen here), fail the run.
+    if len(_serial_workers) > 1 and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if len(_serial_workers) > 1:
+        terminalreporter.write_sep(
+            "!",
+            f"the serial group ran on {len(_serial_workers)} workers at once "
+            f"({', '.join(sorted(_serial_workers))}): pytest-xdist's loadgroup did not apply",
+            red=True,
+        )
     if not _outcomes:
         return
     counts: dict[str, int] = {}

@@ -24,6 +24,7 @@ from agent.workloads import (
     service_names,
 )
 from kubectl_canary.api.model import Canary
+from kubectl_canary.objects.routes import http_route_weights
 
 API_VERSION = "gateway.networking.k8s.io/v1"
 _GATEWAY_GROUP = "gateway.networking.k8s.io"
@@ -142,16 +143,9 @@ def http_route(canary: Canary, routes: Routes) -> Obj:
 def read_routes(route: Obj, canary: Canary) -> Routes | None:
     """Weights of the rule holding the canary backend (the A/B rule when matching)."""
     _, primary_svc, canary_svc = service_names(canary)
-    for rule in (route.get("spec") or {}).get("rules") or []:
-        refs = rule.get("backendRefs") or []
-        if canary_svc not in {r.get("name") for r in refs}:
-            continue
-        primary = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == primary_svc)
-        canary_weight = sum(int(r.get("weight", 1)) for r in refs if r.get("name") == canary_svc)
-        mirror = any(f.get("type") == "RequestMirror" for f in rule.get("filters") or [])
-        # Gateway API weights are relative; we write percentages but read any proportion.
-        return routes_in_percent(primary, canary_weight, mirror)
-    return None
+    found = http_route_weights(route, primary_svc, canary_svc)
+    # Gateway API weights are relative; we write percentages but read any proportion.
+    return None if found is None else routes_in_percent(found.primary, found.canary, found.mirror)
 
 
 class GatewayAPIRouter(RouteObjectRouter):

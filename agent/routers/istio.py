@@ -23,6 +23,7 @@ from agent.workloads import (
     service_names,
 )
 from kubectl_canary.api.model import Canary
+from kubectl_canary.objects.routes import virtual_service_weights
 
 API_VERSION = "networking.istio.io/v1beta1"
 
@@ -99,23 +100,8 @@ def destination_rule(canary: Canary, host: str) -> Obj:
 def read_routes(vs: Obj, canary: Canary) -> Routes | None:
     """Weights of the route holding the canary destination (the A/B route when matching)."""
     _, primary_host, canary_host = service_names(canary)
-    for route in (vs.get("spec") or {}).get("http") or []:
-        destinations = route.get("route") or []
-        hosts = {(d.get("destination") or {}).get("host") for d in destinations}
-        if canary_host not in hosts:
-            continue
-        weights = {"primary": 0, "canary": 0}
-        for d in destinations:
-            host = (d.get("destination") or {}).get("host")
-            # Istio: a lone destination without weight takes everything.
-            weight = int(d.get("weight", 100 if len(destinations) == 1 else 0))
-            if host == primary_host:
-                weights["primary"] = weight
-            elif host == canary_host:
-                weights["canary"] = weight
-        mirror = bool((route.get("mirror") or {}).get("host"))
-        return routes_in_percent(weights["primary"], weights["canary"], mirror)
-    return None
+    found = virtual_service_weights(vs, primary_host, canary_host)
+    return None if found is None else routes_in_percent(found.primary, found.canary, found.mirror)
 
 
 class IstioRouter(RouteObjectRouter):

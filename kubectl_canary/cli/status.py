@@ -35,32 +35,26 @@ if TYPE_CHECKING:  # the typed model and detail view load only when one canary i
 def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> RouteView:
     """The weights the routing object really holds (not what status claims)."""
     from kubectl_canary.cli.detail_view import RouteView
+    from kubectl_canary.objects.routes import http_route_weights, virtual_service_weights
 
     svc = service_name(c)
+    hosts = (f"{svc}-primary", f"{svc}-canary")
     try:
-        if c.spec.provider == "istio":
-            vs = get_or_none(kube, ISTIO_API, "VirtualService", svc, c.namespace)
-            if vs is None:
-                return RouteView(f"VirtualService {svc}", problem="not found")
-            http = (vs.get("spec") or {}).get("http") or [{}]
-            dests = http[-1].get("route") or []
-            return RouteView(
-                f"VirtualService {svc}",
-                tuple(
-                    (d.get("destination", {}).get("host", "?"), int(d.get("weight", 100)))
-                    for d in dests
-                ),
+        if c.spec.provider in ("istio", "gatewayapi"):
+            api, kind, read = (
+                (ISTIO_API, "VirtualService", virtual_service_weights)
+                if c.spec.provider == "istio"
+                else (GATEWAY_API, "HTTPRoute", http_route_weights)
             )
-        if c.spec.provider == "gatewayapi":
-            route = get_or_none(kube, GATEWAY_API, "HTTPRoute", svc, c.namespace)
-            if route is None:
-                return RouteView(f"HTTPRoute {svc}", problem="not found")
-            rules = (route.get("spec") or {}).get("rules") or [{}]
-            refs = rules[-1].get("backendRefs") or []
-            return RouteView(
-                f"HTTPRoute {svc}",
-                tuple((r.get("name", "?"), int(r.get("weight", 1))) for r in refs),
-            )
+            obj = get_or_none(kube, api, kind, svc, c.namespace)
+            if obj is None:
+                return RouteView(f"{kind} {svc}", problem="not found")
+            # The rule the agent steers (the A/B one while an A/B test runs).
+            found = read(obj, *hosts)
+            if found is None:
+                return RouteView(f"{kind} {svc}", problem=f"no rule routes to {hosts[1]}")
+            source = f"{kind} {svc}" + (", requests that match" if found.matching else "")
+            return RouteView(source, ((hosts[0], found.primary), (hosts[1], found.canary)))
     except ApiError as e:
         return RouteView(f"{c.spec.provider} routing {svc}", problem=str(e))
     # kubernetes provider: the apex Service spreads requests over ready pods of both versions.
