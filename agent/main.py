@@ -92,10 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="server-side timeout of each watch request before it is renewed (default 5m)",
     )
     p.add_argument("--identity", default="", help="leader election identity (default: hostname)")
+    p.add_argument(
+        "--no-copy-metadata",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="label/annotation key (or prefix ending in '/') never copied from the target to "
+        "the primary and config copies, on top of the GitOps tracking keys (repeatable)",
+    )
     return p
 
 
-def split_namespaces(values: list[str]) -> tuple[str, ...]:
+def split_list(values: list[str]) -> tuple[str, ...]:
+    """Values of a repeatable, comma-separated flag: stripped, de-duplicated, in order."""
     found: list[str] = []
     for value in values:
         for part in value.split(","):
@@ -128,7 +137,7 @@ def parse_options(argv: list[str] | None) -> Options:
     if args.min_interval <= 0:
         parser.error("--min-interval must be positive")
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
-    return Options(args, split_namespaces(args.watch_namespace), timing, listen, identity)
+    return Options(args, split_list(args.watch_namespace), timing, listen, identity)
 
 
 class Agent:
@@ -150,7 +159,10 @@ class Agent:
         )
         self.caches = Caches(self.live, opts.namespaces, watch)
         self.client = CachedClient(self.live, self.caches)
-        toolkit = ProviderToolkit(lambda ns, name: self.client.get("v1", "Secret", ns, name))
+        toolkit = ProviderToolkit(
+            lambda ns, name: self.client.get("v1", "Secret", ns, name),
+            no_copy=split_list(a.no_copy_metadata),
+        )
         settings = TickSettings(
             default_provider=a.provider,
             metrics_server=a.metrics_server,

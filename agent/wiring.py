@@ -63,10 +63,14 @@ class ProviderToolkit:
         self,
         secrets: Callable[[str, str], Obj | None],
         metrics_timeout: float = 10.0,
+        no_copy: tuple[str, ...] = (),
     ) -> None:
         # Reads a Secret (namespace, name), from the watch cache: MetricTemplate credentials.
         self._secrets = secrets
         self._metrics_timeout = metrics_timeout
+        # Label/annotation keys (or prefixes ending in '/') never copied from the target, on
+        # top of the GitOps tracking ones (kubectl_canary/objects/gitops.py).
+        self._no_copy = no_copy
 
     def router(self, canary: Canary, client: ResourceClient) -> _RouterAdapter:
         return _RouterAdapter(router_for(canary.spec.provider, client))
@@ -85,15 +89,15 @@ class ProviderToolkit:
 
     def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
         # The copies first: the primary's template references them.
-        workloads.write_config_copies(client, canary, target, update=False)
-        primary = workloads.primary_deployment(target, canary)
+        workloads.write_config_copies(client, canary, target, False, self._no_copy)
+        primary = workloads.primary_deployment(target, canary, no_copy=self._no_copy)
         workloads.ensure(client, primary, create_only=_PRIMARY_CREATE_ONLY)
         for svc in workloads.services(target, canary):
             workloads.ensure(client, svc, detect_drift=True)
 
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
         # The promoted configs' copies first, then the template that references them.
-        workloads.write_config_copies(client, canary, target, update=True)
+        workloads.write_config_copies(client, canary, target, True, self._no_copy)
         workloads.apply_promotion(client, canary, with_replicas=not hpa)
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:

@@ -37,6 +37,7 @@ from kubectl_canary.api.model import (
     Canary,
     ObjectMetadata,
 )
+from kubectl_canary.objects.gitops import is_tracking, untracked
 
 # Hash of the managed content we last wrote (see module docstring).
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"
@@ -202,13 +203,20 @@ def _primary_template(template: Obj, target: Obj) -> Obj:
     return result
 
 
-def primary_deployment(target: Obj, canary: Canary, replicas: int | None = None) -> Obj:
+def primary_deployment(
+    target: Obj,
+    canary: Canary,
+    replicas: int | None = None,
+    no_copy: Collection[str] = (),
+) -> Obj:
     """A copy of the target Deployment named `<target>-primary`, selecting its own pods.
 
     `replicas` overrides the count (the HPA's minimum when there is one); otherwise the target's,
     or 1 when the target is scaled to zero, as Flagger does (never create an empty primary).
     Write it with `ensure(client, obj, create_only=("replicas",))`: once created, the primary's
-    replica count belongs to its HPA or to promotion, not to every tick.
+    replica count belongs to its HPA or to promotion, not to every tick. The target's labels
+    and annotations are copied except GitOps/Helm tracking keys (and `no_copy`), so no such
+    tool takes the primary for its own and prunes it.
     """
     spec = copy.deepcopy(target["spec"])
     spec["selector"] = {"matchLabels": primary_selector(target)}
@@ -216,11 +224,11 @@ def primary_deployment(target: Obj, canary: Canary, replicas: int | None = None)
     target_replicas = int(target["spec"].get("replicas") or 0)
     spec["replicas"] = replicas if replicas is not None else max(target_replicas, 1)
     source = target.get("metadata", {})
-    labels = dict(source.get("labels") or {})
+    labels = untracked(source.get("labels") or {}, no_copy)
     meta = generated_metadata(canary, primary_name(canary), labels=labels)
     annotations = {
         k: v
-        for k, v in (source.get("annotations") or {}).items()
+        for k, v in untracked(source.get("annotations") or {}, no_copy).items()
         if k not in _COPIED_ANNOTATIONS_SKIP and not k.startswith(GROUP + "/")
     }
     if annotations:
@@ -304,18 +312,18 @@ def _require(client: ResourceClient, api_version: str, kind: str, ns: str, name:
 # ----- the primary's ConfigMap/Secret copies -----
 
 
-def primary_config_copy(obj: Obj, canary: Canary) -> Obj:
+def primary_config_copy(obj: Obj, canary: Canary, no_copy: Collection[str] = ()) -> Obj:
     """A copy of a ConfigMap or Secret named `<name>-primary`, owned by the Canary.
 
     The primary's pod template references these copies (`_primary_template`), so a change of
     a tracked config reaches the primary's pods only when it is promoted (as Flagger does),
     and a rollback keeps the last promoted data. Same data, binaryData, type (Secrets) and
-    immutable flag; the source's labels (not its annotations: kubectl's last-applied would
-    describe another object).
+    immutable flag; the source's labels but its GitOps/Helm tracking ones and `no_copy` (not its
+    annotations: kubectl's last-applied would describe another object).
     """
     meta = obj.get("metadata", {})
     name = meta["name"] + PRIMARY_SUFFIX
-    labels = dict(meta.get("labels") or {})
+    labels = untracked(meta.get("labels") or {}, no_copy)
     result: Obj = {
         "apiVersion": "v1",
         "kind": obj["kind"],
@@ -327,7 +335,13 @@ def primary_config_copy(obj: Obj, canary: Canary) -> Obj:
     return result
 
 
-def write_config_copies(client: ResourceClient, canary: Canary, target: Obj, update: bool) -> None:
+def write_config_copies(
+    client: ResourceClient,
+    canary: Canary,
+    target: Obj,
+    update: bool,
+    no_copy: Collection[str] = (),
+) -> None:
     """Write the `-primary` copies of the configs the target references, before the primary
     Deployment that references them is written.
 
@@ -353,7 +367,7 @@ def write_config_copies(client: ResourceClient, canary: Canary, target: Obj, upd
             if live is not None:
                 release(client, "v1", kind, canary.namespace, copy_name, canary.name)
             continue
-        ensure(client, primary_config_copy(source, canary))
+        ensure(client, primary_config_copy(source, canary, no_copy))
 
 
 # ----- Services -----
@@ -556,8 +570,14 @@ def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -
         elif key in ("data", "binaryData"):
             result.pop(key, None)
     desired_meta = desired["metadata"]
-    meta["labels"] = {**(meta.get("labels") or {}), **desired_meta.get("labels", {})}
-    annotations = {**(meta.get("annotations") or {}), **desired_meta.get("annotations", {})}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    if not taken_over:
+        # Our own object: drop GitOps/Helm tracking keys an older agent copied onto it (from
+        # the target), so no such tool prunes it; a taken-over object is the user's.
+        labels = _without_stale_tracking(labels, desired_meta.get("labels", {}))
+        annotations = _without_stale_tracking(annotations, desired_meta.get("annotations", {}))
+    meta["labels"] = {**labels, **desired_meta.get("labels", {})}
+    annotations = {**annotations, **desired_meta.get("annotations", {})}
     annotations[APPLIED_HASH_ANNOTATION] = want
     if taken_over:
         # Remember the user's spec for `release`; never adopt their object for GC.
@@ -566,6 +586,10 @@ def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -
         meta["ownerReferences"] = copy.deepcopy(desired_meta["ownerReferences"])
     meta["annotations"] = annotations
     return result
+
+
+def _without_stale_tracking(live: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in live.items() if k in desired or not is_tracking(k)}
 
 
 def release(

@@ -176,3 +176,30 @@ def test_agent_rbac_is_exactly_what_init_renders(bed: Bed) -> None:
         check=False,
     )
     assert denied.stdout.strip() == "no"
+
+
+@pytest.mark.timeout(180)
+def test_the_primary_carries_no_gitops_tracking_metadata(bed: Bed, ns: str, tmp_path: Path) -> None:
+    """Argo CD (tracking label and annotation), Flux and Helm keys on the target are not copied:
+    on the primary they would make those tools prune or adopt it."""
+    c = bed.view()
+    target = deployment(ns, "shop", tagged("1.1.1"))
+    target["metadata"]["labels"].update(
+        {"app.kubernetes.io/instance": "shop", "kustomize.toolkit.fluxcd.io/name": "apps"}
+    )
+    target["metadata"]["annotations"] = {
+        "argocd.argoproj.io/tracking-id": f"shop:apps/Deployment:{ns}/shop",
+        "meta.helm.sh/release-name": "shop",
+        "team": "web",
+    }
+    c.apply(target)
+    c.apply(canary(ns, "shop"))
+    with bed.agent(tmp_path / "agent.log"):
+        c.wait_phase(ns, "shop", "Initialized", 60, 0.3)
+    primary = c.get("apps/v1", "Deployment", ns, "shop-primary")
+    assert primary is not None
+    meta = primary["metadata"]
+    assert meta["labels"] == {"app": "shop", "kubectl-canary.dev/canary": "shop"}
+    assert meta["annotations"]["team"] == "web"
+    tracking = [k for k in meta["annotations"] if k.startswith(("argocd.", "meta.helm.sh/"))]
+    assert tracking == []

@@ -17,6 +17,7 @@ from agent.workloads import (
     config_hash,
     config_key,
     ensure,
+    primary_config_copy,
     primary_deployment,
     primary_selector,
     promote_template,
@@ -442,3 +443,76 @@ def test_apply_promotion_copies_the_target_and_survives_conflicts() -> None:
     writes = len(client.writes)
     apply_promotion(client, canary(), with_replicas=True)
     assert len(client.writes) == writes  # already promoted: nothing to write
+
+
+GITOPS_LABELS = {
+    "app.kubernetes.io/instance": "shop",  # Argo CD's default tracking label
+    "app.kubernetes.io/managed-by": "Helm",
+    "kustomize.toolkit.fluxcd.io/name": "apps",
+    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    "helm.toolkit.fluxcd.io/name": "shop",
+}
+GITOPS_ANNOTATIONS = {
+    "argocd.argoproj.io/tracking-id": "shop:apps/Deployment:test/podinfo",
+    "argocd.argoproj.io/sync-wave": "2",
+    "meta.helm.sh/release-name": "shop",
+    "meta.helm.sh/release-namespace": "test",
+}
+
+
+def gitops_target() -> Obj:
+    t = target()
+    t["metadata"]["labels"].update(GITOPS_LABELS)
+    t["metadata"]["annotations"].update(GITOPS_ANNOTATIONS)
+    return t
+
+
+def test_gitops_tracking_metadata_is_not_copied_to_the_primary() -> None:
+    """Copied, Argo CD/Flux would prune the primary as theirs and Helm would adopt it."""
+    primary = primary_deployment(gitops_target(), canary(), no_copy=("team",))
+    meta = primary["metadata"]
+    assert meta["labels"] == {MANAGED_BY_LABEL: "podinfo"}, "team is dropped by the flag"
+    assert meta["annotations"] == {"note": "x"}
+    # Pods are not tracked by these tools: the template's labels stay as they were.
+    assert primary["spec"]["template"]["metadata"]["labels"]["version"] == "v1"
+    with_team = primary_deployment(gitops_target(), canary())
+    assert with_team["metadata"]["labels"] == {"team": "web", MANAGED_BY_LABEL: "podinfo"}
+
+
+def test_gitops_tracking_labels_are_not_copied_to_config_copies() -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "settings",
+            "namespace": "test",
+            "labels": {"a": "b", **GITOPS_LABELS},
+        },
+        "data": {"k": "v"},
+    }
+    copy_ = primary_config_copy(config, canary(), no_copy=("example.com/",))
+    assert copy_["metadata"]["labels"] == {"a": "b", MANAGED_BY_LABEL: "podinfo"}
+    config["metadata"]["labels"]["example.com/team"] = "x"
+    copy_ = primary_config_copy(config, canary(), no_copy=("example.com/",))
+    assert "example.com/team" not in copy_["metadata"]["labels"]
+
+
+def test_an_update_drops_tracking_keys_from_our_objects_but_not_from_a_users() -> None:
+    """A primary an older agent made with Argo CD's label loses it on the next write; a
+    taken-over Service (the user's, in Git) keeps its own."""
+    client = FakeClient()
+    stale = primary_deployment(target(), canary())
+    stale["metadata"]["labels"].update(GITOPS_LABELS)
+    stale["metadata"]["annotations"] = dict(GITOPS_ANNOTATIONS)
+    client.put(stale)
+    moved = primary_deployment(target(replicas=5), canary())
+    moved["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
+    written = ensure(client, moved)
+    assert written["metadata"]["labels"] == {"team": "web", MANAGED_BY_LABEL: "podinfo"}
+    assert set(written["metadata"]["annotations"]) == {APPLIED_HASH_ANNOTATION, "note"}
+
+    user = user_service()
+    user["metadata"]["labels"].update(GITOPS_LABELS)
+    client.put(user)
+    taken = ensure(client, apex_service(target(), canary()), detect_drift=True)
+    assert GITOPS_LABELS.items() <= taken["metadata"]["labels"].items()

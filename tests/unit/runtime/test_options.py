@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.main import parse_options, split_namespaces
+from agent.main import parse_options, split_list
 
 
 def test_defaults() -> None:
@@ -55,5 +55,5 @@ def test_bad_values_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixtu
     assert "error:" in capsys.readouterr().err
 
 
-def test_split_namespaces_dedups() -> None:
-    assert split_namespaces(["a, b", "a", ""]) == ("a", "b")
+def test_split_list_dedups() -> None:
+    assert split_list(["a, b", "a", ""]) == ("a", "b")
