@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from agent.resources import Obj, ResourceClient
+from agent.workloads import ensure
 from kubectl_canary.api.model import API_VERSION, MANAGED_BY_LABEL, Canary
 
 HPA_API = "autoscaling/v2"
@@ -50,13 +51,5 @@ def ensure_primary_hpa(client: ResourceClient, canary: Canary) -> Obj | None:
     hpa = client.get(HPA_API, "HorizontalPodAutoscaler", canary.namespace, ref.name)
     if hpa is None:
         return None
-    wanted = primary_hpa(canary, hpa)
-    name = wanted["metadata"]["name"]
-    current = client.get(HPA_API, "HorizontalPodAutoscaler", canary.namespace, name)
-    if current is None:
-        return client.create(wanted)
-    if current.get("spec") == wanted["spec"]:
-        return current
-    updated = copy.deepcopy(current)
-    updated["spec"] = wanted["spec"]
-    return client.replace(updated)
+    # Never a user's HPA that happens to have our name: ensure refuses what is not ours.
+    return ensure(client, primary_hpa(canary, hpa))

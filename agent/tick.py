@@ -38,7 +38,7 @@ from agent.resources import ApiError, NotFoundError, Obj
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
 from agent.toolkit import Router, Toolkit
-from agent.workloads import generated_names_problem, service_name
+from agent.workloads import OwnershipError, generated_names_problem, service_name
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import (
     API_VERSION,
@@ -126,13 +126,19 @@ class Ticker:
         try:
             canary = parse_canary(obj, default_provider=self._settings.default_provider)
         except InvalidResource as exc:
-            self._invalid(obj, exc, clog)
+            self._not_valid(obj, "InvalidSpec", f"Invalid spec: {exc}", clog)
             self._telemetry.outcome("invalid")
             return self._settings.retry_seconds
         try:
             delay = self._tick(canary, obj, clog)
             self._last_failure.pop(key, None)
             outcome = "ok"
+        except OwnershipError as exc:
+            # Not ours to take (a user's `<name>-primary` HPA, Deployment, Service): say so in
+            # a condition until it is out of the way; the next clean tick clears it.
+            self._not_valid(obj, "ObjectInTheWay", f"Blocked: {exc}", clog)
+            delay = self._settings.retry_seconds
+            outcome = "blocked"
         except (ApiError, RuntimeError, LookupError, ValueError) as exc:
             # API failures and provider refusals (a routing object owned by someone else, a
             # Deployment gone mid-tick): nothing is written; retried soon.
@@ -325,8 +331,8 @@ class Ticker:
             self._event(obj, ev, self._clock(), clog)
         return min(self._settings.retry_seconds, canary.spec.analysis.interval_seconds)
 
-    def _invalid(self, obj: Obj, exc: InvalidResource, clog: CanaryLogger) -> None:
-        message = f"Invalid spec: {exc}"
+    def _not_valid(self, obj: Obj, reason: str, message: str, clog: CanaryLogger) -> None:
+        """Valid=False with `reason`, one history entry and one Warning per distinct message."""
         try:
             status = parse_status(obj.get("status"))
         except InvalidResource:
@@ -336,18 +342,18 @@ class Ticker:
             return  # already reported; no event per tick
         now = self._clock()
         stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        condition = Condition(VALID_CONDITION, "False", "InvalidSpec", message, stamp, stamp)
+        condition = Condition(VALID_CONDITION, "False", reason, message, stamp, stamp)
         others = tuple(c for c in status.conditions if c.type != VALID_CONDITION)
-        entry = HistoryEntry(stamp, "Warning", "InvalidSpec", message)
+        entry = HistoryEntry(stamp, "Warning", reason, message)
         status = dataclasses.replace(
             status,
             conditions=(*others, condition),
             history=(*status.history, entry)[-HISTORY_LIMIT:],
         )
-        clog.warning(message, extra={"reason": "InvalidSpec", "eventType": "Warning"})
+        clog.warning(message, extra={"reason": reason, "eventType": "Warning"})
         try:
             write_status(self._client, obj, render_status(status))
         except ApiError as err:
             clog.error("could not write status: %s", err)
-        ev = event_object(obj, "Warning", "InvalidSpec", message, now, self._settings.instance)
+        ev = event_object(obj, "Warning", reason, message, now, self._settings.instance)
         self._events.record(ev, clog)

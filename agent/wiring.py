@@ -92,8 +92,11 @@ class ProviderToolkit:
         workloads.write_config_copies(client, canary, target, False, self._no_copy)
         primary = workloads.primary_deployment(target, canary, no_copy=self._no_copy)
         workloads.ensure(client, primary, create_only=_PRIMARY_CREATE_ONLY)
+        apex = workloads.service_name(canary)
         for svc in workloads.services(target, canary):
-            workloads.ensure(client, svc, detect_drift=True)
+            # Only the apex Service, the name users call, may be a user's to take over.
+            adopt = svc["metadata"]["name"] == apex
+            workloads.ensure(client, svc, detect_drift=True, adopt=adopt)
 
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
         # The promoted configs' copies first, then the template that references them.

@@ -514,6 +514,7 @@ def ensure(
     *,
     create_only: Collection[str] = (),
     detect_drift: bool = False,
+    adopt: bool = False,
 ) -> Obj:
     """Create `desired`, or update the live object when what we manage differs; return it.
 
@@ -521,6 +522,9 @@ def ensure(
     keys written at creation only (kept from the live object afterwards). `detect_drift` also
     rewrites when the live spec no longer contains ours (someone edited it): use it for objects
     whose values the server does not canonicalise (Services, routing objects), not Deployments.
+    `adopt` takes over an object of the same name that nobody manages (its spec is saved for
+    `release`): only for what users call, the apex Service and the routing object. Anything
+    else in the way (a user's `<name>-primary` HPA, Deployment, Service) is an OwnershipError.
     """
     owner = desired["metadata"]["labels"][MANAGED_BY_LABEL]
     want = applied_hash(desired, create_only)
@@ -538,6 +542,11 @@ def ensure(
         if live_owner not in (None, owner):
             raise OwnershipError(
                 f"{kind} {namespace}/{name} is managed by Canary {live_owner}, not {owner}"
+            )
+        if live_owner is None and not adopt:
+            raise OwnershipError(
+                f"{kind} {namespace}/{name} exists and is not managed by kubectl-canary; it is "
+                "not taken over: rename or delete it, or let the Canary use another name"
             )
         annotations = live["metadata"].get("annotations") or {}
         spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}

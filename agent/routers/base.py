@@ -113,7 +113,13 @@ class RouteObjectRouter:
         live = self._live(canary)
         current = self.read(live, canary) if live and managed_by(live) == canary.name else None
         # Keep the weights in force: reconcile repairs drift, it never moves traffic.
-        ensure(self._client, self.build(canary, current or Routes(100, 0)), detect_drift=True)
+        # The routing object users' requests go through: an existing one is taken over.
+        ensure(
+            self._client,
+            self.build(canary, current or Routes(100, 0)),
+            detect_drift=True,
+            adopt=True,
+        )
 
     def set_routes(
         self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
@@ -125,7 +131,7 @@ class RouteObjectRouter:
                 f"managed by Canary {canary.name}; reconcile first"
             )
         routes = Routes(primary=primary, canary=canary_weight, mirror=mirror)
-        ensure(self._client, self.build(canary, routes), detect_drift=True)
+        ensure(self._client, self.build(canary, routes), detect_drift=True, adopt=True)
         return canary_weight
 
     def get_routes(self, canary: Canary) -> Routes | None:

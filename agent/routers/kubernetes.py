@@ -130,7 +130,7 @@ class KubernetesRouter:
             current = (live.get("spec") or {}).get("selector") or {}
             if current in (target_selector(target), shared_selector(target)):
                 selector = current
-        ensure(self._client, apex_service(target, canary, selector), detect_drift=True)
+        ensure(self._client, apex_service(target, canary, selector), detect_drift=True, adopt=True)
 
     def set_routes(
         self, canary: Canary, primary: int, canary_weight: int, mirror: bool = False
@@ -143,7 +143,7 @@ class KubernetesRouter:
             )
         target = self._target(canary)
         selector = self._selector(target, canary_weight)
-        ensure(self._client, apex_service(target, canary, selector), detect_drift=True)
+        ensure(self._client, apex_service(target, canary, selector), detect_drift=True, adopt=True)
         achieved = self._achieved(canary, target, selector)
         return achieved.canary if achieved else 0
 

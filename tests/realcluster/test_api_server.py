@@ -203,3 +203,52 @@ def test_the_primary_carries_no_gitops_tracking_metadata(bed: Bed, ns: str, tmp_
     assert meta["annotations"]["team"] == "web"
     tracking = [k for k in meta["annotations"] if k.startswith(("argocd.", "meta.helm.sh/"))]
     assert tracking == []
+
+
+@pytest.mark.timeout(180)
+def test_a_users_hpa_in_the_way_is_a_condition_not_a_takeover(
+    bed: Bed, ns: str, tmp_path: Path
+) -> None:
+    """The user already has an HPA named `<hpa>-primary` (for another app): the agent does not
+    retarget it; the Canary says what is in the way, and proceeds once it is gone."""
+    c = bed.view()
+    c.apply(deployment(ns, "api", tagged("1.1.1")))
+    c.apply(hpa(ns, "api", "api"))
+    c.apply(hpa(ns, "api-primary", "billing"))
+    spec = canary(ns, "api")
+    spec["spec"]["autoscalerRef"] = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "name": "api",
+    }
+    c.apply(spec)
+    with bed.agent(tmp_path / "agent.log"):
+        wait_for(
+            "Valid=False ObjectInTheWay",
+            lambda: condition(c, ns, "api", "Valid").get("reason") == "ObjectInTheWay",
+            60,
+            0.3,
+        )
+        assert "HorizontalPodAutoscaler" in condition(c, ns, "api", "Valid")["message"]
+        theirs = c.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, "api-primary")
+        assert theirs is not None
+        assert theirs["spec"]["scaleTargetRef"]["name"] == "billing", "never retargeted"
+        assert "kubectl-canary.dev/canary" not in (theirs["metadata"].get("labels") or {})
+        bed.kubectl("delete", "hpa", "api-primary", "-n", ns)
+        c.wait_phase(ns, "api", "Initialized", 60, 0.3)
+        assert condition(c, ns, "api", "Valid").get("status") == "True"
+        ours = c.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, "api-primary")
+        assert ours is not None and ours["spec"]["scaleTargetRef"]["name"] == "api-primary"
+
+
+def hpa(ns: str, name: str, target: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 2,
+            "maxReplicas": 4,
+        },
+    }

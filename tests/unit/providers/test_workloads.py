@@ -386,7 +386,7 @@ def test_takeover_saves_the_original_and_release_restores_it() -> None:
     client = FakeClient()
     before = client.put(user_service())
 
-    taken = ensure(client, apex_service(target(), canary()), detect_drift=True)
+    taken = ensure(client, apex_service(target(), canary()), detect_drift=True, adopt=True)
     assert json.loads(taken["metadata"]["annotations"][ORIGINAL_SPEC_ANNOTATION]) == before["spec"]
     assert "ownerReferences" not in taken["metadata"]  # never garbage-collect a user's object
     assert taken["spec"]["selector"] == {"app": "podinfo-primary"}
@@ -422,6 +422,56 @@ def test_an_object_of_another_canary_is_refused() -> None:
 
     with pytest.raises(OwnershipError, match="managed by Canary other-canary"):
         ensure(client, apex_service(target(), canary()))
+
+
+def test_an_object_nobody_manages_is_taken_over_only_when_asked() -> None:
+    """The apex Service (what users call) may be a user's to take over; a `-primary` object in
+    the way is refused, never silently rewritten."""
+    client = FakeClient()
+    theirs = user_service()
+    theirs["metadata"]["name"] = "podinfo-primary"
+    before = client.put(theirs)
+    with pytest.raises(OwnershipError, match="not managed by kubectl-canary; it is not taken"):
+        ensure(client, services(target(), canary())[1], detect_drift=True)
+    assert client.get("v1", "Service", "test", "podinfo-primary") == before
+
+
+def test_a_users_hpa_named_like_the_primarys_is_refused() -> None:
+    from agent.hpa import HPA_API, ensure_primary_hpa
+
+    client = FakeClient()
+    hpa = {
+        "apiVersion": HPA_API,
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "minReplicas": 2,
+            "maxReplicas": 4,
+        },
+    }
+    client.put(hpa)
+    theirs = copy.deepcopy(hpa)
+    theirs["metadata"]["name"] = "podinfo-primary"
+    theirs["spec"]["scaleTargetRef"]["name"] = "their-app"
+    client.put(theirs)
+    with_hpa = canary()
+    with_hpa = Canary(
+        namespace=with_hpa.namespace,
+        name=with_hpa.name,
+        uid=with_hpa.uid,
+        spec=CanarySpec(
+            target_ref=with_hpa.spec.target_ref,
+            service=with_hpa.spec.service,
+            autoscaler_ref=TargetRef(
+                "podinfo", kind="HorizontalPodAutoscaler", api_version=HPA_API
+            ),
+        ),
+    )
+    with pytest.raises(OwnershipError, match="HorizontalPodAutoscaler test/podinfo-primary"):
+        ensure_primary_hpa(client, with_hpa)
+    left = client.get(HPA_API, "HorizontalPodAutoscaler", "test", "podinfo-primary")
+    assert left is not None and left["spec"]["scaleTargetRef"]["name"] == "their-app"
 
 
 def test_primary_selector_is_derived_from_the_target() -> None:
@@ -514,5 +564,5 @@ def test_an_update_drops_tracking_keys_from_our_objects_but_not_from_a_users() -
     user = user_service()
     user["metadata"]["labels"].update(GITOPS_LABELS)
     client.put(user)
-    taken = ensure(client, apex_service(target(), canary()), detect_drift=True)
+    taken = ensure(client, apex_service(target(), canary()), detect_drift=True, adopt=True)
     assert GITOPS_LABELS.items() <= taken["metadata"]["labels"].items()

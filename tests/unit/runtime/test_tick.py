@@ -23,6 +23,7 @@ from agent.core.types import (
 from agent.resources import ApiError
 from agent.telemetry import Telemetry
 from agent.tick import Ticker, TickSettings
+from agent.workloads import OwnershipError
 from kubectl_canary.api.model import REQUEST_ANNOTATION, Canary, Phase
 
 from .fakes import FakeCluster
@@ -235,6 +236,30 @@ def test_failed_action_writes_nothing_and_warns_once() -> None:
     ticker("test/mhs")
     assert len(events(k)) == 1  # the same failure is not reported again
     assert 'outcome="error"} 2' in tel.render()
+
+
+def test_an_object_in_the_way_is_a_condition_not_a_takeover() -> None:
+    """A user's object where a generated one would go (say their own `mhs-primary` HPA): the
+    Canary says so in Valid=False with one Warning, until it is out of the way."""
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        status = dataclasses.replace(canary.status, phase=Phase.INITIALIZING)
+        return Decision(status, (Initialize(),))
+
+    k, kit, ticker, tel = setup(decide)
+
+    def in_the_way(canary: Canary, client: Any, target: dict) -> None:
+        raise OwnershipError("HorizontalPodAutoscaler test/mhs-primary exists and is not ours")
+
+    kit.initialize = in_the_way  # type: ignore[method-assign]
+    ticker("test/mhs")
+    ticker("test/mhs")
+    status = k.peek("Canary", "test", "mhs")["status"]
+    valid = [c for c in status["conditions"] if c["type"] == "Valid"]
+    assert valid[0]["status"] == "False" and valid[0]["reason"] == "ObjectInTheWay"
+    assert "mhs-primary exists and is not ours" in valid[0]["message"]
+    assert [t for t, _ in events(k)] == ["Warning"], "one Warning, not one per tick"
+    assert 'outcome="blocked"} 2' in tel.render()
 
 
 def test_pending_request_is_observed_once() -> None:
