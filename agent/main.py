@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--identity", default="", help="leader election identity (default: hostname)")
     p.add_argument(
+        "--sync-timeout",
+        type=_duration,
+        default=60.0,
+        help="how long to wait for the caches' first lists before logging an error (the agent "
+        "never acts before they are synced; default 60s)",
+    )
+    p.add_argument(
         "--no-copy-metadata",
         action="append",
         default=[],
@@ -136,6 +143,8 @@ def parse_options(argv: list[str] | None) -> Options:
         parser.error("--concurrency must be at least 1")
     if args.min_interval <= 0:
         parser.error("--min-interval must be positive")
+    if args.sync_timeout <= 0:
+        parser.error("--sync-timeout must be positive")
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
     return Options(args, split_list(args.watch_namespace), timing, listen, identity)
 
@@ -223,8 +232,20 @@ class Agent:
             self.stop.set()
 
     def _start_acting(self) -> None:
-        if not self.caches.wait_synced(60):
-            log.warning("caches not synced after 60s; starting anyway")
+        # Never on a partial view: a target missing from an unsynced cache once made the agent
+        # drop a finalizer without reverting. Until every cache holds its first list (a 403 on
+        # one never does), no canary is ticked, /readyz says which, and the log says why.
+        while not self.caches.wait_synced(self.opts.args.sync_timeout):
+            if self.stop.is_set() or not self.leading.is_set():
+                return
+            unsynced = [i.name for i in self.caches.informers() if not i.synced.is_set()]
+            log.error(
+                "caches not synced after %.0fs: %s; not acting on any canary until they are "
+                "(a 403 in the watch lines above is missing RBAC)",
+                self.opts.args.sync_timeout,
+                ", ".join(unsynced),
+                extra={"unsynced": unsynced},
+            )
         for obj in self.caches.items(API_VERSION, "Canary"):
             meta = obj.get("metadata") or {}
             self.scheduler.trigger(f"{meta.get('namespace')}/{meta.get('name')}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -118,7 +119,7 @@ class LiveView:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.tty = click.get_text_stream("stdout").isatty()
+        self.tty = sys.stdout.isatty()
         self.shown = ""
         self.seen_events = 0
 

@@ -20,9 +20,7 @@ INIT_HINT = "run `kubectl canary init` to install kubectl-canary"
 
 
 class CliError(Exception):
-    """An expected failure of a command; str() is the one line shown to the user."""
-
-    exit_code = 1
+    """An expected failure of a command; str() is the one line shown to the user (exit 1)."""
 
 
 class RefusedError(CliError):
@@ -46,19 +44,14 @@ def one_line(exc: BaseException) -> str:
 
 
 class PluginFailure(click.ClickException):
-    """Carries an expected failure through click so it prints like kubectl's errors."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    """Carries an expected failure through click so it prints like kubectl's errors (exit 1,
+    click's code for a ClickException)."""
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.message}", err=True)
 
 
 def as_click_error(exc: BaseException) -> PluginFailure:
-    if isinstance(exc, CliError):
-        return PluginFailure(one_line(exc), exc.exit_code)
-    if isinstance(exc, KubeError):
-        return PluginFailure(one_line(exc), 1)
+    if isinstance(exc, CliError | KubeError):
+        return PluginFailure(one_line(exc))
     raise TypeError(f"not an expected failure: {exc!r}")

@@ -100,7 +100,7 @@ class Progress:
     """Progress on stderr: rewritten in place on a terminal, one line per change elsewhere."""
 
     def __init__(self) -> None:
-        self.tty = click.get_text_stream("stderr").isatty()
+        self.tty = sys.stderr.isatty()
         self.last = ""
         self.drawn = False
 

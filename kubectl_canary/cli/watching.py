@@ -8,11 +8,10 @@ which renders at most every 200 ms and prints only text that changed.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
-
-import click
 
 from kubectl_canary.cli.api_names import CANARY_API_VERSION as API_VERSION
 from kubectl_canary.cli.options import Session
@@ -135,7 +134,7 @@ def follow(
 
 
 def terminal_writer() -> Callable[[str], None]:
-    out = click.get_text_stream("stdout")
+    out = sys.stdout  # click.get_text_stream is deprecated (click 8.5)
     tty = out.isatty()
 
     def write(text: str) -> None:

@@ -195,15 +195,18 @@ class Bed:
         )
         crds = [f"crd/{d['metadata']['name']}" for d in docs if d["kind"].startswith("CustomRes")]
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
-        token = self.kubectl(
-            "-n", AGENT_NAMESPACE, "create", "token", AGENT_ACCOUNT, "--duration=4h"
-        ).stdout.strip()
-        self.agent_kubeconfig = self.workdir / "agent.kubeconfig"
-        self.agent_kubeconfig.write_text(
-            yaml.safe_dump(token_kubeconfig(self.admin_kubeconfig, token))
-        )
-        self.agent_kubeconfig.chmod(0o600)
+        self.agent_kubeconfig = self.kubeconfig_for(AGENT_NAMESPACE, AGENT_ACCOUNT)
         self._install_plugin_shim()
+
+    def kubeconfig_for(self, namespace: str, account: str) -> Path:
+        """A kubeconfig holding a fresh token of ServiceAccount `namespace/account`."""
+        token = self.kubectl(
+            "-n", namespace, "create", "token", account, "--duration=4h"
+        ).stdout.strip()
+        path = self.workdir / f"{namespace}.{account}.kubeconfig"
+        path.write_text(yaml.safe_dump(token_kubeconfig(self.admin_kubeconfig, token)))
+        path.chmod(0o600)
+        return path
 
     def _install_plugin_shim(self) -> None:
         """`kubectl canary` runs this checkout, as after a krew install."""

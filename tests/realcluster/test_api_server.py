@@ -7,13 +7,15 @@ runs on any cluster.
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.agent_harness import ClusterView, deployment, wait_for
+from tests.e2e.agent_harness import ClusterView, deployment, start_agent, wait_for
 from tests.realcluster.bed import AGENT_ACCOUNT, AGENT_NAMESPACE, Bed
 from tests.realcluster.bed import image as tagged
 
@@ -252,3 +254,93 @@ def hpa(ns: str, name: str, target: str) -> dict[str, Any]:
             "maxReplicas": 4,
         },
     }
+
+
+@pytest.mark.timeout(180)
+def test_an_agent_whose_caches_cannot_sync_does_not_act(bed: Bed, ns: str, tmp_path: Path) -> None:
+    """An agent under RBAC that lacks list/watch on one kind it caches (HPAs): it must not act
+    on a partial view of the cluster. /readyz names the kind, the log says why, and no Canary
+    is touched; the same Canary initialises at once under init's RBAC."""
+    c = bed.view()
+    account = "partial-agent"
+    rules = [
+        r
+        for d in bed.rendered
+        if d["kind"] == "ClusterRole"
+        for r in d["rules"]
+        if "horizontalpodautoscalers" not in r.get("resources", [])
+    ]
+    lease_rules = [r for d in bed.rendered if d["kind"] == "Role" for r in d["rules"]]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": account}}
+    subject = [{"kind": "ServiceAccount", "name": account, "namespace": AGENT_NAMESPACE}]
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": AGENT_NAMESPACE},
+        },
+        {**role, "kind": "ClusterRole", "rules": rules},
+        {
+            **role,
+            "kind": "ClusterRoleBinding",
+            "subjects": subject,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": account,
+            },
+        },
+        {
+            **role,
+            "kind": "Role",
+            "metadata": {"name": account, "namespace": AGENT_NAMESPACE},
+            "rules": lease_rules,
+        },
+        {
+            **role,
+            "kind": "RoleBinding",
+            "metadata": {"name": account, "namespace": AGENT_NAMESPACE},
+            "subjects": subject,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+        },
+    ]
+    manifest = yaml.safe_dump_all(objects)
+    bed.kubectl("apply", "-f", "-", input=manifest)
+    try:
+        c.apply(deployment(ns, "web", tagged("1.1.1")))
+        c.apply(canary(ns, "web"))
+        log = tmp_path / "partial-agent.log"
+        agent = start_agent(
+            bed.kubeconfig_for(AGENT_NAMESPACE, account),
+            log,
+            "--lease-duration",
+            "2s",
+            "--sync-timeout",
+            "3s",
+        )
+        try:
+            wait_for(
+                "the not-acting log line",
+                lambda: any("not acting on any canary" in str(x.get("msg")) for x in agent.lines()),
+                30,
+                0.3,
+            )
+            code, body = readyz(agent.port)
+            assert code == 503 and "horizontalpodautoscaler" in body.lower(), body
+        finally:
+            assert agent.stop() == 0
+        assert not c.status(ns, "web"), "nothing acted on the canary"
+        assert (c.get("apps/v1", "Deployment", ns, "web") or {})["spec"]["replicas"] == 2
+        assert c.get("apps/v1", "Deployment", ns, "web-primary") is None
+    finally:
+        bed.kubectl("delete", "-f", "-", "--ignore-not-found", input=manifest)
+    with bed.agent(tmp_path / "agent.log"):
+        c.wait_phase(ns, "web", "Initialized", 60, 0.3)
+
+
+def readyz(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
