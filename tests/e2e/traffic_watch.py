@@ -198,6 +198,23 @@ class EndpointsSampler:
         return sum(1 for n in self.counts + self.watched if n == 0)
 
 
+def assert_nothing_lost(
+    before: MeshCounts, after: MeshCounts, sampler: EndpointsSampler, during: str
+) -> None:
+    """No request found the Service without a ready endpoint `during` the change (e.g. "the
+    offboard"), the clients kept sending, and the Endpoints were never empty."""
+    assert after.no_upstream == before.no_upstream, (
+        f"{after.no_upstream - before.no_upstream} requests found no ready endpoint {during}"
+    )
+    assert after.total - before.total >= 40, "the simulated clients kept sending throughout"
+    assert not sampler.errors, sampler.errors[:3]
+    assert len(sampler.counts) >= 10, f"the Endpoints sampler ran {during}"
+    assert sampler.empty_samples == 0, (
+        f"service {sampler.name} had no ready endpoint: polled {sampler.counts}, "
+        f"watched {sampler.watched}"
+    )
+
+
 def served_after(metrics_url: str, namespace: str, workload: str, more: int, timeout: float) -> int:
     """Wait until `workload`'s pods answered `more` requests beyond what they had now: proof
     that the simulated clients kept sending after the change, and that counters read next

@@ -32,7 +32,13 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.agent_harness import AgentProcess, ClusterView, start_agent, wait_for
+from tests.e2e.agent_harness import (
+    AgentProcess,
+    ClusterView,
+    canary_traffic_gone,
+    start_agent,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_CLUSTER = "KUBECTL_CANARY_E2E_CLUSTER"
@@ -262,6 +268,17 @@ class Bed:
         self._apps[(ns, service)] = {"namespace": ns, "service": service, "rps": rps}
         self._write_traffic()
 
+    def wait_canary_traffic_gone(self, ns: str, name: str) -> None:
+        """Checks judge the canary Deployment's recent requests (as Flagger's do): before the
+        next release of `name`, let the last canary's traffic leave the metric window."""
+        prom = Prometheus(self.prometheus_url)
+        wait_for(
+            f"{ns}/{name}'s last canary traffic out of the metric window",
+            lambda: canary_traffic_gone(prom, ns, name),
+            60,
+            0.5,
+        )
+
     def stop_traffic(self, ns: str) -> None:
         for key in [k for k in self._apps if k[0] == ns]:
             del self._apps[key]
@@ -283,6 +300,40 @@ class Bed:
         )
         error = mesh_state(self.mesh_url).get("config_error")
         assert not error, f"the traffic simulator refused its config: {error}"
+
+
+def plain_canary(
+    ns: str,
+    name: str,
+    *,
+    target: str = "",
+    service_name: str = "",
+    interval: str = "2s",
+    step_weight: int = 50,
+    max_weight: int = 50,
+    deadline: int = 20,
+) -> dict[str, Any]:
+    """A Canary without metrics on the kubernetes provider: runs on any cluster."""
+    service: dict[str, Any] = {"port": 9898, "targetPort": 9898}
+    if service_name:
+        service["name"] = service_name
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "provider": "kubernetes",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target or name},
+            "progressDeadlineSeconds": deadline,
+            "service": service,
+            "analysis": {
+                "interval": interval,
+                "threshold": 2,
+                "stepWeight": step_weight,
+                "maxWeight": max_weight,
+            },
+        },
+    }
 
 
 def token_kubeconfig(admin_kubeconfig: Path, token: str) -> dict[str, Any]:

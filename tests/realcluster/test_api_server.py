@@ -16,27 +16,12 @@ import pytest
 import yaml
 
 from tests.e2e.agent_harness import ClusterView, deployment, start_agent, wait_for
-from tests.realcluster.bed import AGENT_ACCOUNT, AGENT_NAMESPACE, Bed
+from tests.realcluster.bed import AGENT_ACCOUNT, AGENT_NAMESPACE, Bed, plain_canary
 from tests.realcluster.bed import image as tagged
 
 pytestmark = [pytest.mark.realcluster]
 
 CANARY = "canaries.kubectl-canary.dev"
-
-
-def canary(ns: str, name: str, target: str = "", service_name: str = "") -> dict[str, Any]:
-    return {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "Canary",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "provider": "kubernetes",
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target or name},
-            "progressDeadlineSeconds": 20,
-            "service": {"port": 9898, **({"name": service_name} if service_name else {})},
-            "analysis": {"interval": "2s", "threshold": 2, "stepWeight": 50, "maxWeight": 50},
-        },
-    }
 
 
 def condition(c: ClusterView, ns: str, name: str, kind: str) -> dict[str, Any]:
@@ -51,7 +36,7 @@ def test_kubectl_wait_for_the_promoted_condition(bed: Bed, ns: str, tmp_path: Pa
     `=False` does the same for a release that never gets ready (rolled back at the deadline)."""
     c = bed.view()
     c.apply(deployment(ns, "api", tagged("1.1.1")))
-    manifest = yaml.safe_dump(canary(ns, "api"))
+    manifest = yaml.safe_dump(plain_canary(ns, "api"))
     bed.kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-", input=manifest)
     with bed.agent(tmp_path / "agent.log"):
         c.wait_phase(ns, "api", "Initialized", 90, 0.5)
@@ -76,7 +61,7 @@ def test_kubectl_wait_for_the_promoted_condition(bed: Bed, ns: str, tmp_path: Pa
         assert c.phase(ns, "api") == "Succeeded"
 
         # The owner of the spec re-applies it server-side: no conflict with the status writer.
-        changed = canary(ns, "api")
+        changed = plain_canary(ns, "api")
         changed["spec"]["analysis"]["threshold"] = 3
         again = bed.kubectl(
             "apply",
@@ -114,11 +99,15 @@ def test_names_the_api_server_would_refuse(bed: Bed, ns: str, tmp_path: Path) ->
     c = bed.view()
     long_name = "a" * 60  # the primary's selector label would be 68 characters
     c.apply(deployment(ns, long_name, tagged("1.1.1")))
-    c.apply(canary(ns, "long", target=long_name, service_name="short"))
+    c.apply(plain_canary(ns, "long", target=long_name, service_name="short"))
     c.apply(deployment(ns, "fine", tagged("1.1.1")))
-    c.apply(canary(ns, "fine"))
+    c.apply(plain_canary(ns, "fine"))
     refused = bed.kubectl(
-        "apply", "-f", "-", input=yaml.safe_dump(canary(ns, "n" * 64, target="fine")), check=False
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(plain_canary(ns, "n" * 64, target="fine")),
+        check=False,
     )
     assert refused.returncode != 0
     assert "metadata.name in body should be at most 63 chars long" in refused.stderr
@@ -195,7 +184,7 @@ def test_the_primary_carries_no_gitops_tracking_metadata(bed: Bed, ns: str, tmp_
         "team": "web",
     }
     c.apply(target)
-    c.apply(canary(ns, "shop"))
+    c.apply(plain_canary(ns, "shop"))
     with bed.agent(tmp_path / "agent.log"):
         c.wait_phase(ns, "shop", "Initialized", 60, 0.3)
     primary = c.get("apps/v1", "Deployment", ns, "shop-primary")
@@ -217,7 +206,7 @@ def test_a_users_hpa_in_the_way_is_a_condition_not_a_takeover(
     c.apply(deployment(ns, "api", tagged("1.1.1")))
     c.apply(hpa(ns, "api", "api"))
     c.apply(hpa(ns, "api-primary", "billing"))
-    spec = canary(ns, "api")
+    spec = plain_canary(ns, "api")
     spec["spec"]["autoscalerRef"] = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -308,7 +297,7 @@ def test_an_agent_whose_caches_cannot_sync_does_not_act(bed: Bed, ns: str, tmp_p
     bed.kubectl("apply", "-f", "-", input=manifest)
     try:
         c.apply(deployment(ns, "web", tagged("1.1.1")))
-        c.apply(canary(ns, "web"))
+        c.apply(plain_canary(ns, "web"))
         log = tmp_path / "partial-agent.log"
         agent = start_agent(
             bed.kubeconfig_for(AGENT_NAMESPACE, account),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.agent_harness import ClusterView, canary_traffic_gone, deployment, wait_for
+from tests.e2e.agent_harness import ClusterView, deployment, wait_for
 from tests.e2e.scenario_helpers import (
     advanced_weights,
     event_messages,
@@ -22,7 +22,7 @@ from tests.e2e.scenario_helpers import (
     replicas,
 )
 from tests.e2e.traffic_watch import ready_addresses
-from tests.realcluster.bed import BAD_TAG, Bed, Prometheus
+from tests.realcluster.bed import BAD_TAG, Bed
 from tests.realcluster.bed import image as tagged
 
 pytestmark = [pytest.mark.realcluster]
@@ -62,13 +62,7 @@ def test_promotion_then_rollback(bed: Bed, ns: str, provider: str, tmp_path: Pat
         assert image(c, ns, f"{NAME}-primary") == tagged("1.1.2")
         wait_for("the canary scaled down", lambda: replicas(c, ns, NAME) == 0, 30)
 
-        prom = Prometheus(bed.prometheus_url)
-        wait_for(
-            "1.1.2's canary traffic out of the window",
-            lambda: canary_traffic_gone(prom, ns, NAME),
-            60,
-            0.5,
-        )
+        bed.wait_canary_traffic_gone(ns, NAME)
         c.set_image(ns, NAME, tagged(BAD_TAG))
         c.wait_phase(ns, NAME, "Failed", 180, 0.5)
         failed = history(c, ns, NAME)[len(promoted) :]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.agent_harness import ClusterView, canary_traffic_gone, deployment, wait_for
+from tests.e2e.agent_harness import ClusterView, deployment, wait_for
 from tests.e2e.scenario_helpers import (
     advanced_weights,
     compressed_sample,
@@ -27,7 +27,7 @@ from tests.e2e.scenario_helpers import (
     replicas,
     route_weights,
 )
-from tests.realcluster.bed import BAD_TAG, Bed, Prometheus
+from tests.realcluster.bed import BAD_TAG, Bed
 from tests.realcluster.bed import image as tagged
 
 pytestmark = [pytest.mark.realcluster]
@@ -45,15 +45,7 @@ def test_seed_story(bed: Bed, ns: str, tmp_path: Path) -> None:
     with bed.agent(tmp_path / "agent.log", provider="istio"):
         _initialised(c, ns)
         _promoted(c, ns)
-        # Checks judge the canary Deployment's recent requests: let 1.1.2's canary traffic
-        # leave the 10 s window before 1.1.3 ships.
-        prom = Prometheus(bed.prometheus_url)
-        wait_for(
-            "1.1.2's canary traffic out of the window",
-            lambda: canary_traffic_gone(prom, ns, NAME),
-            60,
-            0.5,
-        )
+        bed.wait_canary_traffic_gone(ns, NAME)
         _rolled_back(c, ns)
         assert event_messages(c, ns, NAME) == history(c, ns, NAME)
 

@@ -14,33 +14,13 @@ import pytest
 
 from tests.e2e.agent_harness import ClusterView, deployment, wait_for
 from tests.e2e.scenario_helpers import image
-from tests.realcluster.bed import Bed
+from tests.realcluster.bed import Bed, plain_canary
 from tests.realcluster.bed import image as tagged
 
 pytestmark = [pytest.mark.realcluster]
 
 NAME = "web"
 INTERVAL = 3  # seconds: long enough to act between two steps
-
-
-def canary(ns: str) -> dict[str, object]:
-    return {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "Canary",
-        "metadata": {"name": NAME, "namespace": ns},
-        "spec": {
-            "provider": "kubernetes",
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
-            "progressDeadlineSeconds": 120,
-            "service": {"port": 9898, "targetPort": 9898},
-            "analysis": {
-                "interval": f"{INTERVAL}s",
-                "threshold": 2,
-                "stepWeight": 10,
-                "maxWeight": 50,
-            },
-        },
-    }
 
 
 def weight(c: ClusterView, ns: str) -> int:
@@ -51,7 +31,7 @@ def weight(c: ClusterView, ns: str) -> int:
 def test_pause_resume_abort_retry_promote(bed: Bed, ns: str, tmp_path: Path) -> None:
     c = bed.view()
     c.apply(deployment(ns, NAME, tagged("1.1.1")))
-    c.apply(canary(ns))
+    c.apply(plain_canary(ns, NAME, interval=f"{INTERVAL}s", step_weight=10, deadline=120))
 
     def plugin(*args: str) -> str:
         return bed.kubectl("canary", *args, NAME, "-n", ns).stdout
