@@ -77,7 +77,8 @@ class LeaderElector:
         self.is_leader = False
         self.holder = ""
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # is_leader and _last_renew: loop and watchdog
+        self._threads: list[threading.Thread] = []
 
     # ----- one attempt -----
 
@@ -149,13 +150,29 @@ class LeaderElector:
     # ----- loop -----
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="leader", daemon=True)
-        self._thread.start()
+        for target, name in ((self._run, "leader"), (self._watch_deadline, "leader-deadline")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(self.timing.lease_duration)
+        for thread in self._threads:
+            thread.join(self.timing.lease_duration)
+
+    def _watch_deadline(self) -> None:
+        """Judge the renew deadline on its own clock: a renew request hanging on a slow API
+        server must not keep this replica acting past the point where another may take the
+        Lease (the loop below only looks once its request returns)."""
+        while not self._stop.wait(self.timing.retry_period / 2):
+            with self._lock:
+                overdue = (
+                    self.is_leader
+                    and self._clock() - self._last_renew >= self.timing.renew_deadline
+                )
+            if overdue:
+                log.error("lost leadership: could not renew the lease in time")
+                self._set(False)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -166,22 +183,21 @@ class LeaderElector:
             except ApiError as exc:
                 log.warning("leader election request failed: %s", exc)
                 held = False
-            now = self._clock()
             if held:
-                self._last_renew = now
+                with self._lock:
+                    self._last_renew = self._clock()
                 self._set(True)
             elif self.is_leader and self.holder not in ("", self.identity):
                 log.error("lost leadership: the lease is held by %s", self.holder)
                 self._set(False)
-            elif self.is_leader and now - self._last_renew >= self.timing.renew_deadline:
-                log.error("lost leadership: could not renew the lease in time")
-                self._set(False)
+            # An unrenewed lease is the watchdog's to judge (_watch_deadline).
             self._stop.wait(self.timing.retry_period)
 
     def _set(self, leading: bool) -> None:
-        if leading == self.is_leader:
-            return
-        self.is_leader = leading
+        with self._lock:
+            if leading == self.is_leader:
+                return
+            self.is_leader = leading
         if leading:
             log.info("became leader", extra={"lease": self.name, "identity": self.identity})
         self._on_change(leading)

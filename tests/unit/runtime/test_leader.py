@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from agent.leader import LeaderElector, LeaseTiming
 from agent.resources import ConflictError
 
 from .fakes import FakeCluster
+from .test_scheduler import wait_until
 
 
 class Clock:
@@ -89,3 +92,40 @@ def test_scaled_timing_keeps_client_go_ratios() -> None:
     t = LeaseTiming.for_duration(2)
     t.validate()
     assert t.lease_duration > t.renew_deadline > t.retry_period > 0
+
+
+class HangingCluster(FakeCluster):
+    """A slow API server: once `hang` is set, reads block until `resume` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.resume = threading.Event()
+        self.hanging = threading.Event()
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str):  # type: ignore[override]
+        if self.hang.is_set():
+            self.hanging.set()
+            self.resume.wait(30)
+        return super().get(api_version, kind, namespace, name)
+
+
+def test_a_leader_whose_renew_hangs_stops_leading_at_the_renew_deadline() -> None:
+    """The renew request hangs on a slow API server: the leader must stop acting once the renew
+    deadline passes, not when the request finally returns (another replica may have taken the
+    Lease by then). Time is the injected clock; the threads' own waits are real and short."""
+    k, clock, changes = HangingCluster(), Clock(), []
+    a = LeaderElector(
+        k, "kc", "lease", "a", LeaseTiming.for_duration(1.5), changes.append, clock, clock
+    )
+    a.start()
+    try:
+        wait_until(lambda: changes == [True], 5)
+        k.hang.set()
+        assert k.hanging.wait(5), "the next renew is stuck in the API server"
+        clock.t += a.timing.renew_deadline + 0.1
+        wait_until(lambda: changes == [True, False], 5)
+        assert not a.is_leader
+    finally:
+        k.resume.set()
+        a.stop()
