@@ -77,7 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold a Lease so only one replica acts (default: on)",
     )
     p.add_argument("--lease-duration", type=_duration, default=15.0, help="e.g. 15s (min 1s)")
-    p.add_argument("--concurrency", type=int, default=4, help="canaries ticked at once")
+    p.add_argument("--concurrency", type=int, default=4, help="tick workers always running")
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=32,
+        help="tick workers at most: the pool grows while every worker waits (default 32)",
+    )
+    p.add_argument(
+        "--namespace-concurrency",
+        type=int,
+        default=2,
+        help="ticks of one namespace at once, so a tenant's slow webhooks or metrics server "
+        "cannot hold every worker (default 2)",
+    )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.add_argument(
         "--min-interval",
@@ -141,6 +154,10 @@ def parse_options(argv: list[str] | None) -> Options:
         parser.error(str(exc))
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if args.max_concurrency < args.concurrency:
+        parser.error("--max-concurrency must be at least --concurrency")
+    if args.namespace_concurrency < 1:
+        parser.error("--namespace-concurrency must be at least 1")
     if args.min_interval <= 0:
         parser.error("--min-interval must be positive")
     if args.sync_timeout <= 0:
@@ -179,7 +196,13 @@ class Agent:
             instance=opts.identity,
         )
         self.ticker = Ticker(self.client, self.caches, toolkit, decide, self.telemetry, settings)
-        self.scheduler = Scheduler(self.ticker, a.concurrency, on_tick=self._ticked)
+        self.scheduler = Scheduler(
+            self.ticker,
+            a.concurrency,
+            on_tick=self._ticked,
+            per_namespace=a.namespace_concurrency,
+            max_workers=a.max_concurrency,
+        )
         index = TriggerIndex(self.scheduler.trigger, self._forget, toolkit.tracked_config_refs)
         self.caches.add(API_VERSION, "Canary", index.on_canary)
         self.caches.add(API_VERSION, "MetricTemplate")

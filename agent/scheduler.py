@@ -1,9 +1,17 @@
 """When each canary ticks: periodically, promptly on relevant changes, one tick at a time.
 
-Keys ("namespace/name") are scheduled at a due time; `concurrency` worker threads run due
-ticks. A key is never run by two workers at once: when it becomes due while it runs, it runs
-again right after (a change seen mid-tick is never lost). The tick function returns the delay
-until the key's next periodic tick, or None to forget the key.
+Keys ("namespace/name") are scheduled at a due time; worker threads run due ticks. A key is
+never run by two workers at once: when it becomes due while it runs, it runs again right after
+(a change seen mid-tick is never lost). The tick function returns the delay until the key's
+next periodic tick, or None to forget the key.
+
+Fairness between namespaces (tenants): a tick can spend its time in a tenant's webhook or
+metrics server, so one namespace runs at most `per_namespace` ticks at once; its other due keys
+wait aside ("parked") without holding up anyone else's. A busy pool keeps one idle worker on the
+lookout for the next due key: when a worker takes a key and none is left idle, another starts,
+up to `max_workers`; those beyond `concurrency` leave when idle while another worker waits too.
+So a tenant's slow calls delay its own canaries, not another namespace's, until more than
+`max_workers / per_namespace` namespaces are slow at once.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,11 +30,16 @@ log = logging.getLogger("agent.scheduler")
 TickFn = Callable[[str], float | None]
 
 
+
 @dataclass(frozen=True)
 class TickRecord:
     key: str
     lag: float  # seconds between the due time and the start of the tick
     duration: float
+
+
+def _namespace(key: str) -> str:
+    return key.split("/", 1)[0]
 
 
 class Scheduler:
@@ -36,9 +50,16 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         on_tick: Callable[[TickRecord], None] | None = None,
         error_delay: float = 5.0,
+        per_namespace: int | None = None,
+        max_workers: int | None = None,
+        spare_idle: float = 30.0,
     ) -> None:
         self._tick = tick
         self._concurrency = max(1, concurrency)
+        self._per_namespace = max(1, per_namespace or max(1, self._concurrency // 2))
+        self._max_workers = max(self._concurrency, max_workers or self._concurrency)
+        # How long a worker beyond `concurrency` waits for work before it leaves the pool.
+        self._spare_idle = spare_idle
         self._clock = clock
         self._on_tick = on_tick
         self._error_delay = error_delay
@@ -46,10 +67,13 @@ class Scheduler:
         self._heap: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}  # the live entry per key; heap entries may be stale
         self._running: set[str] = set()
+        self._running_in: defaultdict[str, int] = defaultdict(int)  # namespace -> ticks running
+        self._parked: defaultdict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self._rerun: dict[str, float] = {}  # key -> due time of a request that came mid-tick
         self._seq = itertools.count()
         self._stopping = False
         self._workers: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for work
 
     # ----- requests -----
 
@@ -71,6 +95,10 @@ class Scheduler:
         with self._cond:
             return set(self._due) | self._running
 
+    def workers(self) -> int:
+        with self._cond:
+            return sum(1 for t in self._workers if t.is_alive())
+
     def _schedule_locked(self, key: str, at: float) -> None:
         if key in self._running:
             prev = self._rerun.get(key)
@@ -86,43 +114,91 @@ class Scheduler:
     # ----- workers -----
 
     def start(self) -> None:
-        for i in range(self._concurrency):
-            t = threading.Thread(target=self._work, name=f"tick-{i}", daemon=True)
-            t.start()
-            self._workers.append(t)
+        with self._cond:
+            for _ in range(self._concurrency):
+                self._spawn_locked(spare=False)
+
+    def _spawn_locked(self, spare: bool) -> None:
+        t = threading.Thread(
+            target=self._work, args=(spare,), name=f"tick-{len(self._workers)}", daemon=True
+        )
+        self._workers = [w for w in self._workers if w.is_alive()]
+        self._workers.append(t)
+        t.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work; wait (bounded) for running ticks to finish."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+            workers = list(self._workers)
         deadline = time.monotonic() + timeout
-        for t in self._workers:
+        for t in workers:
             t.join(max(0.0, deadline - time.monotonic()))
 
-    def _next_locked(self) -> tuple[str, float] | None:
-        """Pop the next due key, waiting for it; None when stopping."""
+    def _next_locked(self, spare: bool) -> tuple[str, float] | None:
+        """Pop the next due key of a namespace below its limit, waiting for one; None when
+        stopping (or, for a spare worker, when it has been idle long enough)."""
+        idle_since = self._clock()
         while not self._stopping:
-            while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
-                heapq.heappop(self._heap)  # superseded or forgotten entry
-            if not self._heap:
-                self._cond.wait()
-                continue
-            at, _, key = self._heap[0]
+            head = self._head_locked()
             now = self._clock()
-            if at > now:
-                self._cond.wait(at - now)
+            if head is None or head[0] > now:
+                if spare and self._idle and now - idle_since >= self._spare_idle:
+                    return None  # another worker is on the lookout
+                wait = self._spare_idle if head is None else head[0] - now
+                self._idle += 1
+                try:
+                    self._cond.wait(min(wait, self._spare_idle))
+                finally:
+                    self._idle -= 1
                 continue
-            heapq.heappop(self._heap)
+            at, _, key = heapq.heappop(self._heap)
             del self._due[key]
             self._running.add(key)
+            self._running_in[_namespace(key)] += 1
             return key, at
         return None
 
-    def _work(self) -> None:
+    def _head_locked(self) -> tuple[float, int, str] | None:
+        """The earliest live entry whose namespace may run another tick; entries of busy
+        namespaces are parked until one of their ticks ends."""
+        while self._heap:
+            entry = self._heap[0]
+            key = entry[2]
+            if self._due.get(key) != entry[0]:
+                heapq.heappop(self._heap)  # superseded or forgotten entry
+                continue
+            ns = _namespace(key)
+            if self._running_in[ns] >= self._per_namespace:
+                self._parked[ns].append(heapq.heappop(self._heap))
+                continue
+            return entry
+        return None
+
+    def _finished_locked(self, key: str) -> None:
+        self._running.discard(key)
+        ns = _namespace(key)
+        self._running_in[ns] -= 1
+        if self._running_in[ns] <= 0:
+            del self._running_in[ns]
+        for entry in self._parked.pop(ns, []):
+            heapq.heappush(self._heap, entry)
+        self._cond.notify()
+
+    def _grow_locked(self) -> None:
+        """Another worker when none is left idle: the busy ones may be waiting on a slow tenant,
+        and a key that falls due meanwhile needs someone to take it."""
+        alive = sum(1 for t in self._workers if t.is_alive())
+        if not self._idle and alive < self._max_workers and not self._stopping:
+            self._spawn_locked(spare=True)
+
+    def _work(self, spare: bool) -> None:
         while True:
             with self._cond:
-                picked = self._next_locked()
+                picked = self._next_locked(spare)
+                if picked is not None:
+                    self._grow_locked()
             if picked is None:
                 return
             key, due = picked
@@ -136,7 +212,7 @@ class Scheduler:
             if self._on_tick is not None:
                 self._on_tick(TickRecord(key, max(0.0, start - due), end - start))
             with self._cond:
-                self._running.discard(key)
+                self._finished_locked(key)
                 rerun = self._rerun.pop(key, None)
                 if delay is not None:
                     self._schedule_locked(key, end + delay)

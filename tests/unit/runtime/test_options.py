@@ -45,6 +45,8 @@ def test_test_settings() -> None:
         ["--lease-duration", "0.5s"],
         ["--listen", "8080"],
         ["--concurrency", "0"],
+        ["--concurrency", "8", "--max-concurrency", "4"],
+        ["--namespace-concurrency", "0"],
         ["--provider", "linkerd"],
     ],
 )
