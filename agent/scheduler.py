@@ -30,7 +30,6 @@ log = logging.getLogger("agent.scheduler")
 TickFn = Callable[[str], float | None]
 
 
-
 @dataclass(frozen=True)
 class TickRecord:
     key: str
