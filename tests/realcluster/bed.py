@@ -133,6 +133,7 @@ class Bed:
     mesh_url: str = ""  # the traffic simulator ('' outside the shared bed)
     traffic_file: Path | None = None
     started_here: bool = False
+    audit_offset: int = -1  # where this run starts in the audit log (-1: no audit log)
     agent_kubeconfig: Path = field(init=False)
     rendered: list[dict[str, Any]] = field(init=False, default_factory=list)
     _apps: dict[tuple[str, str], dict[str, Any]] = field(init=False, default_factory=dict)
@@ -204,6 +205,8 @@ class Bed:
         crds = [f"crd/{d['metadata']['name']}" for d in docs if d["kind"].startswith("CustomRes")]
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds)
         self.agent_kubeconfig = self.kubeconfig_for(AGENT_NAMESPACE, AGENT_ACCOUNT)
+        if self.mode == "shared" and audit_log().exists():
+            self.audit_offset = audit_log().stat().st_size
         self._install_plugin_shim()
 
     def kubeconfig_for(self, namespace: str, account: str) -> Path:
@@ -225,6 +228,33 @@ class Bed:
             f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m kubectl_canary "$@"\n'
         )
         shim.chmod(0o755)
+
+    def agent_api_use(self) -> dict[tuple[str, str, str], int]:
+        """(apiGroup, resource[/subresource], verb) → requests the agent's ServiceAccount made
+        in this run and the API server did not refuse, from the audit log."""
+        assert self.audit_offset >= 0, "the API server writes no audit log"
+        user = f"system:serviceaccount:{AGENT_NAMESPACE}:{AGENT_ACCOUNT}"
+        used: dict[tuple[str, str, str], int] = {}
+        with audit_log().open("rb") as log:
+            log.seek(self.audit_offset)
+            for raw in log:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    continue  # a line being written right now
+                if (event.get("user") or {}).get("username") != user:
+                    continue
+                if (event.get("responseStatus") or {}).get("code") in (401, 403):
+                    continue
+                ref = event.get("objectRef") or {}
+                if not ref.get("resource"):
+                    continue  # discovery and other non-resource URLs
+                resource = ref["resource"] + (
+                    f"/{ref['subresource']}" if ref.get("subresource") else ""
+                )
+                key = (ref.get("apiGroup", ""), resource, event["verb"])
+                used[key] = used.get(key, 0) + 1
+        return used
 
     # ----- the agent -----
 
@@ -414,34 +444,62 @@ def open_bed(choice: Choice, workdir: Path) -> Bed:
     return bed
 
 
+def audit_log() -> Path:
+    return bed_run_dir() / "audit.log"
+
+
+def _audit_env() -> dict[str, str]:
+    """The API server's audit flags (../shared/k8s/audit-policy.yaml: every request by a
+    ServiceAccount, at Metadata level), so the tier can tell which verbs the agent used."""
+    policy = shared_bed_dir() / "audit-policy.yaml"
+    flags = f"--audit-policy-file={policy} --audit-log-path={audit_log()} --audit-log-maxsize=2000"
+    return {**os.environ, "APISERVER_EXTRA_ARGS": flags}
+
+
+def _auditing() -> bool:
+    """Whether the running API server writes the audit log the tier reads."""
+    done = subprocess.run(["pgrep", "-af", "kube-apiserver"], capture_output=True, text=True)
+    return f"--audit-log-path={audit_log()}" in done.stdout
+
+
 def start_shared_bed(workdir: Path) -> bool:
-    """`cluster.sh up` unless every component is healthy already; True if it started any."""
+    """`cluster.sh up` unless every component is healthy already; True if it started any.
+    A bed found running without the audit log gets its API server restarted with it."""
     script = shared_bed_dir() / "cluster.sh"
     if subprocess.run([script, "status"], capture_output=True, timeout=60).returncode == 0:
+        if not _auditing():
+            _up(script, workdir, "restart", "apiserver")
         return False
     began = time.monotonic()
     _rotate_kubelet_log(script)
+    _up(script, workdir, "up")
+    print(f"real-cluster bed started in {time.monotonic() - began:.0f} s", file=sys.stderr)
+    return True
+
+
+def _up(script: Path, workdir: Path, *command: str) -> None:
     log = workdir / "cluster-up.log"
     # `up` is idempotent, and its check right after starting a component can miss a process
     # that is in fact running ("kcm: process exited", then healthy): try again before failing.
     for attempt in range(1, UP_ATTEMPTS + 1):
         with log.open("ab") as out:
             done = subprocess.run(
-                [script, "up"],
+                [script, *command],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 timeout=600,
+                env=_audit_env(),
             )
         if done.returncode == 0:
             break
         time.sleep(2 * attempt)
     text = log.read_text(errors="replace")
-    assert done.returncode == 0, f"{script} up failed ({done.returncode}):\n{text[-3000:]}"
+    assert done.returncode == 0, (
+        f"{script} {command[0]} failed ({done.returncode}):\n{text[-3000:]}"
+    )
     status = subprocess.run([script, "status"], capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, f"{script} status after up:\n{status.stdout}{status.stderr}"
-    print(f"real-cluster bed started in {time.monotonic() - began:.0f} s", file=sys.stderr)
-    return True
 
 
 def _rotate_kubelet_log(script: Path) -> None:
