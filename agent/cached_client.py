@@ -40,6 +40,19 @@ class CachedClient:
             return self._seen(found) if found is not None and behind else found
         return self.caches.get(api_version, kind, namespace, name)
 
+    def get_live(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        """From the API server, and the cache brought up to date with what it said."""
+        key = (api_version, kind, namespace, name)
+        with self._lock:
+            self._behind.discard(key)
+        found = self.live.get(api_version, kind, namespace, name)
+        if not self.caches.covers(api_version, kind, namespace):
+            return found
+        if found is None:
+            self.caches.observe_delete(api_version, kind, namespace, name)
+            return None
+        return self._seen(found)
+
     def create(self, obj: Obj) -> Obj:
         return self._write(_key_of(obj), lambda: self.live.create(obj))
 

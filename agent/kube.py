@@ -258,6 +258,8 @@ class KubeClient:
         except NotFoundError:
             return None
 
+    get_live = get  # every read of this client goes to the API server
+
     def create(self, obj: Obj) -> Obj:
         meta = obj.get("metadata", {})
         path = self._path(obj["apiVersion"], obj["kind"], meta.get("namespace"))

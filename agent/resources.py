@@ -30,7 +30,11 @@ class ConflictError(ApiError):
 
 class ResourceClient(Protocol):
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
-        """Live read; None when the object does not exist."""
+        """A read (from a watch cache where the client keeps one); None when absent."""
+
+    def get_live(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        """A read from the API server itself, never a cache: what a write or a destructive
+        step (delete, hand-back) is decided on."""
 
     def create(self, obj: Obj) -> Obj: ...
 

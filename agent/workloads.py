@@ -529,8 +529,17 @@ def ensure(
     owner = desired["metadata"]["labels"][MANAGED_BY_LABEL]
     want = applied_hash(desired, create_only)
     api_version, kind, namespace, name = _ids(desired)
-    for _ in range(_WRITE_ATTEMPTS):
-        live = client.get(api_version, kind, namespace, name)
+    confirmed = False  # whether `live` comes from the API server rather than the cache
+    for _ in range(_WRITE_ATTEMPTS + 1):
+        read = client.get_live if confirmed else client.get
+        live = read(api_version, kind, namespace, name)
+        if live is not None and _in_sync(live, desired, want, owner, create_only, detect_drift):
+            return live
+        if not confirmed:
+            # Every write (and every refusal) is decided on the API server's copy: a cache a
+            # moment behind must not make us create, take over or overwrite anything.
+            confirmed = True
+            continue
         if live is None:
             fresh = copy.deepcopy(desired)
             _meta(fresh).setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = want
@@ -548,16 +557,24 @@ def ensure(
                 f"{kind} {namespace}/{name} exists and is not managed by kubectl-canary; it is "
                 "not taken over: rename or delete it, or let the Canary use another name"
             )
-        annotations = live["metadata"].get("annotations") or {}
-        spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
-        in_sync = live_owner == owner and annotations.get(APPLIED_HASH_ANNOTATION) == want
-        if in_sync and (not detect_drift or is_subset(spec, live.get("spec") or {})):
-            return live
         try:
             return client.replace(_updated(live, desired, want, create_only))
         except ConflictError:
             continue
     raise ConflictError(f"{kind} {namespace}/{name}: writes kept conflicting", 409)
+
+
+def _in_sync(
+    live: Obj, desired: Obj, want: str, owner: str, create_only: Collection[str], drift: bool
+) -> bool:
+    """Whether `live` is ours and already what `ensure` would write."""
+    meta = live["metadata"]
+    if (meta.get("labels") or {}).get(MANAGED_BY_LABEL) != owner:
+        return False
+    if (meta.get("annotations") or {}).get(APPLIED_HASH_ANNOTATION) != want:
+        return False
+    spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
+    return not drift or is_subset(spec, live.get("spec") or {})
 
 
 def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -> Obj:
@@ -619,7 +636,8 @@ def release(
     Objects we do not manage are left alone.
     """
     for _ in range(_WRITE_ATTEMPTS):
-        live = client.get(api_version, kind, namespace, name)
+        # Deleted or handed back only as the API server has it, never as a cache remembers it.
+        live = client.get_live(api_version, kind, namespace, name)
         if live is None or (live["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) != owner:
             return
         annotations = live["metadata"].get("annotations") or {}

@@ -26,6 +26,9 @@ class CountingClient:
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         return self.inner.get(api_version, kind, namespace, name)
 
+    def get_live(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.inner.get_live(api_version, kind, namespace, name)
+
     def create(self, obj: Obj) -> Obj:
         self.writes.append(f"create {obj['kind']}/{obj['metadata']['name']}")
         return self.inner.create(obj)

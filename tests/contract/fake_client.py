@@ -59,6 +59,8 @@ class FakeClient:
         result["apiVersion"] = api_version
         return result
 
+    get_live = get  # no cache in front of this fake
+
     def create(self, obj: Obj) -> Obj:
         key = self._key_of(obj)
         if key in self.objects:

@@ -57,6 +57,8 @@ class FakeCluster:
         found = self.objects.get((kind, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
+    get_live = get  # no cache in front of this fake
+
     def list(
         self,
         api_version: str,
