@@ -270,10 +270,18 @@ class Caches:
         self._settings = settings or WatchSettings()
         self._informers: dict[tuple[str, str], list[Informer]] = {}
 
-    def add(self, api_version: str, kind: str, handler: Handler | None = None) -> None:
+    def add(
+        self,
+        api_version: str,
+        kind: str,
+        handler: Handler | None = None,
+        *,
+        cluster_scoped: bool = False,
+    ) -> None:
+        namespaces = (None,) if cluster_scoped else self._namespaces
         self._informers[_group_kind(api_version, kind)] = [
             Informer(self._client, api_version, kind, ns, handler, self._settings)
-            for ns in self._namespaces
+            for ns in namespaces
         ]
 
     def informers(self) -> list[Informer]:

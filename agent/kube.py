@@ -135,6 +135,13 @@ class KubeClient:
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         return cls(cfg)
 
+    @property
+    def api_host(self) -> str:
+        """The API server's host name or address, as the configuration names it."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self._host).hostname or ""
+
     # ----- bookkeeping -----
 
     def request_counts(self) -> dict[tuple[str, str], int]:

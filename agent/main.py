@@ -22,12 +22,14 @@ from agent.cache import Caches, WatchSettings
 from agent.cached_client import CachedClient
 from agent.http_server import AgentHTTPServer, parse_listen
 from agent.leader import LeaderElector, LeaseTiming
+from agent.policy import RoutingPolicy, TenantPolicy
 from agent.scheduler import Scheduler, TickRecord
 from agent.telemetry import Telemetry
 from agent.tick import Ticker, TickSettings
 from agent.triggers import TriggerIndex
 from kubectl_canary.api.durations import parse_duration
-from kubectl_canary.api.model import API_VERSION, PROVIDERS
+from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS
+from kubectl_canary.egress.policy import EgressPolicy
 
 log = logging.getLogger("agent")
 
@@ -120,6 +122,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="label/annotation key (or prefix ending in '/') never copied from the target to "
         "the primary and config copies, on top of the GitOps tracking keys (repeatable)",
     )
+    p.add_argument(
+        "--allow-egress",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="URL prefix the agent may call for any tenant whatever its address (metrics "
+        "servers, webhooks); --metrics-server is always allowed (repeatable)",
+    )
+    p.add_argument(
+        "--egress-default",
+        default="allow",
+        choices=("allow", "deny"),
+        help="URLs outside --allow-egress: 'allow' any address except loopback, link-local "
+        "(cloud metadata), the API server and other special ranges; 'deny' all (default allow)",
+    )
+    p.add_argument(
+        "--allow-gateway",
+        action="append",
+        default=[],
+        metavar="NS/NAME",
+        help="another namespace's gateway Canaries may bind (NS/NAME or NS/*; repeatable)",
+    )
+    p.add_argument(
+        "--allow-wildcard-hosts",
+        action="store_true",
+        help="let Canaries route wildcard hosts ('*', '*.example.com')",
+    )
+    p.add_argument(
+        "--allow-tls-disable",
+        action="store_true",
+        help="let Canaries set trafficPolicy tls.mode DISABLE",
+    )
     return p
 
 
@@ -141,15 +175,26 @@ class Options:
     timing: LeaseTiming
     listen: tuple[str, int]
     identity: str
+    routing: RoutingPolicy
+    allow_egress: tuple[str, ...]
 
 
 def parse_options(argv: list[str] | None) -> Options:
     parser = build_parser()
     args = parser.parse_args(argv)
+    allow_egress = split_list(args.allow_egress)
+    if args.metrics_server:
+        # The operator's own Prometheus: callable whatever its address (often 127.0.0.1 in
+        # development, a ClusterIP in a cluster).
+        allow_egress = (*allow_egress, args.metrics_server)
     try:
         timing = LeaseTiming.for_duration(args.lease_duration)
         timing.validate()
         listen = parse_listen(args.listen)
+        EgressPolicy.build(allow_egress, args.egress_default)
+        routing = RoutingPolicy.build(
+            split_list(args.allow_gateway), args.allow_wildcard_hosts, args.allow_tls_disable
+        )
     except ValueError as exc:
         parser.error(str(exc))
     if args.concurrency < 1:
@@ -163,7 +208,8 @@ def parse_options(argv: list[str] | None) -> Options:
     if args.sync_timeout <= 0:
         parser.error("--sync-timeout must be positive")
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
-    return Options(args, split_list(args.watch_namespace), timing, listen, identity)
+    namespaces = split_list(args.watch_namespace)
+    return Options(args, namespaces, timing, listen, identity, routing, allow_egress)
 
 
 class Agent:
@@ -185,15 +231,22 @@ class Agent:
         )
         self.caches = Caches(self.live, opts.namespaces, watch)
         self.client = CachedClient(self.live, self.caches)
+        egress = EgressPolicy.build(
+            opts.allow_egress, a.egress_default, api_hosts=self._api_hosts()
+        )
         toolkit = ProviderToolkit(
+            # Secrets are not cached: this is a GET of the one Secret a template names.
             lambda ns, name: self.client.get("v1", "Secret", ns, name),
             no_copy=split_list(a.no_copy_metadata),
+            egress=egress,
+            agent_namespace=a.namespace,
         )
         settings = TickSettings(
             default_provider=a.provider,
             metrics_server=a.metrics_server,
             min_interval=a.min_interval,
             instance=opts.identity,
+            policy=TenantPolicy(egress, opts.routing),
         )
         self.ticker = Ticker(self.client, self.caches, toolkit, decide, self.telemetry, settings)
         self.scheduler = Scheduler(
@@ -206,10 +259,14 @@ class Agent:
         index = TriggerIndex(self.scheduler.trigger, self._forget, toolkit.tracked_config_refs)
         self.caches.add(API_VERSION, "Canary", index.on_canary)
         self.caches.add(API_VERSION, "MetricTemplate")
+        if not opts.namespaces:
+            # Cluster-scoped: only an agent granted every namespace may read them.
+            self.caches.add(API_VERSION, CLUSTER_TEMPLATE_KIND, cluster_scoped=True)
         self.caches.add("apps/v1", "Deployment", index.on_deployment)
         self.caches.add("v1", "Service")
         self.caches.add("v1", "ConfigMap", index.on_config)
-        self.caches.add("v1", "Secret", index.on_config)
+        # No Secret cache: listing every Secret of the cluster cost memory in proportion to
+        # them and a cluster-wide read grant. A tracked Secret is read by name on each tick.
         self.caches.add("autoscaling/v2", "HorizontalPodAutoscaler")
         for api_version, kind in ROUTING_KINDS:
             self.caches.add(api_version, kind)
@@ -222,6 +279,21 @@ class Agent:
                 self.live, a.namespace, LEASE_NAME, opts.identity, opts.timing, self._leadership
             )
         self.http = AgentHTTPServer(opts.listen, self.telemetry.render, self._healthy, self._ready)
+
+    def _api_hosts(self) -> tuple[str, ...]:
+        """The API server's names and addresses: never a tenant's egress target."""
+        hosts = {self.live.api_host}
+        if os.environ.get("KUBERNETES_SERVICE_HOST"):
+            # In a Pod: the names the cluster's DNS gives the API server, too.
+            hosts.add(os.environ["KUBERNETES_SERVICE_HOST"])
+            hosts |= {"kubernetes.default", "kubernetes.default.svc"}
+            hosts.add("kubernetes.default.svc.cluster.local")
+        for host in list(hosts):
+            try:
+                hosts.update(str(info[4][0]) for info in socket.getaddrinfo(host, None))
+            except OSError:
+                continue
+        return tuple(sorted(h for h in hosts if h))
 
     def _ticked(self, record: TickRecord) -> None:
         self.telemetry.tick(record.duration, record.lag)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,9 @@ from agent.events import event_object
 from agent.executor import DEPLOYMENT_API, Executor
 from agent.hpa import HPA_API
 from agent.logs import CanaryLogger, for_canary
+from agent.metrics import query_for
 from agent.observe import apex_on_target, label_selector, observations, pending_request
+from agent.policy import TenantPolicy, spec_problem
 from agent.resources import ApiError, NotFoundError, Obj
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
@@ -42,6 +44,7 @@ from agent.workloads import OwnershipError, generated_names_problem, service_nam
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import (
     API_VERSION,
+    CLUSTER_TEMPLATE_KIND,
     FINALIZER,
     HISTORY_LIMIT,
     Canary,
@@ -66,6 +69,7 @@ class TickSettings:
     metrics_server: str = ""
     min_interval: float = 1.0
     instance: str = "kubectl-canary-agent"
+    policy: TenantPolicy = field(default_factory=TenantPolicy)
     # Next tick after an invalid spec or a failed action (a fix triggers a tick at once anyway).
     retry_seconds: float = 10.0
 
@@ -157,6 +161,10 @@ class Ticker:
         primary = self._caches.get(DEPLOYMENT_API, "Deployment", ns, f"{target_name}-primary")
         target_hash = self._target_hash(ns, target) if target is not None else ""
         spec_error, templates = self._templates(canary)
+        if spec_error is None:
+            spec_error = spec_problem(
+                canary, templates, self._settings.policy, self._settings.metrics_server
+            )
         if target is not None and spec_error is None:
             refs = self._toolkit.tracked_config_refs(target)
             spec_error = generated_names_problem(target, refs)
@@ -206,25 +214,42 @@ class Ticker:
     def _target_hash(self, ns: str, target: Obj) -> str:
         configs: dict[tuple[str, str], Obj | None] = {}
         for kind, cname in self._toolkit.tracked_config_refs(target):
-            configs[(kind, cname)] = self._caches.get("v1", kind, ns, cname)
+            # Through the client: ConfigMaps from their cache, Secrets by a GET of that one
+            # Secret (they are never listed or cached: docs/security.md).
+            configs[(kind, cname)] = self._client.get("v1", kind, ns, cname)
         return self._toolkit.template_hash(target, configs)
 
     def _templates(self, canary: Canary) -> tuple[str | None, dict[str, MetricTemplate]]:
-        """The MetricTemplates the analysis references, and a problem if one is missing/bad."""
+        """The templates the analysis references (by metric name), and a problem if one is
+        missing, bad, not usable from this namespace, or renders to an unsafe query."""
         found: dict[str, MetricTemplate] = {}
         for metric in canary.spec.analysis.metrics:
             ref = metric.template_ref
             if ref is None:
                 continue
-            tns = ref.namespace or canary.namespace
-            # Through the client: from the cache, or live when the namespace is not watched.
-            raw = self._client.get(API_VERSION, "MetricTemplate", tns, ref.name)
+            if ref.kind == CLUSTER_TEMPLATE_KIND:
+                if not self._caches.watches(API_VERSION, CLUSTER_TEMPLATE_KIND):
+                    return (
+                        f"metric {metric.name}: ClusterMetricTemplates are served only by an "
+                        "agent that watches every namespace",
+                        found,
+                    )
+                shown = f"{CLUSTER_TEMPLATE_KIND} {ref.name}"
+                raw = self._caches.get(API_VERSION, CLUSTER_TEMPLATE_KIND, "", ref.name)
+            else:
+                # Cross-namespace references are refused by the spec check (validate.py).
+                shown = f"MetricTemplate {canary.namespace}/{ref.name}"
+                raw = self._caches.get(API_VERSION, "MetricTemplate", canary.namespace, ref.name)
             if raw is None:
-                return f"metric {metric.name}: MetricTemplate {tns}/{ref.name} not found", found
+                return f"metric {metric.name}: {shown} not found", found
             try:
-                found[metric.name] = parse_metric_template(raw)
+                template = parse_metric_template(raw)
+                query_for(canary, metric, template)
             except InvalidResource as exc:
-                return f"metric {metric.name}: MetricTemplate {tns}/{ref.name}: {exc}", found
+                return f"metric {metric.name}: {shown}: {exc}", found
+            except ValueError as exc:
+                return f"metric {metric.name}: {exc}", found
+            found[metric.name] = template
         return None, found
 
     def _decide_fully(

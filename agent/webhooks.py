@@ -1,22 +1,25 @@
 """Calling a Canary's webhooks: POST a JSON payload, success is any 2xx status.
 
 The payload keeps Flagger's shape (`name`, `namespace`, `phase`, `checksum`, `metadata`) so
-existing gates (load testers, approval services) work unchanged. The call never raises: what
-went wrong is in GateResult.message, which the core puts in events and status.
+existing gates (load testers, approval services) work unchanged. The call goes through the
+egress policy and is bounded by the webhook's `timeout` as one deadline for the whole exchange.
+It never raises: what went wrong is in GateResult.message, which the core puts in events and
+status, so it names the status code and the answer's size, never the answer itself (the URL is
+the tenant's choice, and so is whatever page answers it).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 from agent.core.types import GateResult
 from kubectl_canary.api.model import Canary, WebhookSpec
+from kubectl_canary.egress import bounded
+from kubectl_canary.egress.policy import EgressError, EgressPolicy
 
-_EXCERPT = 200
+# Gates answer with a status; a short JSON or text body is all they need.
+MAX_ANSWER_BYTES = 64 << 10
 
 
 def webhook_payload(canary: Canary, spec: WebhookSpec, phase: str) -> dict[str, Any]:
@@ -30,30 +33,23 @@ def webhook_payload(canary: Canary, spec: WebhookSpec, phase: str) -> dict[str, 
     }
 
 
-def _excerpt(raw: bytes) -> str:
-    text = raw.decode(errors="replace").strip().replace("\n", " ")
-    return text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else "")
-
-
-def call_webhook(spec: WebhookSpec, payload: dict[str, Any]) -> GateResult:
-    body = json.dumps(payload).encode()
+def call_webhook(spec: WebhookSpec, payload: dict[str, Any], policy: EgressPolicy) -> GateResult:
     try:
-        request = urllib.request.Request(
-            spec.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        reply = bounded.request(
+            policy,
+            "POST",
+            spec.url,
+            deadline_seconds=spec.timeout_seconds,
+            max_bytes=MAX_ANSWER_BYTES,
+            body=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=spec.timeout_seconds) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as error:
-        detail = _excerpt(error.read() or b"")
-        message = f"webhook {spec.name} returned HTTP {error.code}"
-        return GateResult(ok=False, message=f"{message}: {detail}" if detail else message)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        # ValueError: a malformed URL; OSError covers timeouts and refused connections.
-        reason = getattr(error, "reason", error)
-        return GateResult(ok=False, message=f"webhook {spec.name} failed: {reason}")
-    if 200 <= status < 300:
-        return GateResult(ok=True, message=f"webhook {spec.name} returned HTTP {status}")
-    # urllib raises for >= 400 only; a 1xx/3xx that reaches us is not a success either.
-    detail = _excerpt(raw)
-    message = f"webhook {spec.name} returned HTTP {status}"
-    return GateResult(ok=False, message=f"{message}: {detail}" if detail else message)
+    except EgressError as exc:
+        return GateResult(ok=False, message=f"webhook {spec.name} refused: {exc}")
+    except bounded.CallError as exc:
+        return GateResult(ok=False, message=f"webhook {spec.name} failed: {exc}")
+    said = f"webhook {spec.name} returned HTTP {reply.status}"
+    if 200 <= reply.status < 300:
+        return GateResult(ok=True, message=said)
+    # Redirects are not followed: a gate answering 3xx did not say yes.
+    return GateResult(ok=False, message=f"{said} ({bounded.size_text(len(reply.body))})")

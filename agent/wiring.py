@@ -15,6 +15,11 @@ from agent.routers import router_for
 from agent.routers.base import Router
 from agent.webhooks import call_webhook, webhook_payload
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
+from kubectl_canary.egress.policy import AllowRule, EgressError, EgressPolicy, parse_url
+
+# The annotation by which a Secret's owner lists where its credentials may be sent.
+ALLOWED_ADDRESSES = "kubectl-canary.dev/allowed-addresses"
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
 
 # What the primary runs is written at creation only; afterwards it changes by promotion alone
 # (and replicas by the primary's HPA). Initialize also runs on a Canary spec change or a repair
@@ -64,10 +69,15 @@ class ProviderToolkit:
         secrets: Callable[[str, str], Obj | None],
         metrics_timeout: float = 10.0,
         no_copy: tuple[str, ...] = (),
+        egress: EgressPolicy | None = None,
+        agent_namespace: str = "kubectl-canary",
     ) -> None:
-        # Reads a Secret (namespace, name), from the watch cache: MetricTemplate credentials.
+        # Reads one Secret (namespace, name) by a GET: MetricTemplate credentials.
         self._secrets = secrets
         self._metrics_timeout = metrics_timeout
+        self._egress = egress or EgressPolicy()
+        # Where a ClusterMetricTemplate's Secret lives: the platform's, out of tenants' reach.
+        self._agent_namespace = agent_namespace
         # Label/annotation keys (or prefixes ending in '/') never copied from the target, on
         # top of the GitOps tracking ones (kubectl_canary/objects/gitops.py).
         self._no_copy = no_copy
@@ -139,16 +149,15 @@ class ProviderToolkit:
             )
         creds: dict[str, str] = {}
         if template is not None and template.secret_ref:
-            secret = self._secrets(template.namespace, template.secret_ref)
-            if secret is None:
-                return MetricResult(
-                    error=f"Secret {template.namespace}/{template.secret_ref} not found"
-                )
-            creds = _secret_strings(secret)
+            try:
+                creds = self._credentials(template, address)
+            except CredentialsError as exc:
+                return MetricResult(error=str(exc))
         try:
             provider = provider_for(
                 provider_type,
                 address,
+                policy=self._egress,
                 timeout_seconds=self._metrics_timeout,
                 token=creds.get("token"),
                 username=creds.get("username"),
@@ -158,11 +167,55 @@ class ProviderToolkit:
             return MetricResult(error=str(exc))
         return provider.run_query(query)
 
+    def _credentials(self, template: MetricTemplate, address: str) -> dict[str, str]:
+        """The strings of the template's Secret, once the Secret's owner has said they may go
+        to `address` (docs/security.md, "Credentials")."""
+        ns = template.namespace or self._agent_namespace
+        shown = f"Secret {ns}/{template.secret_ref}"
+        secret = self._secrets(ns, template.secret_ref or "")
+        if secret is None:
+            raise CredentialsError(f"{shown} not found")
+        if secret.get("type") == SERVICE_ACCOUNT_TOKEN:
+            raise CredentialsError(
+                f"{shown} is a service-account token; it is never sent to a metrics server"
+            )
+        annotations = (secret.get("metadata") or {}).get("annotations") or {}
+        if not secret_allows(annotations.get(ALLOWED_ADDRESSES, ""), address):
+            raise CredentialsError(
+                f"{shown} is not marked for this address: its owner lists the addresses it "
+                f"may be sent to in annotation {ALLOWED_ADDRESSES}"
+            )
+        return _secret_strings(secret)
+
     def webhook_payload(self, canary: Canary, webhook: WebhookSpec, phase: str) -> dict[str, Any]:
         return webhook_payload(canary, webhook, phase)
 
     def call_webhook(self, webhook: WebhookSpec, payload: dict[str, Any]) -> GateResult:
-        return call_webhook(webhook, payload)
+        return call_webhook(webhook, payload, self._egress)
+
+
+class CredentialsError(ValueError):
+    pass
+
+
+def secret_allows(annotation: str, address: str) -> bool:
+    """Whether a Secret's allowed-addresses annotation (comma-separated URL prefixes, each
+    scheme://host[:port][/path]) admits `address`."""
+    try:
+        target = parse_url(address, allow_query=False)
+    except EgressError:
+        return False
+    for entry in annotation.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            rule = AllowRule.parse(entry)
+        except EgressError:
+            continue  # a malformed entry admits nothing
+        if rule.admits(target):
+            return True
+    return False
 
 
 def _secret_strings(secret: Obj) -> dict[str, str]:

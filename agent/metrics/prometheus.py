@@ -1,4 +1,4 @@
-"""Prometheus instant queries over its HTTP API (GET /api/v1/query), with urllib.
+"""Prometheus instant queries over its HTTP API (GET /api/v1/query), through the egress policy.
 
 How answers map to MetricResult (the core turns no_data into a failed check whose event says
 the canary is probably not receiving traffic):
@@ -8,23 +8,25 @@ the canary is probably not receiving traffic):
 - ±Inf → error: e.g. a quantile beyond the last histogram bucket; no threshold can judge it;
 - several series → error "query returned N series, expected 1": summing or picking one would
   silently judge something other than what the query author meant;
-- HTTP errors, connection errors, timeouts and `status: error` answers → error with the reason.
+- refused URLs, connection errors, deadlines, oversized answers and `status: error` answers →
+  error with the reason. Only Prometheus' own `errorType`/`error` fields are ever quoted
+  (cleaned, cut short): the address may be any server, and its body is not ours to repeat.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import math
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from agent.core.types import MetricResult
+from kubectl_canary.egress import bounded
+from kubectl_canary.egress.policy import EgressError, EgressPolicy, parse_url
 
-_EXCERPT = 200
+# A one-sample answer is a few hundred bytes; 1 MiB leaves room for long label sets.
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class PrometheusProvider:
@@ -32,12 +34,14 @@ class PrometheusProvider:
         self,
         address: str,
         *,
+        policy: EgressPolicy,
         timeout_seconds: float = 5.0,
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
     ) -> None:
         self.address = address.rstrip("/")
+        self.policy = policy
         self.timeout_seconds = timeout_seconds
         self._headers = {"Accept": "application/json"}
         if token:
@@ -47,21 +51,38 @@ class PrometheusProvider:
             self._headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
 
     def run_query(self, query: str) -> MetricResult:
+        try:
+            origin = parse_url(self.address, allow_query=False).origin
+        except EgressError as exc:
+            return MetricResult(error=f"metrics server refused: {exc}")
         url = f"{self.address}/api/v1/query?" + urllib.parse.urlencode({"query": query})
         try:
-            request = urllib.request.Request(url, headers=self._headers, method="GET")
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                body = response.read()
-        except urllib.error.HTTPError as error:
-            return MetricResult(error=_http_error(error))
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-            # ValueError: a malformed address; OSError covers timeouts and refused connections.
-            reason = getattr(error, "reason", error)
-            return MetricResult(error=f"prometheus {self.address} unreachable: {reason}")
+            reply = bounded.request(
+                self.policy,
+                "GET",
+                url,
+                deadline_seconds=self.timeout_seconds,
+                max_bytes=MAX_ANSWER_BYTES,
+                headers=self._headers,
+            )
+        except EgressError as exc:
+            return MetricResult(error=f"metrics server refused: {exc}")
+        except bounded.CallError as exc:
+            return MetricResult(error=f"prometheus {origin} unreachable: {exc}")
         try:
-            document = json.loads(body)
+            document = json.loads(reply.body)
         except ValueError:
-            return MetricResult(error=f"prometheus answered non-JSON: {_excerpt(body)}")
+            document = None
+        size = bounded.size_text(len(reply.body))
+        if reply.status != 200:
+            # Prometheus explains a refused query (400, 422, 503) in errorType/error.
+            if isinstance(document, dict) and document.get("status") == "error":
+                return MetricResult(
+                    error=f"prometheus returned HTTP {reply.status}: {_said(document)}"
+                )
+            return MetricResult(error=f"prometheus returned HTTP {reply.status} ({size})")
+        if document is None:
+            return MetricResult(error=f"prometheus answered non-JSON ({size})")
         return _result(document)
 
     def is_online(self) -> bool:
@@ -69,33 +90,18 @@ class PrometheusProvider:
         return result.value == 1.0
 
 
-def _excerpt(raw: bytes) -> str:
-    text = raw.decode(errors="replace").strip().replace("\n", " ")
-    return text[:_EXCERPT] + ("…" if len(text) > _EXCERPT else "")
-
-
-def _http_error(error: urllib.error.HTTPError) -> str:
-    raw = error.read() or b""
-    try:
-        document = json.loads(raw)
-        detail = f"{document.get('errorType', 'error')}: {document.get('error', '')}"
-    except ValueError:
-        detail = _excerpt(raw)
-    return f"prometheus returned HTTP {error.code}: {detail}".rstrip(": ")
-
-
 def _result(document: Any) -> MetricResult:
     if not isinstance(document, dict):
         return MetricResult(error="prometheus answer is not a JSON object")
     if document.get("status") != "success":
-        kind = document.get("errorType", "error")
-        return MetricResult(error=f"prometheus query failed: {kind}: {document.get('error', '')}")
+        return MetricResult(error=f"prometheus query failed: {_said(document)}")
     data = document.get("data") or {}
     kind, result = data.get("resultType"), data.get("result")
     if kind == "scalar":
         return _sample(result)
     if kind != "vector":
-        return MetricResult(error=f"query returned a {kind}, expected a vector or scalar")
+        shown = bounded.clean_text(str(kind), 20)
+        return MetricResult(error=f"query returned a {shown}, expected a vector or scalar")
     if not result:
         return MetricResult(no_data=True)
     if len(result) > 1:
@@ -103,11 +109,18 @@ def _result(document: Any) -> MetricResult:
     return _sample(result[0].get("value"))
 
 
+def _said(document: dict[str, Any]) -> str:
+    """Prometheus' own explanation of an error answer, cleaned and cut short."""
+    error_type = bounded.clean_text(str(document.get("errorType", "error")), 40)
+    detail = bounded.clean_text(str(document.get("error", "")))
+    return f"{error_type}: {detail}".rstrip(": ")
+
+
 def _sample(sample: Any) -> MetricResult:
     try:
         value = float(sample[1])
     except (TypeError, ValueError, IndexError):
-        return MetricResult(error=f"unreadable sample {sample!r}")
+        return MetricResult(error="unreadable sample in the answer")
     if math.isnan(value):
         return MetricResult(no_data=True)
     if math.isinf(value):

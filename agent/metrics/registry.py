@@ -13,6 +13,7 @@ from agent.metrics.prometheus import PrometheusProvider
 from agent.metrics.templates import QueryContext, prometheus_duration, render
 from agent.workloads import service_name
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate
+from kubectl_canary.egress.policy import EgressPolicy
 
 ProviderFactory = Callable[..., MetricProvider]
 _PROVIDERS: dict[str, ProviderFactory] = {"prometheus": PrometheusProvider}
@@ -30,6 +31,7 @@ def provider_for(
     provider_type: str,
     address: str,
     *,
+    policy: EgressPolicy,
     timeout_seconds: float = 5.0,
     token: str | None = None,
     username: str | None = None,
@@ -45,6 +47,7 @@ def provider_for(
         )
     return factory(
         address,
+        policy=policy,
         timeout_seconds=timeout_seconds,
         token=token,
         username=username,

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_canary.api.decode import ANALYSIS_FIELDS, SERVICE_FIELDS
+from kubectl_canary.api.decode import ANALYSIS_FIELDS, DEFAULT_NAMESPACE, SERVICE_FIELDS
 from kubectl_canary.api.errors import InvalidResource, Problem, show_value
-from kubectl_canary.api.model import API_VERSION, PROVIDERS
+from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS
 from kubectl_canary.api.reader import is_int, join
 
 FLAGGER_GROUP = "flagger.app"
@@ -51,6 +51,12 @@ _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 class Conversion:
     resource: dict[str, Any]  # the kubectl-canary document
     notes: tuple[str, ...]  # one message per field dropped or changed, naming the field
+
+
+def _namespace_of(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return str(namespace or DEFAULT_NAMESPACE)
 
 
 def convert_flagger(obj: Any) -> Conversion:
@@ -126,7 +132,7 @@ class _Converter:
             "apiVersion": API_VERSION,
             "kind": "Canary",
             "metadata": self.metadata(obj.get("metadata")),
-            "spec": self.spec(obj["spec"]),
+            "spec": self.spec(obj["spec"], _namespace_of(obj)),
         }
         return Conversion(resource=out, notes=tuple(self.dropped))
 
@@ -146,7 +152,7 @@ class _Converter:
             out["annotations"] = annotations
         return out
 
-    def spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+    def spec(self, spec: Mapping[str, Any], namespace: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         handled = {*_SPEC_KEEP, "provider", "targetRef", "autoscalerRef", "service", "analysis"}
         self.copy(spec, out, _SPEC_KEEP)
@@ -160,7 +166,7 @@ class _Converter:
         if isinstance(spec.get("service"), Mapping):
             out["service"] = self.service(spec["service"])
         if isinstance(spec.get("analysis"), Mapping):
-            out["analysis"] = self.analysis(spec["analysis"])
+            out["analysis"] = self.analysis(spec["analysis"], namespace)
         self.drop_rest(spec, "spec", handled)
         return out
 
@@ -229,7 +235,7 @@ class _Converter:
                 self.drop(join(path, key))
         return out
 
-    def analysis(self, analysis: Mapping[str, Any]) -> dict[str, Any]:
+    def analysis(self, analysis: Mapping[str, Any], namespace: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         self.copy(analysis, out, _ANALYSIS_KEEP)
         steps = out.get("stepWeights")
@@ -239,7 +245,7 @@ class _Converter:
             del out["maxWeight"]
         if isinstance(analysis.get("metrics"), list):
             out["metrics"] = [
-                self.metric(m, f"spec.analysis.metrics[{i}]")
+                self.metric(m, f"spec.analysis.metrics[{i}]", namespace)
                 for i, m in enumerate(analysis["metrics"])
                 if isinstance(m, Mapping)
             ]
@@ -252,11 +258,22 @@ class _Converter:
         self.drop_rest(analysis, "spec.analysis", {*_ANALYSIS_KEEP, "metrics", "webhooks"})
         return out
 
-    def metric(self, metric: Mapping[str, Any], path: str) -> dict[str, Any]:
+    def metric(self, metric: Mapping[str, Any], path: str, namespace: str) -> dict[str, Any]:
         keep = ("name", "interval", "thresholdRange", "templateRef", "templateVariables")
         out: dict[str, Any] = {}
         self.copy(metric, out, keep)
-        if isinstance(metric.get("templateRef"), Mapping):
+        ref = metric.get("templateRef")
+        if isinstance(ref, Mapping) and ref.get("namespace") not in (None, namespace):
+            # Another namespace's template (Flagger's habit: templates in istio-system) is
+            # what ClusterMetricTemplates are for; a Canary may not use one of another namespace.
+            out["templateRef"] = {"name": ref.get("name"), "kind": CLUSTER_TEMPLATE_KIND}
+            self.dropped.append(
+                f"{path}.templateRef: MetricTemplate {ref.get('namespace')}/{ref.get('name')} "
+                f"is another namespace's: now names {CLUSTER_TEMPLATE_KIND} {ref.get('name')}; "
+                "convert the Flagger one, then make it one (kind: ClusterMetricTemplate, no "
+                "metadata.namespace)"
+            )
+        elif isinstance(ref, Mapping):
             self.dropped.append(
                 f"{path}.templateRef: now names a {API_VERSION} MetricTemplate; "
                 "convert the Flagger one too"

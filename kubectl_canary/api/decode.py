@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kubectl_canary.api.errors import MISSING
 from kubectl_canary.api.model import (
     API_VERSION,
+    CLUSTER_TEMPLATE_KIND,
     PROVIDERS,
+    TEMPLATE_KINDS,
     WEBHOOK_TYPES,
     AnalysisSpec,
     Canary,
@@ -30,6 +33,7 @@ from kubectl_canary.api.model import (
     WebhookSpec,
 )
 from kubectl_canary.api.reader import Node, Problems, is_int
+from kubectl_canary.egress.policy import EgressError, parse_url
 
 # Patterns shared with the CRD (a test checks they are the same strings).
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -42,6 +46,8 @@ SERVICE_NAME_MAX = 63 - len("-primary")
 # Deployment `<target>-primary` must stay a 253-character DNS subdomain.
 TARGET_NAME_MAX = 253 - len("-primary")
 METRIC_PROVIDER_TYPES = ("prometheus",)
+# A webhook's timeout bounds one whole call; longer gates poll (confirm-* types) instead.
+WEBHOOK_TIMEOUT_MAX = 60.0
 
 DEFAULT_NAMESPACE = "default"
 
@@ -138,8 +144,11 @@ def decode_canary(obj: Mapping[str, Any], problems: Problems, default_provider: 
 def decode_metric_template(obj: Mapping[str, Any], problems: Problems) -> MetricTemplate:
     root = Node(problems, obj, "")
     root.only(("apiVersion", "kind", "metadata", "spec", "status"))
-    _check_type_meta(root, "MetricTemplate")
+    kind = obj.get("kind") if obj.get("kind") in TEMPLATE_KINDS else "MetricTemplate"
+    _check_type_meta(root, str(kind))
     name, namespace, _ = _metadata(root)
+    if kind == CLUSTER_TEMPLATE_KIND:
+        namespace = ""
     spec = root.child("spec", required=True)
     provider_type, address, secret, query = "prometheus", None, None, ""
     if spec:
@@ -151,11 +160,19 @@ def decode_metric_template(obj: Mapping[str, Any], problems: Problems) -> Metric
             provider_type = (
                 provider.string("type", required=True, enum=METRIC_PROVIDER_TYPES) or "prometheus"
             )
-            address = provider.string("address", pattern=HTTP_URL, explain="an http(s) URL")
+            address = _url(provider, "address", allow_query=False)
             secret_ref = provider.child("secretRef")
             if secret_ref:
                 secret_ref.only(("name",))
                 secret = secret_ref.string("name", required=True)
+                if provider.raw("address") in (MISSING, None, ""):
+                    # Credentials go only to the address their template names: without one
+                    # they would go to whatever metricsServer the Canary using it sets.
+                    provider.add(
+                        "secretRef",
+                        "needs provider.address in the same template: credentials are only "
+                        "sent to the address set beside them, never to a Canary's metricsServer",
+                    )
     return MetricTemplate(
         namespace=namespace,
         name=name,
@@ -163,6 +180,7 @@ def decode_metric_template(obj: Mapping[str, Any], problems: Problems) -> Metric
         query=query,
         provider_address=address,
         secret_ref=secret,
+        kind=str(kind),
     )
 
 
@@ -222,7 +240,7 @@ def _spec(node: Node, default_provider: str) -> CanarySpec:
         analysis=_analysis(analysis) if analysis else AnalysisSpec(),
         autoscaler_ref=_autoscaler_ref(autoscaler) if autoscaler else None,
         provider=node.string("provider", enum=PROVIDERS) or default_provider,
-        metrics_server=node.string("metricsServer", pattern=HTTP_URL, explain="an http(s) URL"),
+        metrics_server=_url(node, "metricsServer", allow_query=False),
         progress_deadline_seconds=node.integer("progressDeadlineSeconds", 600, lo=1),
         skip_analysis=node.boolean("skipAnalysis"),
         suspend=node.boolean("suspend"),
@@ -354,10 +372,11 @@ def _metric(node: Node) -> MetricSpec:
     template = node.child("templateRef")
     template_ref = None
     if template:
-        template.only(("name", "namespace"))
+        template.only(("name", "namespace", "kind"))
         template_ref = TemplateRef(
             name=template.string("name", required=True) or "",
             namespace=template.string("namespace", pattern=DNS1123_LABEL, explain="a DNS label"),
+            kind=template.string("kind", enum=TEMPLATE_KINDS) or "MetricTemplate",
         )
     return MetricSpec(
         name=node.string("name", required=True) or "",
@@ -368,6 +387,20 @@ def _metric(node: Node) -> MetricSpec:
     )
 
 
+def _url(node: Node, key: str, *, required: bool = False, allow_query: bool = True) -> str | None:
+    """An http(s) URL in the strict form every outbound call needs (no userinfo, no fragment;
+    with allow_query=False no query string either): see kubectl_canary/egress/policy.py."""
+    value = node.string(key, required=required, pattern=HTTP_URL, explain="an http(s) URL")
+    if value is None:
+        return None
+    try:
+        parse_url(value, allow_query=allow_query)
+    except EgressError as exc:
+        node.add(key, str(exc), value)
+        return None
+    return value
+
+
 def _webhook(node: Node) -> WebhookSpec:
     node.only(
         ("name", "type", "url", "timeout", "metadata"),
@@ -375,8 +408,8 @@ def _webhook(node: Node) -> WebhookSpec:
     )
     return WebhookSpec(
         name=node.string("name", required=True) or "",
-        url=node.string("url", required=True, pattern=HTTP_URL, explain="an http(s) URL") or "",
+        url=_url(node, "url", required=True) or "",
         type=node.string("type", enum=WEBHOOK_TYPES) or "rollout",
-        timeout_seconds=node.duration("timeout", 10.0),
+        timeout_seconds=node.duration("timeout", 10.0, maximum=WEBHOOK_TIMEOUT_MAX),
         metadata=node.string_map("metadata"),
     )

@@ -34,6 +34,10 @@ SHARED_POD_LABEL = f"{GROUP}/app"
 ORIGINAL_SPEC_ANNOTATION = f"{GROUP}/original-spec"
 
 PROVIDERS = ("istio", "gatewayapi", "kubernetes")
+# Namespaced templates serve Canaries of their own namespace; cluster-scoped ones are the
+# platform team's, shared by every namespace (docs/security.md, "Credentials").
+TEMPLATE_KINDS = ("MetricTemplate", "ClusterMetricTemplate")
+CLUSTER_TEMPLATE_KIND = "ClusterMetricTemplate"
 WEBHOOK_TYPES = (
     "confirm-rollout",
     "pre-rollout",
@@ -123,7 +127,8 @@ class ThresholdRange:
 @dataclass(frozen=True)
 class TemplateRef:
     name: str
-    namespace: str | None = None  # defaults to the Canary's namespace
+    namespace: str | None = None  # defaults to the Canary's namespace; must be it
+    kind: str = "MetricTemplate"  # or "ClusterMetricTemplate" (cluster-scoped, no namespace)
 
 
 @dataclass(frozen=True)
@@ -289,9 +294,10 @@ class Canary:
 
 @dataclass(frozen=True)
 class MetricTemplate:
-    namespace: str
+    namespace: str  # "" for a ClusterMetricTemplate
     name: str
     provider_type: str  # "prometheus"
     query: str
     provider_address: str | None = None
     secret_ref: str | None = None  # Secret with `token` or `username`/`password`
+    kind: str = "MetricTemplate"  # or "ClusterMetricTemplate"

@@ -181,8 +181,8 @@ class Node:
             return default
         return value
 
-    def duration(self, key: str, default: float) -> float:
-        """Seconds of a duration string like "30s"; must be more than zero."""
+    def duration(self, key: str, default: float, maximum: float | None = None) -> float:
+        """Seconds of a duration string like "30s"; more than zero, at most `maximum`."""
         value = self.data.get(key)
         if value is None:
             return default
@@ -193,6 +193,9 @@ class Node:
             return default
         if seconds <= 0:
             self.add(key, "must be more than zero", value)
+            return default
+        if maximum is not None and seconds > maximum:
+            self.add(key, f"must be at most {maximum:g}s", value)
             return default
         return seconds
 

@@ -19,7 +19,14 @@ from kubectl_canary.api.decode import (
     decode_metric_template,
 )
 from kubectl_canary.api.errors import Problem, show_value
-from kubectl_canary.api.model import BUILTIN_METRICS, PROVIDERS, Canary, MetricTemplate
+from kubectl_canary.api.model import (
+    BUILTIN_METRICS,
+    CLUSTER_TEMPLATE_KIND,
+    PROVIDERS,
+    Canary,
+    MetricTemplate,
+    TemplateRef,
+)
 from kubectl_canary.api.reader import Problems
 
 DEFAULT_PROVIDER = "kubernetes"
@@ -64,6 +71,7 @@ def check_metric_template(obj: Any) -> tuple[MetricTemplate | None, list[Problem
 
 class _CrossChecks:
     def __init__(self, canary: Canary, obj: Mapping[str, Any], problems: Problems) -> None:
+        self.namespace = canary.namespace
         self.spec = canary.spec
         self.analysis = canary.spec.analysis
         self.problems = problems
@@ -169,6 +177,9 @@ class _CrossChecks:
                     "templateRef names a MetricTemplate",
                     metric.name,
                 )
+            ref = metric.template_ref
+            if ref is not None and self.clean(f"{path}.templateRef"):
+                self.template_ref(f"{path}.templateRef", ref)
             bounds = metric.threshold_range
             if bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
                 self.problems.add(
@@ -176,6 +187,25 @@ class _CrossChecks:
                     f"must be at most thresholdRange.max ({show_value(bounds.max)})",
                     bounds.min,
                 )
+
+    def template_ref(self, path: str, ref: TemplateRef) -> None:
+        """A Canary uses templates of its own namespace, or the platform's cluster-scoped ones:
+        another namespace's MetricTemplate carries that namespace's credentials and address."""
+        if ref.kind == CLUSTER_TEMPLATE_KIND:
+            if ref.namespace is not None:
+                self.problems.add(
+                    f"{path}.namespace",
+                    "must be unset: a ClusterMetricTemplate has none",
+                    ref.namespace,
+                )
+        elif ref.namespace is not None and ref.namespace != self.namespace:
+            self.problems.add(
+                f"{path}.namespace",
+                f"a MetricTemplate of another namespace cannot be used (its credentials are that "
+                f"namespace's); use one in {self.namespace} or a ClusterMetricTemplate "
+                "(kind: ClusterMetricTemplate), which the platform team shares",
+                ref.namespace,
+            )
 
     def webhooks(self) -> None:
         seen: dict[str, int] = {}

@@ -21,6 +21,7 @@ from agent.core.types import MetricResult
 from agent.metrics import provider_for, query_for
 from agent.metrics.base import MetricProvider
 from kubectl_canary.api.model import Canary, CanarySpec, MetricSpec, ServiceSpec, TargetRef
+from kubectl_canary.egress.policy import EgressPolicy
 
 pytestmark = pytest.mark.prometheus
 
@@ -181,7 +182,9 @@ def settled(provider: MetricProvider, query: str) -> MetricResult:
 
 @pytest.mark.parametrize("provider_name", ["istio", "gatewayapi", "kubernetes"])
 def test_builtin_queries_measure_the_canary(prometheus: str, provider_name: str) -> None:
-    provider = provider_for("prometheus", prometheus, timeout_seconds=10)
+    provider = provider_for(
+        "prometheus", prometheus, policy=EgressPolicy.build([prometheus]), timeout_seconds=10
+    )
     assert provider.is_online()
     base = canary("podinfo")
     podinfo = replace(base, spec=replace(base.spec, provider=provider_name))
@@ -194,7 +197,9 @@ def test_builtin_queries_measure_the_canary(prometheus: str, provider_name: str)
 
 
 def test_no_traffic_is_no_data(prometheus: str) -> None:
-    provider = provider_for("prometheus", prometheus, timeout_seconds=10)
+    provider = provider_for(
+        "prometheus", prometheus, policy=EgressPolicy.build([prometheus]), timeout_seconds=10
+    )
     settled(provider, query_for(canary("podinfo"), MetricSpec(name="request-success-rate"), None))
     success_rate = MetricSpec(name="request-success-rate")
 
@@ -209,7 +214,9 @@ def test_no_traffic_is_no_data(prometheus: str) -> None:
 
 
 def test_prometheus_errors_are_reported(prometheus: str) -> None:
-    provider = provider_for("prometheus", prometheus, timeout_seconds=10)
+    provider = provider_for(
+        "prometheus", prometheus, policy=EgressPolicy.build([prometheus]), timeout_seconds=10
+    )
 
     bad = provider.run_query("sum(rate(istio_requests_total[1m])")
     several = provider.run_query('istio_requests_total{destination_workload="podinfo"}')

@@ -224,10 +224,12 @@ def test_gatewayapi_canary_with_legacy_thresholds_and_step_weights() -> None:
         "spec.analysis.maxWeight: ignored by Flagger with stepWeights, dropped",
         "spec.analysis.metrics[0].threshold: deprecated, converted to thresholdRange.min",
         "spec.analysis.metrics[1].threshold: deprecated, converted to thresholdRange.max",
-        "spec.analysis.metrics[2].templateRef: now names a kubectl-canary.dev/v1alpha1 "
-        "MetricTemplate; convert the Flagger one too",
+        "spec.analysis.metrics[2].templateRef: MetricTemplate istio-system/error-rate is "
+        "another namespace's: now names ClusterMetricTemplate error-rate; convert the Flagger "
+        "one, then make it one (kind: ClusterMetricTemplate, no metadata.namespace)",
         "spec.analysis.sessionAffinity: not supported, dropped",
     ]
+    assert metrics[2]["templateRef"] == {"name": "error-rate", "kind": "ClusterMetricTemplate"}
     assert validate_canary(result.resource) == []
     assert schema_errors("Canary", result.resource) == []
     assert parse_canary(result.resource).spec.analysis.max_weight == 75

@@ -234,7 +234,11 @@ FULL = {
                     "name": "latency",
                     "interval": "1m",
                     "thresholdRange": {"min": 0, "max": 250.5},
-                    "templateRef": {"name": "latency", "namespace": "infra"},
+                    "templateRef": {
+                        "name": "latency",
+                        "namespace": "test",
+                        "kind": "MetricTemplate",
+                    },
                     "templateVariables": {"quantile": "0.95"},
                 }
             ],

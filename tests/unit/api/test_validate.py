@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubectl_canary.api.errors import InvalidResource
-from kubectl_canary.api.parse import parse_canary
-from kubectl_canary.api.validate import validate_canary
+from kubectl_canary.api.parse import parse_canary, parse_metric_template
+from kubectl_canary.api.validate import validate_canary, validate_metric_template
 from tests.unit.api.crd_schema import schema_errors
 
 
@@ -216,6 +216,96 @@ CASES = [
         "spec.service.targetPort: must be 1..65535 or a name, got 0",
     ),
 ]
+
+
+# What a tenant can put in a Canary that would misdirect the agent's outbound calls or
+# credentials (docs/security.md): refused by the spec check, before any call.
+CROSS = {"name": "t", "templateRef": {"name": "shared", "namespace": "platform"}}
+CLUSTER_WITH_NS = {
+    "name": "t",
+    "templateRef": {"name": "shared", "namespace": "x", "kind": "ClusterMetricTemplate"},
+}
+HOOK = {"name": "gate", "type": "confirm-promotion"}
+SECURITY_CASES = [
+    (
+        with_("spec.analysis.metrics", [CROSS]),
+        "spec.analysis.metrics[0].templateRef.namespace: a MetricTemplate of another namespace "
+        "cannot be used (its credentials are that namespace's); use one in application or a "
+        "ClusterMetricTemplate (kind: ClusterMetricTemplate), which the platform team shares, "
+        "got 'platform'",
+    ),
+    (
+        with_("spec.analysis.metrics", [CLUSTER_WITH_NS]),
+        "spec.analysis.metrics[0].templateRef.namespace: must be unset: a "
+        "ClusterMetricTemplate has none, got 'x'",
+    ),
+    (
+        with_("spec.metricsServer", "http://10.0.0.5/internal#"),
+        "spec.metricsServer: URL has a fragment ('#'), which would cut off the request path, "
+        "got 'http://10.0.0.5/internal#'",
+    ),
+    (
+        with_("spec.metricsServer", "http://prom:9090/?x=1"),
+        "spec.metricsServer: metrics server URL has a query string ('?'), "
+        "got 'http://prom:9090/?x=1'",
+    ),
+    (
+        with_("spec.analysis.webhooks", [{**HOOK, "url": "http://u:p@gate/"}]),
+        "spec.analysis.webhooks[0].url: URL has userinfo ('user@'); credentials belong in a "
+        "Secret, got 'http://u:p@gate/'",
+    ),
+    (
+        with_("spec.analysis.webhooks", [{**HOOK, "url": "http://gate/", "timeout": "61s"}]),
+        "spec.analysis.webhooks[0].timeout: must be at most 60s, got '61s'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"), SECURITY_CASES, ids=[c[1].split(":")[0] for c in SECURITY_CASES]
+)
+def test_tenant_fields_that_would_misdirect_calls_are_refused(
+    doc: dict[str, Any], expected: str
+) -> None:
+    assert expected in [str(p) for p in validate_canary(doc)]
+
+
+def test_same_namespace_and_cluster_templates_are_accepted() -> None:
+    own = {"name": "t", "templateRef": {"name": "mine", "namespace": "application"}}
+    cluster = {"name": "c", "templateRef": {"name": "shared", "kind": "ClusterMetricTemplate"}}
+    doc = with_("spec.analysis.metrics", [own, cluster])
+    assert validate_canary(doc) == []
+    refs = [m.template_ref for m in parse_canary(doc).spec.analysis.metrics]
+    assert [(r.kind, r.name) for r in refs if r] == [
+        ("MetricTemplate", "mine"),
+        ("ClusterMetricTemplate", "shared"),
+    ]
+
+
+def template_doc(kind: str, provider: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = (
+        {"name": "t"} if kind != "MetricTemplate" else {"name": "t", "namespace": "a"}
+    )
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": kind,
+        "metadata": meta,
+        "spec": {"provider": {"type": "prometheus", **provider}, "query": "up"},
+    }
+
+
+@pytest.mark.parametrize("kind", ["MetricTemplate", "ClusterMetricTemplate"])
+def test_a_template_secret_needs_an_address_beside_it(kind: str) -> None:
+    problems = [
+        str(p) for p in validate_metric_template(template_doc(kind, {"secretRef": {"name": "s"}}))
+    ]
+    assert problems == [
+        "spec.provider.secretRef: needs provider.address in the same template: credentials "
+        "are only sent to the address set beside them, never to a Canary's metricsServer"
+    ]
+    with_address = template_doc(kind, {"address": "http://prom:9090", "secretRef": {"name": "s"}})
+    template = parse_metric_template(with_address)
+    assert (template.kind, template.namespace) == (kind, "a" if kind == "MetricTemplate" else "")
 
 
 @pytest.mark.parametrize(("doc", "expected"), CASES, ids=[c[1].split(":")[0] for c in CASES])

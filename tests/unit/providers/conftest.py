@@ -25,6 +25,11 @@ class Answer:
     content_type: str = "application/json"
     # True: never answer (until teardown), to provoke client timeouts.
     hold: bool = False
+    # Send the body a byte at a time, this many seconds apart (a server that drips).
+    drip_seconds: float = 0.0
+    # Stream this many bytes of body instead of `body`; Content-Length only if `announce`.
+    stream_bytes: int = 0
+    announce: bool = True
 
 
 @dataclass
@@ -52,9 +57,28 @@ def http_stub() -> Iterator[HttpStub]:
                 return
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
+            size = answer.stream_bytes or len(answer.body)
+            if answer.announce:
+                self.send_header("Content-Length", str(size))
             self.end_headers()
-            self.wfile.write(answer.body)
+            try:
+                self._body(answer)
+            except OSError:
+                return  # the client stopped reading: what a bounded client does
+
+        def _body(self, answer: Answer) -> None:
+            if answer.drip_seconds:
+                for byte in answer.body:
+                    if stub.released.wait(answer.drip_seconds):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            elif answer.stream_bytes:
+                chunk = b"x" * (1 << 16)
+                for _ in range(answer.stream_bytes // len(chunk)):
+                    self.wfile.write(chunk)
+            else:
+                self.wfile.write(answer.body)
 
         do_GET = _serve
         do_POST = _serve
