@@ -44,8 +44,8 @@ from kubectl_canary.cli.manifests import (
     agent_documents,
     crd_documents,
 )
-from kubectl_canary.cli.prune import prune
 from kubectl_canary.cli.options import Session, kube_options, output_option, timeout_option
+from kubectl_canary.cli.prune import prune
 from kubectl_canary.cli.render import to_json, yaml_documents
 from kubectl_canary.kube import Kube, KubeError, NotFoundError
 

@@ -37,6 +37,8 @@ AGENT_LABELS = {MANAGED_BY_LABEL: "kubectl-canary", NAME_LABEL: "kubectl-canary-
 def ours(obj: Obj, labels: Mapping[str, str] = AGENT_LABELS) -> bool:
     found = obj.get("metadata", {}).get("labels") or {}
     return all(found.get(k) == v for k, v in labels.items())
+
+
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
