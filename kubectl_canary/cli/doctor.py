@@ -148,8 +148,9 @@ def check_agent(kube: Kube, info: AgentInfo | None, now: Any) -> Iterator[Check]
         )
 
 
-def check_rbac(kube: Kube, namespace: str) -> Iterator[Check]:
-    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", ())
+def check_rbac(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check]:
+    # The installed mode's plan: namespaced installs have RoleBindings, no ClusterRoleBinding.
+    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", tuple(watched))
     rbac_kinds = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount")
     problems = []
     for doc in plan(values, agent_process=False):
@@ -375,8 +376,9 @@ def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
     info = find_agent(kube, agent_namespace)
     checks += list(check_agent(kube, info, session.now()))
     namespace = info.namespace if info else agent_namespace or DEFAULT_NAMESPACE
-    checks += list(check_rbac(kube, namespace))
-    checks += list(check_permissions(kube, namespace, watched_namespaces(info)))
+    watched = watched_namespaces(info)
+    checks += list(check_rbac(kube, namespace, watched))
+    checks += list(check_permissions(kube, namespace, watched))
     try:
         canaries = list(kube.list(API_VERSION, "Canary", None).get("items", []))
     except KubeError:

@@ -293,3 +293,10 @@ def test_doctor_warns_when_reviews_are_not_served(run, fake):
     run("init")
     (check,) = _doctor_permissions(run)
     assert check["result"] == "warn" and "SubjectAccessReview unavailable" in check["detail"]
+
+
+def test_doctor_checks_the_rbac_of_the_installed_mode(run, fake):
+    play_cluster(fake)
+    assert run("init", "--watch-namespace", "a").exit_code == 0
+    (check,) = [c for c in json.loads(run("doctor", "-o", "json").stdout) if c["name"] == "rbac"]
+    assert check["result"] == "ok", check
