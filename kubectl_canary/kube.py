@@ -50,6 +50,9 @@ KNOWN_KINDS: dict[str, tuple[str, bool]] = {
     "DestinationRule": ("destinationrules", True),
     "HTTPRoute": ("httproutes", True),
     "SelfSubjectAccessReview": ("selfsubjectaccessreviews", False),
+    "SubjectAccessReview": ("subjectaccessreviews", False),
+    "NetworkPolicy": ("networkpolicies", True),
+    "PodDisruptionBudget": ("poddisruptionbudgets", True),
 }
 
 CONNECT_TIMEOUT = 10.0

@@ -30,6 +30,13 @@ from kubectl_canary.cli.apply import contains
 from kubectl_canary.cli.init import manifest_values, plan
 from kubectl_canary.cli.manifests import DEFAULT_IMAGE, crd_documents
 from kubectl_canary.cli.options import Session, kube_options, output_option
+from kubectl_canary.cli.permissions import (
+    ReviewUnavailable,
+    foreign_bindings,
+    granted,
+    judge,
+    reviewer,
+)
 from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API
 from kubectl_canary.cli.render import table, to_json
 from kubectl_canary.kube import Kube, KubeError, NotFoundError
@@ -141,8 +148,9 @@ def check_agent(kube: Kube, info: AgentInfo | None, now: Any) -> Iterator[Check]
         )
 
 
-def check_rbac(kube: Kube, namespace: str) -> Iterator[Check]:
-    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", ())
+def check_rbac(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check]:
+    # The installed mode's plan: namespaced installs have RoleBindings, no ClusterRoleBinding.
+    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", tuple(watched))
     rbac_kinds = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount")
     problems = []
     for doc in plan(values, agent_process=False):
@@ -159,6 +167,49 @@ def check_rbac(kube: Kube, namespace: str) -> Iterator[Check]:
         yield Check("rbac", "fail", "; ".join(problems), "run `kubectl canary init` to repair it")
     else:
         yield Check("rbac", "ok", "service account, roles and bindings as installed by init")
+
+
+def watched_namespaces(info: AgentInfo | None) -> list[str]:
+    """The Deployment's --watch-namespace list; [] = all namespaces."""
+    if info is None or info.deployment is None:
+        return []
+    for c in info.deployment["spec"]["template"]["spec"].get("containers", []):
+        for arg in c.get("args", []):
+            if arg.startswith("--watch-namespace="):
+                return [ns for ns in arg.split("=", 1)[1].split(",") if ns]
+    return []
+
+
+def check_permissions(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check]:
+    name = "agent permissions"
+    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", tuple(watched))
+    docs = plan(values, agent_process=False)
+    try:
+        missing, excess = judge(granted(docs, watched), reviewer(kube, namespace))
+    except ReviewUnavailable as e:
+        yield Check(name, "warn", f"not checked: SubjectAccessReview unavailable ({e})")
+        return
+    if missing:
+        yield Check(
+            name,
+            "fail",
+            "missing: " + "; ".join(str(a) for a in missing),
+            "run `kubectl canary init` to repair the agent's RBAC",
+        )
+    if excess:
+        ours = {
+            (d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in ("ClusterRole", "Role")
+        }
+        grants = foreign_bindings(kube, namespace, ours)
+        by = f"; bindings to the agent: {', '.join(grants)}" if grants else ""
+        yield Check(
+            name,
+            "fail",
+            "excess: " + "; ".join(str(a) for a in excess) + by,
+            "remove the bindings that grant the agent's ServiceAccount more than init does",
+        )
+    if not missing and not excess:
+        yield Check(name, "ok", "every grant allowed, no dangerous extra")
 
 
 def probe_prometheus(kube: Kube, url: str) -> tuple[bool, str]:
@@ -324,9 +375,10 @@ def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
     checks += list(check_crds(kube))
     info = find_agent(kube, agent_namespace)
     checks += list(check_agent(kube, info, session.now()))
-    checks += list(
-        check_rbac(kube, info.namespace if info else agent_namespace or DEFAULT_NAMESPACE)
-    )
+    namespace = info.namespace if info else agent_namespace or DEFAULT_NAMESPACE
+    watched = watched_namespaces(info)
+    checks += list(check_rbac(kube, namespace, watched))
+    checks += list(check_permissions(kube, namespace, watched))
     try:
         canaries = list(kube.list(API_VERSION, "Canary", None).get("items", []))
     except KubeError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -37,10 +38,16 @@ from kubectl_canary.cli.agent_info import (
 )
 from kubectl_canary.cli.apply import apply, ref
 from kubectl_canary.cli.errors import CliError, TimeoutExceeded
-from kubectl_canary.cli.manifests import DEFAULT_IMAGE, agent_documents, crd_documents
+from kubectl_canary.cli.manifests import (
+    DEFAULT_IMAGE,
+    OUR_LABELS,
+    agent_documents,
+    crd_documents,
+)
 from kubectl_canary.cli.options import Session, kube_options, output_option, timeout_option
+from kubectl_canary.cli.prune import prune
 from kubectl_canary.cli.render import to_json, yaml_documents
-from kubectl_canary.kube import Kube, NotFoundError
+from kubectl_canary.kube import Kube, KubeError, NotFoundError
 
 Obj = dict[str, Any]
 
@@ -65,6 +72,38 @@ def namespace_doc(name: str) -> Obj:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
+# On a namespace init created (never on one that existed): uninstall deletes only those.
+CREATED_BY_INIT = "kubectl-canary.dev/created-by-init"
+EGRESS_DEFAULTS = ("allow", "deny")
+_GATEWAY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\*|[a-z0-9]([-.a-z0-9]*[a-z0-9])?)$")
+
+
+def security_args(
+    allow_egress: tuple[str, ...],
+    egress_default: str | None,
+    allow_gateway: tuple[str, ...],
+    allow_wildcard_hosts: bool,
+    allow_tls_disable: bool,
+) -> list[str]:
+    """The agent's security flags, only those set: the agent's own defaults stay in force."""
+    args = [f"--allow-egress={url}" for url in allow_egress]
+    if egress_default:
+        args.append(f"--egress-default={egress_default}")
+    args += [f"--allow-gateway={gw}" for gw in allow_gateway]
+    if allow_wildcard_hosts:
+        args.append("--allow-wildcard-hosts")
+    if allow_tls_disable:
+        args.append("--allow-tls-disable")
+    return args
+
+
+def _gateway(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    for gw in value:
+        if not _GATEWAY.match(gw):
+            raise click.BadParameter(f"{gw!r} is not NS/NAME or NS/*", ctx, param)
+    return value
+
+
 # Apply order, as `kubectl apply` users expect it: what others refer to comes first.
 KIND_ORDER = (
     "Namespace",
@@ -75,22 +114,44 @@ KIND_ORDER = (
     "RoleBinding",
     "ConfigMap",
     "Service",
+    "NetworkPolicy",
+    "PodDisruptionBudget",
     "Deployment",
 )
+# What exists only for the agent's pods: without a kubelet (--agent-process) there are none.
+POD_KINDS = ("Deployment", "NetworkPolicy", "PodDisruptionBudget")
 
 
-def plan(values: dict[str, str], agent_process: bool) -> list[Obj]:
+def plan(
+    values: dict[str, str], agent_process: bool, agent_args: tuple[str, ...] | list[str] = ()
+) -> list[Obj]:
     """Every object `init` applies, in order: CRDs, the namespace, RBAC, then the agent."""
     agent = sorted(
-        agent_documents(values),
+        agent_documents(values, agent_args),
         key=lambda d: KIND_ORDER.index(d["kind"]) if d["kind"] in KIND_ORDER else len(KIND_ORDER),
     )
     if not any(d["kind"] == "Namespace" for d in agent):
         agent.insert(0, namespace_doc(values["NAMESPACE"]))
     if agent_process:
         # No kubelet: the Deployment would never run; the local process replaces it.
-        agent = [d for d in agent if d["kind"] != "Deployment"]
-    return crd_documents() + agent
+        agent = [d for d in agent if d["kind"] not in POD_KINDS]
+    docs = crd_documents() + agent
+    for doc in docs:
+        labels = doc["metadata"].setdefault("labels", {})
+        for key, value in OUR_LABELS.items():
+            labels.setdefault(key, value)
+    return docs
+
+
+def apply_namespace(kube: Kube, doc: Obj) -> str:
+    """Apply the agent's namespace; one init creates is marked so uninstall may delete it."""
+    try:
+        kube.get("v1", "Namespace", doc["metadata"]["name"])
+    except NotFoundError:
+        meta = doc["metadata"]
+        marked = {**doc, "metadata": {**meta, "annotations": {CREATED_BY_INIT: "true"}}}
+        return apply(kube, marked)
+    return apply(kube, doc)
 
 
 # ----- waiting, with progress -----
@@ -235,7 +296,7 @@ def start_local_agent(
     metrics_server: str,
     watch: tuple[str, ...],
     log_file: str,
-    extra_args: tuple[str, ...],
+    extra_args: tuple[str, ...] | list[str],
 ) -> tuple[LocalAgent, subprocess.Popen[bytes]]:
     kube = session.kube
     previous = read_local(kube, namespace)
@@ -276,7 +337,11 @@ def start_local_agent(
     record = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": LOCAL_AGENT_CONFIGMAP, "namespace": namespace},
+        "metadata": {
+            "name": LOCAL_AGENT_CONFIGMAP,
+            "namespace": namespace,
+            "labels": {**OUR_LABELS, "app.kubernetes.io/name": AGENT_NAME},
+        },
         "data": local_record(agent),
     }
     apply(kube, record)
@@ -328,7 +393,30 @@ Examples:
     metavar="NS",
     help="Only act on Canaries in this namespace (repeatable; default: all).",
 )
-@click.option("--dry-run", is_flag=True, help="Print what would be applied; change nothing.")
+@click.option(
+    "--allow-egress",
+    multiple=True,
+    metavar="URL",
+    help="A URL prefix the agent may call (metrics servers, webhooks; repeatable).",
+)
+@click.option(
+    "--egress-default",
+    type=click.Choice(EGRESS_DEFAULTS),
+    default=None,
+    help="Egress to URLs not allowed by --allow-egress (the agent's default: allow).",
+)
+@click.option(
+    "--allow-gateway",
+    multiple=True,
+    metavar="NS/NAME|NS/*",
+    callback=_gateway,
+    help="A Gateway HTTPRoutes may attach to (repeatable).",
+)
+@click.option("--allow-wildcard-hosts", is_flag=True, help="Let Canaries route wildcard hosts.")
+@click.option("--allow-tls-disable", is_flag=True, help="Let Canaries skip TLS verification.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be applied and pruned; change nothing."
+)
 @output_option("yaml", "json")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the agent to be ready.")
 @timeout_option(300, "the agent to be ready")
@@ -346,6 +434,11 @@ def init(
     metrics_server: str,
     image: str,
     watch_namespace: tuple[str, ...],
+    allow_egress: tuple[str, ...],
+    egress_default: str | None,
+    allow_gateway: tuple[str, ...],
+    allow_wildcard_hosts: bool,
+    allow_tls_disable: bool,
     dry_run: bool,
     output: str | None,
     no_wait: bool,
@@ -357,24 +450,42 @@ def init(
     """Install or upgrade the CRDs, RBAC and agent, and wait until the agent is ready."""
     namespace = session.namespace_flag or DEFAULT_NAMESPACE
     values = manifest_values(namespace, image, provider, metrics_server, watch_namespace)
-    docs = plan(values, agent_process)
+    security = security_args(
+        allow_egress, egress_default, allow_gateway, allow_wildcard_hosts, allow_tls_disable
+    )
+    docs = plan(values, agent_process, security)
     if dry_run:
         if output == "json":
             click.echo(to_json({"apiVersion": "v1", "kind": "List", "items": docs}))
         else:
             click.echo(yaml_documents(docs), nl=False)
+        # On stderr, so the printed manifests stay valid YAML/JSON; GitOps renders offline.
+        try:
+            for line in prune(session.kube, docs, dry_run=True):
+                click.echo(line, err=True)
+        except KubeError as e:
+            click.echo(f"not checked what would be pruned: {e}", err=True)
         return
     if output:
         raise click.UsageError("-o is only for --dry-run")
     kube = session.kube
     for doc in docs:
-        click.echo(f"{ref(doc)} {apply(kube, doc)}")
+        done = apply_namespace(kube, doc) if doc["kind"] == "Namespace" else apply(kube, doc)
+        click.echo(f"{ref(doc)} {done}")
+    for line in prune(kube, docs, dry_run=False):
+        click.echo(line)
     crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
     wait_until(session, 60, crds_established(kube, crds), "the CRDs")
     if agent_process:
         log_file = agent_log or default_log_file(kubeconfig_path(session), namespace)
         agent, proc = start_local_agent(
-            session, namespace, provider, metrics_server, watch_namespace, log_file, agent_arg
+            session,
+            namespace,
+            provider,
+            metrics_server,
+            watch_namespace,
+            log_file,
+            [*security, *agent_arg],
         )
         click.echo(f"local agent started: pid {agent.pid}, log {agent.log_file}")
         if not no_wait:

@@ -9,7 +9,7 @@ silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -18,7 +18,27 @@ from kubectl_canary.cli.errors import CliError
 
 Obj = dict[str, Any]
 
-DEFAULT_IMAGE = f"ghcr.io/kubectl-canary/canary-agent:{__version__}"
+IMAGE_REPOSITORY = "ghcr.io/kubectl-canary/canary-agent"
+# Filled in by the release process (sha256:...): a release pins the agent image by digest, so
+# what runs is exactly what was built and scanned. Dev builds leave it empty and use the tag.
+IMAGE_DIGEST = ""
+DEFAULT_IMAGE = (
+    f"{IMAGE_REPOSITORY}@{IMAGE_DIGEST}" if IMAGE_DIGEST else f"{IMAGE_REPOSITORY}:{__version__}"
+)
+# Every object init renders carries these, and init's pruning and uninstall delete only
+# objects that carry them (with the agent's name label): never one someone else made.
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+NAME_LABEL = "app.kubernetes.io/name"
+OUR_LABELS = {PART_OF_LABEL: "kubectl-canary", MANAGED_BY_LABEL: "kubectl-canary"}
+AGENT_LABELS = {MANAGED_BY_LABEL: "kubectl-canary", NAME_LABEL: "kubectl-canary-agent"}
+
+
+def ours(obj: Obj, labels: Mapping[str, str] = AGENT_LABELS) -> bool:
+    found = obj.get("metadata", {}).get("labels") or {}
+    return all(found.get(k) == v for k, v in labels.items())
+
+
 PLACEHOLDER = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
@@ -60,8 +80,11 @@ CLUSTER_BINDING_FILE = "clusterrolebinding.yaml"
 PER_NAMESPACE_BINDING_FILE = "rolebinding-watched.yaml"
 
 
-def agent_documents(values: Mapping[str, str]) -> list[Obj]:
-    """The agent's objects; values["WATCH_NAMESPACES"] is a comma-separated list or ""."""
+def agent_documents(values: Mapping[str, str], extra_args: Sequence[str] = ()) -> list[Obj]:
+    """The agent's objects; values["WATCH_NAMESPACES"] is a comma-separated list or "".
+
+    `extra_args` go after the Deployment's own args: optional and repeatable flags, which a
+    text placeholder cannot render (it would leave `--flag=` behind when unset)."""
     watched = [ns for ns in values["WATCH_NAMESPACES"].split(",") if ns]
     docs: list[Obj] = []
     for name, text in _files("agent"):
@@ -76,4 +99,8 @@ def agent_documents(values: Mapping[str, str]) -> list[Obj]:
         docs += _documents(substitute(text, values, source), source)
     if not docs:
         raise CliError("this build of kubectl-canary has no agent manifests (package data missing)")
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            container["args"] = [*container.get("args", []), *extra_args]
     return docs

@@ -1,5 +1,9 @@
 """`kubectl canary uninstall`: remove the agent, its RBAC and the CRDs.
 
+It deletes what init made and only that: the agent's objects are found by their labels (in
+every namespace, for the per-namespace RoleBindings), and the agent's namespace goes only when
+init created it (annotation kubectl-canary.dev/created-by-init), never one that existed.
+
 Refuses while Canaries exist: deleting the CRDs would delete them, and a Canary deleted without
 the agent leaves the app on the generated primary. `offboard` hands each app back first;
 `--force` deletes the Canaries instead (the agent still runs then, so those with
@@ -16,12 +20,40 @@ from kubectl_canary.api.model import API_VERSION, FINALIZER
 from kubectl_canary.cli.agent_info import DEFAULT_NAMESPACE, LOCAL_AGENT_CONFIGMAP, read_local
 from kubectl_canary.cli.apply import ref
 from kubectl_canary.cli.errors import RefusedError
-from kubectl_canary.cli.init import manifest_values, plan, stop_local_agent
-from kubectl_canary.cli.manifests import DEFAULT_IMAGE
+from kubectl_canary.cli.init import CREATED_BY_INIT, stop_local_agent
+from kubectl_canary.cli.manifests import crd_documents, ours
 from kubectl_canary.cli.options import Session, kube_options, timeout_option
-from kubectl_canary.kube import Kube, ResourceTypeMissingError
+from kubectl_canary.cli.prune import where
+from kubectl_canary.kube import Kube, NotFoundError, ResourceTypeMissingError
 
 Obj = dict[str, Any]
+
+
+# What init makes, deleted in reverse apply order. None: in every namespace; the others live in
+# the agent's namespace.
+AGENT_KINDS = (
+    ("apps/v1", "Deployment", False),
+    ("policy/v1", "PodDisruptionBudget", False),
+    ("networking.k8s.io/v1", "NetworkPolicy", False),
+    ("v1", "Service", False),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
+    ("rbac.authorization.k8s.io/v1", "Role", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", True),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", True),
+    ("v1", "ServiceAccount", False),
+)
+
+
+def labelled(kube: Kube, namespace: str) -> list[Obj]:
+    """The agent's objects, by label; a kind the server does not serve has none."""
+    found = []
+    for api_version, kind, everywhere in AGENT_KINDS:
+        try:
+            items = kube.list(api_version, kind, None if everywhere else namespace)["items"]
+        except ResourceTypeMissingError:
+            continue
+        found += [{**o, "apiVersion": api_version, "kind": kind} for o in items if ours(o)]
+    return found
 
 
 def existing_canaries(kube: Kube) -> list[Obj]:
@@ -95,13 +127,26 @@ def uninstall(session: Session, force: bool, keep_crds: bool, timeout: float) ->
             stop_local_agent(local, session.runtime.sleep)
             click.echo(f"local agent process {local.pid} stopped")
         kube.delete("v1", "ConfigMap", LOCAL_AGENT_CONFIGMAP, namespace)
-    docs = plan(manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", ()), False)
-    if keep_crds:
-        docs = [d for d in docs if d["kind"] != "CustomResourceDefinition"]
-    for doc in reversed(docs):
-        if doc["kind"] == "Namespace" and doc["metadata"]["name"] not in (DEFAULT_NAMESPACE,):
-            continue  # never delete a namespace the user chose: it may hold other things
-        meta = doc["metadata"]
-        gone = kube.delete(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
-        click.echo(f"{ref(doc)} {'deleted' if gone else 'not found'}")
+    for obj in labelled(kube, namespace):
+        meta = obj["metadata"]
+        kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        click.echo(f"{where(obj)} deleted")
+    delete_namespace(kube, namespace)
+    if not keep_crds:
+        for crd in reversed(crd_documents()):
+            gone = kube.delete(crd["apiVersion"], crd["kind"], crd["metadata"]["name"])
+            click.echo(f"{ref(crd)} {'deleted' if gone else 'not found'}")
     click.echo("kubectl-canary uninstalled")
+
+
+def delete_namespace(kube: Kube, namespace: str) -> None:
+    """Only a namespace init created: one that existed may hold other things."""
+    try:
+        ns = kube.get("v1", "Namespace", namespace)
+    except NotFoundError:
+        return
+    if (ns["metadata"].get("annotations") or {}).get(CREATED_BY_INIT) == "true" and ours(ns):
+        kube.delete("v1", "Namespace", namespace)
+        click.echo(f"namespace/{namespace} deleted")
+    else:
+        click.echo(f"namespace/{namespace} left: init did not create it")

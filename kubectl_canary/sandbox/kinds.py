@@ -148,6 +148,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ),
     _t("coordination.k8s.io", "v1", "Lease", "leases"),
     _t("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices"),
+    # Stored only (no pods are simulated against them): init applies them to the agent.
+    _t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
+    _t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short=("pdb",), status=True),
     _t("rbac.authorization.k8s.io", "v1", "Role", "roles"),
     _t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
     _t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),

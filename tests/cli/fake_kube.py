@@ -36,6 +36,9 @@ class FakeKube:
         self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.version = {"gitVersion": "v1.32.0"}
         self.paths: dict[str, Obj] = {}  # raw GET answers (service proxy)
+        # Answers SubjectAccessReviews when set (spec -> allowed); unset, the type is not
+        # served, as on the sandbox.
+        self.access_review: Callable[[Obj], bool] | None = None
 
     # --- helpers for tests ---
 
@@ -114,6 +117,12 @@ class FakeKube:
         return {"items": items, "metadata": {"resourceVersion": str(next(self._rv))}}
 
     def create(self, obj: Obj) -> Obj:
+        if obj["kind"] == "SubjectAccessReview":
+            if self.access_review is None:
+                raise k.ResourceTypeMissingError(
+                    "the server does not serve subjectaccessreviews.authorization.k8s.io", 404
+                )
+            return {**obj, "status": {"allowed": self.access_review(obj["spec"])}}
         self._check("create", obj["kind"])
         if (
             self._key_of(
