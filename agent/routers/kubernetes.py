@@ -33,7 +33,6 @@ from agent.workloads import (
     managed_by,
     primary_name,
     primary_selector,
-    release,
     release_apex_service,
     selector_label,
     service_name,
@@ -158,12 +157,11 @@ class KubernetesRouter:
         # The apex Service keeps serving after the Canary is gone: it is handed back pointing
         # at the target's pods (or restored to the user's original spec), never deleted.
         # SHARED_POD_LABEL stays on the target: removing it would roll its pods mid-revert.
+        # With the target gone there is nothing to point it at: the core removes the finalizer
+        # without asking for this (nothing to revert), and garbage collection takes a Service
+        # we created; so Services are never deleted by the agent (no such RBAC grant).
         target = self._client.get(
             "apps/v1", "Deployment", canary.namespace, canary.spec.target_ref.name
         )
         if target is not None:
             release_apex_service(self._client, canary, target)
-        else:
-            release(
-                self._client, "v1", "Service", canary.namespace, service_name(canary), canary.name
-            )

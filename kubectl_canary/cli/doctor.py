@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -226,17 +223,29 @@ def probe_prometheus(kube: Kube, url: str) -> tuple[bool, str]:
         except KubeError as e:
             return False, f"through the API server proxy: {e}"
         return probe_answer(doc, "answered through the API server proxy")
+    from kubectl_canary.egress import bounded
+    from kubectl_canary.egress.policy import EgressError, EgressPolicy
+
     try:
-        with urllib.request.urlopen(url.rstrip("/") + PROBE_QUERY, timeout=PROBE_TIMEOUT) as r:
-            doc = json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        # Prometheus answers a query it rejects with 400 and a JSON body saying why.
-        try:
-            doc = json.loads(e.read())
-        except ValueError:
-            return False, f"answered HTTP {e.code} {e.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        return False, str(getattr(e, "reason", e))
+        # Only URLs doctor decided to probe get here (the agent's own, or its allow-list):
+        # the policy admits exactly this one, with the agent's bounds.
+        reply = bounded.request(
+            EgressPolicy.build([url]),
+            "GET",
+            url.rstrip("/") + PROBE_QUERY,
+            deadline_seconds=PROBE_TIMEOUT,
+            max_bytes=1 << 20,
+        )
+    except (EgressError, bounded.CallError) as e:
+        return False, str(e)
+    try:
+        doc = json.loads(reply.body)
+    except ValueError:
+        return (
+            False,
+            f"answered HTTP {reply.status}, not JSON ({bounded.size_text(len(reply.body))})",
+        )
+    # Prometheus answers a query it rejects with 400 and a JSON body saying why.
     return probe_answer(doc, "answered")
 
 
@@ -246,8 +255,11 @@ def probe_answer(doc: Any, how: str) -> tuple[bool, str]:
     rejects `vector(1)` as a query it does not evaluate)."""
     if isinstance(doc, dict) and doc.get("status") == "success":
         return True, how
+    from kubectl_canary.egress.bounded import clean_text
+
     error = doc.get("error") if isinstance(doc, dict) else None
-    return False, f"{how} with an error: {error or 'not a Prometheus query response'}"
+    said = clean_text(str(error)) if error else "not a Prometheus query response"
+    return False, f"{how} with an error: {said}"
 
 
 def agent_metrics_server(info: AgentInfo | None) -> str:
@@ -261,6 +273,44 @@ def agent_metrics_server(info: AgentInfo | None) -> str:
                 if arg.startswith("--metrics-server="):
                     return str(arg.split("=", 1)[1])
     return ""
+
+
+def agent_egress_allow(info: AgentInfo | None) -> list[str]:
+    """The installed agent's --allow-egress URLs (a local agent has none beyond its server)."""
+    found: list[str] = []
+    if info is not None and info.deployment is not None:
+        for c in info.deployment["spec"]["template"]["spec"].get("containers", []):
+            for arg in c.get("args", []):
+                if arg.startswith("--allow-egress="):
+                    found += [u for u in arg.split("=", 1)[1].split(",") if u]
+    return found
+
+
+def tenant_url_check(url: str, allow: list[str], users: list[str]) -> Check | None:
+    """None when doctor may probe `url`; else why not. A tenant's URL is never fetched from
+    the operator's machine (with the operator's network position) unless the agent's own
+    allow-list names it: doctor says what the agent's policy will make of it instead."""
+    from kubectl_canary.egress.policy import EgressError, EgressPolicy, parse_url
+
+    try:
+        policy = EgressPolicy.build(allow)
+        target = parse_url(url, allow_query=False)
+        if policy.admitted(target):
+            return None
+        policy.precheck(url, allow_query=False)
+    except EgressError as e:
+        return Check(
+            f"metrics server of {', '.join(users)}",
+            "fail",
+            f"the agent refuses it: {e}",
+            "fix spec.metricsServer (or the operator's --allow-egress)",
+        )
+    return Check(
+        f"metrics server {target.origin}",
+        "warn",
+        f"set by canaries {', '.join(users)}; not probed from this machine (a tenant's URL)",
+        "the agent calls it under its egress policy; add it to --allow-egress to probe it here",
+    )
 
 
 def check_metrics(kube: Kube, info: AgentInfo | None, canaries: list[Obj]) -> Iterator[Check]:
@@ -286,6 +336,11 @@ def check_metrics(kube: Kube, info: AgentInfo | None, canaries: list[Obj]) -> It
                 "set spec.metricsServer or `kubectl canary init --metrics-server URL`",
             )
             continue
+        if url != default:
+            refused = tenant_url_check(url, agent_egress_allow(info), users)
+            if refused is not None:
+                yield refused
+                continue
         ok, detail = probe_prometheus(kube, url)
         yield Check(
             f"metrics server {url}",

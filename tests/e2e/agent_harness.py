@@ -93,6 +93,9 @@ class AgentProcess:
         return int(self.proc.returncode)
 
 
+SAMPLE_GATEWAYS = ("istio-system/public-gateway", "gateway-system/*")
+
+
 def start_agent(
     kubeconfig: Path,
     log_path: Path,
@@ -118,6 +121,10 @@ def start_agent(
     ]
     if metrics_server:
         cmd += ["--metrics-server", metrics_server]
+    if not any(arg.startswith("--allow-gateway") for arg in extra):
+        # The shipped samples attach to the platform's shared gateways, as an operator who
+        # runs them would allow (`init --allow-gateway`); a test of the policy passes its own.
+        cmd += [f"--allow-gateway={gateway}" for gateway in SAMPLE_GATEWAYS]
     logf = log_path.open("ab")
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=os.environ.copy()

@@ -78,7 +78,7 @@ def test_blue_green_iterations_then_switch(tmp_path: Path) -> None:
                 selectors.append(selector)
             return phase == "Succeeded"
 
-        with stack.agent(provider="kubernetes"):
+        with stack.agent("agent.log", "--allow-egress", load_test.url, provider="kubernetes"):
             c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             wait_for("Succeeded", succeeded, timeout=100, interval=0.2)

@@ -498,7 +498,12 @@ def _up(script: Path, workdir: Path, *command: str) -> None:
     assert done.returncode == 0, (
         f"{script} {command[0]} failed ({done.returncode}):\n{text[-3000:]}"
     )
-    status = subprocess.run([script, "status"], capture_output=True, text=True, timeout=60)
+    # Right after an API server restart the fake kubelet reconnects: give it a few seconds.
+    for attempt in range(1, UP_ATTEMPTS + 1):
+        status = subprocess.run([script, "status"], capture_output=True, text=True, timeout=60)
+        if status.returncode == 0:
+            break
+        time.sleep(3 * attempt)
     assert status.returncode == 0, f"{script} status after up:\n{status.stdout}{status.stderr}"
 
 

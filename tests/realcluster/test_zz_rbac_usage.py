@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.realcluster]
 
 HERE = Path(__file__).resolve().parent
 LEASE = "kubectl-canary-agent"
+ISTIO_API = "networking.istio.io/v1beta1"
 
 # Grants that are checked by the API server without a request of that verb ever being made.
 AUTHORIZATION_ONLY = {
@@ -85,11 +86,13 @@ def test_the_agent_uses_every_verb_it_is_granted_and_no_other(
 
 
 def config_target(ns: str, name: str) -> dict[str, Any]:
-    """A Deployment whose pods read a ConfigMap and an optional Secret (tracked configs)."""
+    """A Deployment whose pods read a ConfigMap, an optional one and an optional Secret
+    (tracked configs)."""
     dep = deployment(ns, name, tagged("1.1.1"))
     container = dep["spec"]["template"]["spec"]["containers"][0]
     container["envFrom"] = [
         {"configMapRef": {"name": f"{name}-settings"}},
+        {"configMapRef": {"name": f"{name}-extra", "optional": True}},
         {"secretRef": {"name": f"{name}-creds", "optional": True}},
     ]
     return dep
@@ -144,6 +147,14 @@ def exercise_the_rare_paths(bed: Bed, tmp_path: Path) -> None:
                 "stringData": {"key": "a"},
             }
         )
+        c.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cfg-extra", "namespace": ns},
+                "data": {"extra": "1"},
+            }
+        )
         c.apply(config_target(ns, "cfg"))
         c.apply(hpa(ns, "cfg", 3))
         canary = plain_canary(ns, "cfg")
@@ -186,13 +197,44 @@ def exercise_the_rare_paths(bed: Bed, tmp_path: Path) -> None:
             )
             c.apply(hpa(ns, "cfg", 4))
             released(c, ns, "cfg", "1.1.2")
-            # The optional Secret is gone: the promoted release deletes its copy.
+            # The optional Secret and ConfigMap are gone: the promoted release deletes copies.
             bed.kubectl("-n", ns, "delete", "secret", "cfg-creds")
+            bed.kubectl("-n", ns, "delete", "configmap", "cfg-extra")
             released(c, ns, "cfg", "1.1.4")
+            for kind, copy_name in (
+                ("Secret", "cfg-creds-primary"),
+                ("ConfigMap", "cfg-extra-primary"),
+            ):
+                wait_for(
+                    f"the {kind} copy deleted",
+                    lambda kind=kind, copy_name=copy_name: c.get("v1", kind, ns, copy_name) is None,
+                    60,
+                    0.5,
+                )
+            # A new trafficPolicy in the Canary: its DestinationRules are updated.
+            c.wait_phase(ns, "rt-istio", "Initialized", 90, 0.5)
+            policy = '{"spec":{"service":{"trafficPolicy":{"loadBalancer":{"simple":"RANDOM"}}}}}'
+            bed.kubectl(
+                "-n",
+                ns,
+                "patch",
+                "canaries.kubectl-canary.dev",
+                "rt-istio",
+                "--type=merge",
+                "-p",
+                policy,
+            )
             wait_for(
-                "the Secret copy deleted",
-                lambda: c.get("v1", "Secret", ns, "cfg-creds-primary") is None,
-                60,
+                "the DestinationRule updated",
+                lambda: (
+                    "RANDOM"
+                    in str(
+                        (c.get(ISTIO_API, "DestinationRule", ns, "rt-istio-canary") or {}).get(
+                            "spec"
+                        )
+                    )
+                ),
+                90,
                 0.5,
             )
             # Deleting the routed Canaries hands their objects back (revertOnDeletion).

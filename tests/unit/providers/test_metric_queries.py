@@ -127,3 +127,48 @@ def test_query_for_a_template_metric() -> None:
     )
     with pytest.raises(ValueError, match="needs MetricTemplate"):
         query_for(canary(), metric, None)
+
+
+# ----- template variables are literals (docs/security.md, "PromQL template variables") -----
+
+
+def with_variable(value: str) -> QueryContext:
+    return QueryContext("a", "test", "a", "a", "1m", {"v": value})
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "rendered"),
+    [
+        ('x{s=~"{{ variables.v }}"}', "5..", 'x{s=~"5.."}'),
+        ('x{s=~"{{ variables.v }}"}', "5\\d\\d", 'x{s=~"5\\\\d\\\\d"}'),
+        ("x{s='{{ variables.v }}'}", 'say "hi"', "x{s='say \"hi\"'}"),
+        ("x{s=~`{{ variables.v }}`}", "5\\d", "x{s=~`5\\d`}"),
+        ("rate(x[{{ variables.v }}])", "5m", "rate(x[5m])"),
+        ('x{a="\\"{{ namespace }}"} > {{ variables.v }}', "0.5", 'x{a="\\"test"} > 0.5'),
+    ],
+)
+def test_variables_are_pasted_as_literals(query: str, value: str, rendered: str) -> None:
+    assert render(query, with_variable(value)) == rendered
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "words"),
+    [
+        (
+            'x{namespace="{{ namespace }}",s=~"{{ variables.v }}"}',
+            '5.."} or y{a=~".+',
+            'must not contain "',
+        ),
+        ("x{s='{{ variables.v }}'}", "it's", "must not contain '"),
+        ("x{s=~`{{ variables.v }}`}", "a`b", "backtick"),
+        ('x{s="{{ variables.v }}"}', "a\nb", "control characters"),
+        ("rate(x[{{ variables.v }}])", "5m]) or y[5m", "outside a quoted string"),
+        ("x > {{ variables.v }}", "0 or vector(1)", "outside a quoted string"),
+    ],
+)
+def test_variables_that_would_change_the_query_are_refused(
+    query: str, value: str, words: str
+) -> None:
+    with pytest.raises(TemplateError, match="templateVariables.v") as raised:
+        render(query, with_variable(value))
+    assert words in str(raised.value)
