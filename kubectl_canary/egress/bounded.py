@@ -35,6 +35,7 @@ class CallError(Exception):
 class Reply:
     status: int
     body: bytes
+    reason: str = ""  # the status line's phrase ("Bad Gateway"), cut short
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -139,7 +140,7 @@ def request(
                 raise CallError(f"answer larger than {size_text(max_bytes)}")
         if expired.is_set():
             raise CallError(f"no complete answer within {deadline_seconds:g}s")
-        return Reply(response.status, bytes(data))
+        return Reply(response.status, bytes(data), clean_text(response.reason or "", 40))
     except (EgressError, CallError):
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:

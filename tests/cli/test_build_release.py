@@ -61,7 +61,7 @@ def test_zipapp_runs_in_an_isolated_interpreter(tmp_path):
     )
     assert manifests.returncode == 0, manifests.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(manifests.stdout)]
-    assert kinds.count("CustomResourceDefinition") == 2 and "Deployment" in kinds
+    assert kinds.count("CustomResourceDefinition") == 3 and "Deployment" in kinds
 
 
 def test_krew_manifest_names_both_platforms():

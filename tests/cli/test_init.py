@@ -53,8 +53,8 @@ def test_dry_run_yaml_renders_every_placeholder_in_apply_order(run):
     docs = list(yaml.safe_load_all(result.output))
     assert "${" not in result.output
     kinds = [d["kind"] for d in docs]
-    assert kinds[:2] == ["CustomResourceDefinition"] * 2
-    rest = [KIND_ORDER.index(k) for k in kinds[2:]]
+    assert kinds[:3] == ["CustomResourceDefinition"] * 3
+    rest = [KIND_ORDER.index(k) for k in kinds[3:]]
     assert rest == sorted(rest)
     agent = next(d for d in docs if d["kind"] == "Deployment")
     container = agent["spec"]["template"]["spec"]["containers"][0]
