@@ -33,15 +33,37 @@ def where(obj: Obj) -> str:
     return f"{ref(obj)}{f' -n {ns}' if ns else ''}"
 
 
+def _agent_namespace(docs: list[Obj]) -> str:
+    for doc in docs:
+        if doc["kind"] == "ServiceAccount":
+            return str(doc["metadata"].get("namespace", ""))
+    return ""
+
+
+def _this_install(obj: Obj, namespace: str) -> bool:
+    """Labelled objects of another install (an agent in another namespace) are not ours to
+    prune: a binding counts when it binds this install's ServiceAccount, a Role when it lives
+    in this install's namespace, a ClusterRole when it is the one this install plans."""
+    if obj["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+        return any(
+            s.get("kind") == "ServiceAccount" and s.get("namespace") == namespace
+            for s in obj.get("subjects") or []
+        )
+    if obj["kind"] == "Role":
+        return obj["metadata"].get("namespace") == namespace
+    return obj["metadata"].get("name") == AGENT_NAME
+
+
 def stale(kube: Kube, docs: list[Obj]) -> tuple[list[Obj], list[Obj]]:
     """(ours and not planned, same-named as a planned-away object but not ours)."""
     planned = {_id(d) for d in docs}
+    namespace = _agent_namespace(docs)
     ours_stale, foreign = [], []
     for kind in PRUNED_KINDS:
         # Lists every namespace: a RoleBinding from a namespace no longer watched is anywhere.
         for obj in kube.list(RBAC_API, kind, None).get("items", []):
             obj.setdefault("kind", kind)
-            if ours(obj) and _id(obj) not in planned:
+            if ours(obj) and _id(obj) not in planned and _this_install(obj, namespace):
                 ours_stale.append(obj)
     if ("ClusterRoleBinding", "", AGENT_NAME) not in planned:
         try:

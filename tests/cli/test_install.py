@@ -3,6 +3,7 @@ effective-permissions check: on the fake cluster."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import yaml
@@ -161,6 +162,19 @@ def test_a_same_named_binding_without_our_labels_is_left(run, fake):
     assert done.exit_code == 0, done.output
     assert "clusterrolebinding/kubectl-canary-agent not ours" in done.stdout
     assert fake.find("ClusterRoleBinding", AGENT_NAME)["roleRef"]["name"] == "someone-elses"
+
+
+def test_another_installs_labelled_binding_is_not_pruned(run, fake):
+    play_cluster(fake)
+    assert run("init", "--watch-namespace", "a").exit_code == 0
+    other = copy.deepcopy(fake.find("RoleBinding", AGENT_NAME, "a"))
+    other["metadata"] = {**other["metadata"], "namespace": "c"}
+    other["metadata"].pop("resourceVersion", None)
+    other["subjects"] = [{**other["subjects"][0], "namespace": "other-install"}]
+    fake.add(other)
+    done = run("init", "--watch-namespace", "a")
+    assert done.exit_code == 0, done.output
+    assert fake.find("RoleBinding", AGENT_NAME, "c") is not None  # another agent's
 
 
 def test_uninstall_removes_only_what_carries_our_labels(run, fake):
