@@ -241,10 +241,7 @@ def probe_prometheus(kube: Kube, url: str) -> tuple[bool, str]:
     try:
         doc = json.loads(reply.body)
     except ValueError:
-        return (
-            False,
-            f"answered HTTP {reply.status}, not JSON ({bounded.size_text(len(reply.body))})",
-        )
+        return False, f"answered HTTP {reply.status} {reply.reason}".rstrip()
     # Prometheus answers a query it rejects with 400 and a JSON body saying why.
     return probe_answer(doc, "answered")
 

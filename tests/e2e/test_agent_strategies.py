@@ -324,7 +324,7 @@ def test_confirm_promotion_gate(tmp_path: Path) -> None:
         ]
         c.apply(canary)
 
-        with stack.agent():
+        with stack.agent("agent.log", "--allow-egress", gate.url):
             c.wait_phase(ns, name, "Initialized")
             c.set_image(ns, name, IMAGE_PREFIX + "1.1.2")
             c.wait_phase(ns, name, "WaitingPromotion", 90, 0.2)
