@@ -50,8 +50,8 @@ def _this_install(obj: Obj, namespace: str) -> bool:
             for s in obj.get("subjects") or []
         )
     if obj["kind"] == "Role":
-        return obj["metadata"].get("namespace") == namespace
-    return obj["metadata"].get("name") == AGENT_NAME
+        return bool(obj["metadata"].get("namespace") == namespace)
+    return bool(obj["metadata"].get("name") == AGENT_NAME)
 
 
 def stale(kube: Kube, docs: list[Obj]) -> tuple[list[Obj], list[Obj]]:
