@@ -9,7 +9,6 @@ each records every connection and request it gets, and answers in one of a few w
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,10 +116,3 @@ def listening(mode: str = "answer", **kw: object) -> Iterator[Listener]:
         state.stopping.set()
         server.shutdown()
         server.server_close()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (a connection attempt there is refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
