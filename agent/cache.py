@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.resources import ApiError, NotFoundError, Obj
+from kubectl_canary.resources import ApiError, NotFoundError, Obj
 
 log = logging.getLogger("agent.cache")
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from agent.cache import Caches, ListClient
-from agent.resources import ConflictError, Obj, ResourceClient
+from agent.resources import ResourceClient
+from kubectl_canary.resources import ConflictError, Obj
 
 _Key = tuple[str, str, str, str]
 
@@ -71,9 +72,17 @@ class CachedClient:
         key = (api_version, kind, namespace, name)
         return self._write(key, lambda: self.live.patch_merge(*key, patch))
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
-        self.live.delete(api_version, kind, namespace, name)
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
+        deleted = self.live.delete(api_version, kind, namespace, name, resource_version)
         self.caches.observe_delete(api_version, kind, namespace, name)
+        return deleted
 
     def update_status(self, obj: Obj) -> Obj:
         return self._write(_key_of(obj), lambda: self.live.update_status(obj))

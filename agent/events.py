@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.resources import Obj
 from kubectl_canary.api.model import API_VERSION
+from kubectl_canary.resources import Obj
 
 COMPONENT = "kubectl-canary-agent"
 # Event names are DNS subdomains (<= 253 characters); keep room for the suffix.

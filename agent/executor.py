@@ -28,9 +28,10 @@ from agent.core.types import (
     SetRoutes,
 )
 from agent.hpa import ensure_primary_hpa
-from agent.resources import Obj, ResourceClient
+from agent.resources import ResourceClient
 from agent.toolkit import Toolkit
 from kubectl_canary.api.model import API_VERSION, FINALIZER, Canary
+from kubectl_canary.resources import Obj
 
 DEPLOYMENT_API = "apps/v1"
 

@@ -12,7 +12,6 @@ and `Retry-After`; everything else surfaces as an `ApiError` subclass.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from agent.resources import ApiError, ConflictError, NotFoundError, Obj
+from kubectl_canary.resources import ApiError, GoneError, NotFoundError, Obj, error_for
 
 log = logging.getLogger("agent.kube")
 
@@ -36,18 +35,6 @@ MERGE_PATCH = "application/merge-patch+json"
 # (a PUT carries a resourceVersion, a DELETE is idempotent, a create can report AlreadyExists).
 _MAX_ATTEMPTS = 4
 _REQUEST_TIMEOUT = 30.0
-
-
-class GoneError(ApiError):
-    """410: the resourceVersion a watch started from is too old; list again."""
-
-
-class ForbiddenError(ApiError):
-    pass
-
-
-class AlreadyExistsError(ConflictError):
-    """409 on create: the object exists already."""
 
 
 @dataclass(frozen=True)
@@ -289,10 +276,23 @@ class KubeClient:
         path = self._path(api_version, kind, namespace, name)
         return self._request("PATCH", path, verb="patch", body=patch, content_type=MERGE_PATCH)
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
         path = self._path(api_version, kind, namespace, name)
-        with contextlib.suppress(NotFoundError):
-            self._request("DELETE", path, verb="delete", query={"propagationPolicy": "Background"})
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        try:
+            self._request("DELETE", path, verb="delete", body=body)
+        except NotFoundError:
+            return False
+        return True
 
     # ----- beyond ResourceClient -----
 
@@ -334,7 +334,7 @@ class KubeClient:
         namespace: str | None,
         resource_version: str,
         timeout_seconds: int,
-        silence_seconds: float,
+        silence_seconds: float = 330.0,
     ) -> Iterator[tuple[str, Obj]]:
         """Stream (type, object) from `resource_version`, BOOKMARKs included.
 
@@ -420,14 +420,4 @@ def _error(method: str, path: str, status: int, raw: bytes) -> ApiError:
         reason, message = doc.get("reason", ""), doc.get("message", message)
     except (ValueError, AttributeError):
         pass
-    text = f"{method} {path}: {status} {message}"
-    if status == 404:
-        return NotFoundError(text, status, reason)
-    if status == 409:
-        cls = AlreadyExistsError if reason == "AlreadyExists" else ConflictError
-        return cls(text, status, reason)
-    if status == 410:
-        return GoneError(text, status, reason)
-    if status == 403:
-        return ForbiddenError(text, status, reason)
-    return ApiError(text, status, reason)
+    return error_for(status, f"{method} {path}: {status} {message}", reason)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.resources import ApiError, ConflictError, Obj, ResourceClient
+from agent.resources import ResourceClient
+from kubectl_canary.resources import ApiError, ConflictError, Obj
 
 log = logging.getLogger("agent.leader")
 

@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable, Iterable
 
 from agent.core.types import Observations, Routes, WorkloadObservation
-from agent.resources import Obj
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import Canary, Request
 from kubectl_canary.api.parse import parse_request
+from kubectl_canary.resources import Obj
 
 log = logging.getLogger("agent.observe")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from agent.resources import ConflictError, Obj
 from kubectl_canary.api.model import API_VERSION
+from kubectl_canary.resources import ConflictError, Obj
 
 _ATTEMPTS = 3
 

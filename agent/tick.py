@@ -36,7 +36,6 @@ from agent.logs import CanaryLogger, for_canary
 from agent.metrics import query_for
 from agent.observe import apex_on_target, label_selector, observations, pending_request
 from agent.policy import TenantPolicy, spec_problem
-from agent.resources import ApiError, NotFoundError, Obj
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
 from agent.toolkit import Router, Toolkit
@@ -55,6 +54,7 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_status
 from kubectl_canary.api.render import render_status
+from kubectl_canary.resources import ApiError, NotFoundError, Obj
 
 log = logging.getLogger("agent.tick")
 

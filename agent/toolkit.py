@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agent.core.types import GateResult, MetricResult, Routes
-from agent.resources import Obj, ResourceClient
+from agent.resources import ResourceClient
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
+from kubectl_canary.resources import Obj
 
 
 class Router(Protocol):

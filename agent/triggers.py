@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from agent.resources import Obj
+from kubectl_canary.resources import Obj
 
 Trigger = Callable[[str], None]
 

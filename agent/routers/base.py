@@ -13,9 +13,10 @@ import copy
 from typing import Any, Protocol
 
 from agent.core.types import Routes
-from agent.resources import Obj, ResourceClient
+from agent.resources import ResourceClient
 from agent.workloads import ensure, managed_by, release, service_name
 from kubectl_canary.api.model import Canary
+from kubectl_canary.resources import Obj
 
 
 class RouterError(RuntimeError):

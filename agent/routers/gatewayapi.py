@@ -16,7 +16,6 @@ import re
 from typing import Any
 
 from agent.core.types import Routes
-from agent.resources import Obj
 from agent.routers.base import RouteObjectRouter, RouterError, ab_matches, routes_in_percent
 from agent.workloads import (
     generated_metadata,
@@ -25,6 +24,7 @@ from agent.workloads import (
 )
 from kubectl_canary.api.model import Canary
 from kubectl_canary.objects.routes import http_route_weights
+from kubectl_canary.resources import Obj
 
 API_VERSION = "gateway.networking.k8s.io/v1"
 _GATEWAY_GROUP = "gateway.networking.k8s.io"

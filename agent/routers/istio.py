@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from agent.core.types import Routes
-from agent.resources import Obj
 from agent.routers.base import RouteObjectRouter, ab_matches, routes_in_percent
 from agent.workloads import (
     ensure,
@@ -24,6 +23,7 @@ from agent.workloads import (
 )
 from kubectl_canary.api.model import Canary
 from kubectl_canary.objects.routes import virtual_service_weights
+from kubectl_canary.resources import Obj
 
 API_VERSION = "networking.istio.io/v1beta1"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 
-from agent.resources import ApiError, ConflictError, NotFoundError, Obj
+from kubectl_canary.resources import ApiError, ConflictError, NotFoundError, Obj
 from kubectl_canary.sandbox.patch import PatchError, json_patch, merge_patch
 
 Key = tuple[str, str, str, str]
@@ -108,10 +108,19 @@ class FakeClient:
         self.writes.append(("patch", kind, name))
         return copy.deepcopy(self._store(merge_patch(live, patch), created=False, old=live))
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
         key = self._key(api_version, kind, namespace, name)
-        if self.objects.pop(key, None) is not None:
-            self.writes.append(("delete", kind, name))
+        if self.objects.pop(key, None) is None:
+            return False
+        self.writes.append(("delete", kind, name))
+        return True
 
     # ----- internals -----
 

@@ -10,7 +10,6 @@ import json
 import pytest
 
 from agent.core.types import Routes
-from agent.resources import Obj
 from agent.routers import Router, RouterError, UnknownProviderError, router_for, router_names
 from agent.workloads import APPLIED_HASH_ANNOTATION, OwnershipError, is_subset, managed_by
 from kubectl_canary.api.model import (
@@ -20,6 +19,7 @@ from kubectl_canary.api.model import (
     AnalysisSpec,
     Canary,
 )
+from kubectl_canary.resources import Obj
 
 from .backends import Backend, fake_backend
 from .fake_client import FakeClient

@@ -9,7 +9,7 @@ import copy
 import itertools
 from typing import Any
 
-from agent.resources import ApiError, ConflictError, NotFoundError, Obj
+from kubectl_canary.resources import ApiError, ConflictError, NotFoundError, Obj
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -155,9 +155,16 @@ class FakeCluster:
                 raise ApiError(f"op {op['op']} unsupported", 422)
         return self._store(doc)
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
         self._check("delete", kind, name)
-        self.objects.pop((kind, namespace, name), None)
+        return self.objects.pop((kind, namespace, name), None) is not None
 
     def verbs(self) -> list[str]:
         return [v for v, _, _ in self.calls]

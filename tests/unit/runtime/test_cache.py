@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 from agent.cache import Caches, Informer, WatchSettings, rv_newer
-from agent.resources import ApiError, NotFoundError
+from kubectl_canary.resources import ApiError, NotFoundError
 
 from .test_scheduler import wait_until
 

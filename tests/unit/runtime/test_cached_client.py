@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from agent.cached_client import CachedClient
-from agent.resources import ConflictError
 from agent.status_writer import write_status
+from kubectl_canary.resources import ConflictError
 
 from .fakes import FakeCluster
 

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agent.kube import GoneError, KubeClient, resource_of
-from agent.resources import ApiError, ConflictError, NotFoundError
+from agent.kube import KubeClient, resource_of
+from kubectl_canary.resources import ApiError, ConflictError, GoneError, NotFoundError
 
 
 class Recorder(ThreadingHTTPServer):

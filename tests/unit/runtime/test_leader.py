@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from agent.leader import LeaderElector, LeaseTiming
-from agent.resources import ConflictError
+from kubectl_canary.resources import ConflictError
 
 from .fakes import FakeCluster
 from .test_scheduler import wait_until

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.events import event_name, event_object
-from agent.resources import ConflictError
 from agent.status_writer import same_status, write_status
+from kubectl_canary.resources import ConflictError
 
 from .fakes import FakeCluster
 

@@ -20,11 +20,11 @@ from agent.core.types import (
     ScaleTarget,
     SetRoutes,
 )
-from agent.resources import ApiError
 from agent.telemetry import Telemetry
 from agent.tick import Ticker, TickSettings
 from agent.workloads import OwnershipError
 from kubectl_canary.api.model import REQUEST_ANNOTATION, Canary, Phase
+from kubectl_canary.resources import ApiError
 
 from .fakes import FakeCluster
 
