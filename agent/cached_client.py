@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from agent.cache import Caches, ListClient
-from agent.resources import ResourceClient
-from kubectl_canary.resources import ConflictError, Obj
+from kubectl_canary.resources import ConflictError, Obj, ResourceClient
 
 _Key = tuple[str, str, str, str]
 

@@ -28,10 +28,9 @@ from agent.core.types import (
     SetRoutes,
 )
 from agent.hpa import ensure_primary_hpa
-from agent.resources import ResourceClient
 from agent.toolkit import Toolkit
 from kubectl_canary.api.model import API_VERSION, FINALIZER, Canary
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 DEPLOYMENT_API = "apps/v1"
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import copy
 
-from agent.resources import ResourceClient
 from agent.workloads import ensure
 from kubectl_canary.api.model import API_VERSION, MANAGED_BY_LABEL, Canary
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 HPA_API = "autoscaling/v2"
 

@@ -1,9 +1,10 @@
 """The agent's one adapter over a Kubernetes client library.
 
-Everything else in `agent/` sees plain dicts through `agent.resources.ResourceClient` and the few
-extra calls below (list, watch, status, events). We use the official client only for what it does
-well (kubeconfig / in-cluster credentials, TLS, the urllib3 pool) and speak REST ourselves, so
-we choose every content type: CRDs reject strategic merge, and the generated APIs guess it.
+Everything else in `agent/` sees plain dicts through the shared protocol
+(`kubectl_canary.resources`) and the few extra calls below (list, watch, status, events). We use
+the official client only for what it does well (kubeconfig / in-cluster credentials, TLS, the
+urllib3 pool) and speak REST ourselves, so we choose every content type: CRDs reject strategic
+merge, and the generated APIs guess it.
 
 Each request is counted by verb (get, list, watch, create, update, patch, delete) for /metrics.
 Transient failures (connection errors, 429, 5xx) are retried here, in one place, with backoff

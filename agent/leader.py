@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.resources import ResourceClient
-from kubectl_canary.resources import ApiError, ConflictError, Obj
+from kubectl_canary.resources import ApiError, ConflictError, Obj, ResourceClient
 
 log = logging.getLogger("agent.leader")
 

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from agent.core.types import GateResult, MetricResult, Routes
-from agent.resources import ResourceClient
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 
 class Router(Protocol):

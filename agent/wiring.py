@@ -10,13 +10,12 @@ from typing import Any
 from agent import workloads
 from agent.core.types import GateResult, MetricResult
 from agent.metrics import provider_for, query_for
-from agent.resources import ResourceClient
 from agent.routers import router_for
 from agent.routers.base import Router
 from agent.webhooks import call_webhook, webhook_payload
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
 from kubectl_canary.egress.policy import AllowRule, EgressError, EgressPolicy, parse_url
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 # The annotation by which a Secret's owner lists where its credentials may be sent.
 ALLOWED_ADDRESSES = "kubectl-canary.dev/allowed-addresses"

@@ -22,7 +22,6 @@ import json
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from agent.resources import ResourceClient
 from kubectl_canary.api.config_refs import (
     handed_back_template,
     referenced_configs,
@@ -38,7 +37,7 @@ from kubectl_canary.api.model import (
     ObjectMetadata,
 )
 from kubectl_canary.objects.gitops import is_tracking, untracked
-from kubectl_canary.resources import ConflictError, Obj
+from kubectl_canary.resources import ConflictError, Obj, ResourceClient
 
 # Hash of the managed content we last wrote (see module docstring).
 APPLIED_HASH_ANNOTATION = f"{GROUP}/applied-hash"

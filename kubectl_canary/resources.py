@@ -144,3 +144,15 @@ class Resources(Protocol):
     ) -> bool:
         """Background propagation; a resourceVersion precondition when given (ConflictError
         when the object changed). False when it was already gone."""
+
+
+class ResourceClient(Resources, Protocol):
+    """`Resources` plus a read that is never served from a cache.
+
+    The agent reads from watch caches (`agent/cached_client.py`); a write or a destructive step
+    (delete, hand-back) is decided on `get_live`. A client without caches (the plugin's, the
+    agent's bare `KubeClient`) sets `get_live = get`.
+    """
+
+    def get_live(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        """A read from the API server itself."""

@@ -2,7 +2,7 @@
 
 Four operations, like Flagger's router interface: make the routing object exist (`reconcile`),
 move traffic (`set_routes`), read where traffic goes (`get_routes`), give everything back
-(`finalize`). Routers read and write through `agent.resources.ResourceClient` only, and write
+(`finalize`). Routers read and write through the shared `ResourceClient` only, and write
 with `agent.workloads.ensure` (full replace guarded by resourceVersion; CRDs reject strategic
 merge and a merge patch would replace whole route lists).
 """
@@ -13,10 +13,9 @@ import copy
 from typing import Any, Protocol
 
 from agent.core.types import Routes
-from agent.resources import ResourceClient
 from agent.workloads import ensure, managed_by, release, service_name
 from kubectl_canary.api.model import Canary
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 
 class RouterError(RuntimeError):

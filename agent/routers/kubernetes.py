@@ -25,7 +25,6 @@ achieved, and analysis.match is a RouterError.
 from __future__ import annotations
 
 from agent.core.types import Routes
-from agent.resources import ResourceClient
 from agent.routers.base import RouterError, check_weights, routes_in_percent
 from agent.workloads import (
     apex_service,
@@ -40,7 +39,7 @@ from agent.workloads import (
     target_selector,
 )
 from kubectl_canary.api.model import SHARED_POD_LABEL, Canary
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 
 def _ready(deployment: Obj | None) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.resources import ResourceClient
 from agent.routers.base import Router
 from agent.routers.gatewayapi import GatewayAPIRouter
 from agent.routers.istio import IstioRouter
 from agent.routers.kubernetes import KubernetesRouter
+from kubectl_canary.resources import ResourceClient
 
 _ROUTERS: dict[str, Callable[[ResourceClient], Router]] = {
     "istio": IstioRouter,

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from agent.resources import ResourceClient
 from agent.workloads import ensure, primary_deployment, services
 from kubectl_canary.api.model import AnalysisSpec, Canary, CanarySpec, ServiceSpec, TargetRef
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import Obj, ResourceClient
 
 from .fake_client import FakeClient
 
