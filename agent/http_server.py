@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agent.telemetry import CONTENT_TYPE as METRICS_CONTENT_TYPE
+
 log = logging.getLogger("agent.http")
 
 
@@ -21,7 +23,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._reply(200, self.server.metrics(), "text/plain; version=0.0.4")
+            self._reply(200, self.server.metrics(), METRICS_CONTENT_TYPE)
         elif path == "/healthz":
             ok, why = self.server.healthy()
             self._reply(200 if ok else 503, why + "\n", "text/plain")

@@ -225,7 +225,7 @@ class Agent:
             if a.kubeconfig or not os.environ.get("KUBERNETES_SERVICE_HOST")
             else KubeClient.in_cluster()
         )
-        self.telemetry = Telemetry(self.live.request_counts, self.live.error_counts)
+        self.telemetry = Telemetry(self.live.request_counts, self.live.error_counts, a.provider)
         watch = WatchSettings(
             timeout_seconds=max(1, int(a.watch_timeout)), silence_seconds=a.watch_timeout + 30
         )
@@ -296,7 +296,7 @@ class Agent:
         return tuple(sorted(h for h in hosts if h))
 
     def _ticked(self, record: TickRecord) -> None:
-        self.telemetry.tick(record.duration, record.lag)
+        self.telemetry.tick(record.key, record.duration, record.lag)
 
     def _forget(self, key: str) -> None:
         self.scheduler.forget(key)

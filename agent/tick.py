@@ -189,7 +189,7 @@ class Ticker:
         self._write(canary, out.canary_obj, decision.status, clog)
         for ev in out.events:
             self._event(out.canary_obj, ev, now, clog)
-        self._telemetry.canary(ns, canary.name, decision.status)
+        self._telemetry.canary(canary, decision.status)
         if out.requeue is not None:
             return max(out.requeue, 0.0)
         return max(canary.spec.analysis.interval_seconds, self._settings.min_interval)

@@ -30,6 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -83,22 +85,19 @@ def start_agent(kubeconfig: Path, log: Path, *extra: str) -> Agent:
 
 
 def scrape(agent: Agent) -> tuple[int, dict[str, int], list[tuple[float, int]]]:
-    """(ticks, requests by verb, lag histogram buckets)."""
-    text = agent.metrics()
-    ticks = sum(
-        int(n) for n in re.findall(r"^kubectl_canary_ticks_total\{[^}]*\} (\d+)$", text, re.M)
-    )
+    """(ticks, requests by verb, lag histogram buckets), read with prometheus_client's parser."""
+    ticks = 0
     verbs: dict[str, int] = {}
-    for verb, n in re.findall(
-        r'^kubectl_canary_api_requests_total\{verb="([^"]+)",[^}]*\} (\d+)$', text, re.M
-    ):
-        verbs[verb] = verbs.get(verb, 0) + int(n)
-    buckets = [
-        (float("inf") if le == "+Inf" else float(le), int(n))
-        for le, n in re.findall(
-            r'^kubectl_canary_tick_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$', text, re.M
-        )
-    ]
+    buckets: list[tuple[float, int]] = []
+    for family in text_string_to_metric_families(agent.metrics()):
+        for sample in family.samples:
+            if sample.name == "kubectl_canary_ticks_total":
+                ticks += int(sample.value)
+            elif sample.name == "kubectl_canary_api_requests_total":
+                verb = sample.labels["verb"]
+                verbs[verb] = verbs.get(verb, 0) + int(sample.value)
+            elif sample.name == "kubectl_canary_tick_lag_seconds_bucket":
+                buckets.append((float(sample.labels["le"]), int(sample.value)))
     return ticks, verbs, buckets
 
 

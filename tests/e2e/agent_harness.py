@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent.kube import KubeClient
 from kubectl_canary.sandbox.process import SandboxHandle, start_sandbox
@@ -299,17 +299,30 @@ def rbac_allows(rules: list[dict[str, Any]], verb: str, resource: str) -> bool:
     return False
 
 
+def metric_samples(metrics_text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of the agent's /metrics, read by prometheus_client's own parser."""
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+    ]
+
+
+def metric_value(metrics_text: str, series: str, /, **labels: str) -> float | None:
+    """The value of the sample of `series` with exactly these labels, None when absent."""
+    for name, found, value in metric_samples(metrics_text):
+        if name == series and found == labels:
+            return value
+    return None
+
+
 def api_requests(metrics_text: str) -> dict[tuple[str, str], int]:
     """(verb, resource) -> count from the agent's /metrics."""
-    found: dict[tuple[str, str], int] = {}
-    pattern = re.compile(
-        r'^kubectl_canary_api_requests_total\{verb="([^"]+)",resource="([^"]*)"\} (\d+)$'
-    )
-    for line in metrics_text.splitlines():
-        m = pattern.match(line)
-        if m:
-            found[(m.group(1), m.group(2))] = int(m.group(3))
-    return found
+    return {
+        (labels["verb"], labels["resource"]): int(value)
+        for name, labels, value in metric_samples(metrics_text)
+        if name == "kubectl_canary_api_requests_total"
+    }
 
 
 def istio_canary(ns: str, name: str, threshold: int | None = None) -> dict[str, Any]:
@@ -333,8 +346,8 @@ def leader_gauge(agent: AgentProcess) -> int | None:
         text = agent.metrics()
     except OSError:
         return None
-    m = re.search(r"^kubectl_canary_leader (\d)$", text, re.M)
-    return int(m.group(1)) if m else None
+    value = metric_value(text, "kubectl_canary_leader")
+    return None if value is None else int(value)
 
 
 def canary_traffic_gone(prom: Any, ns: str, workload: str, window: str = "10s") -> bool:

@@ -4,7 +4,6 @@ status, and revertOnDeletion with an HPA (the `<hpa>-primary` copy, the finalize
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from .agent_harness import (
     Cluster,
     deployment,
     istio_canary,
+    metric_value,
     namespace,
     running_agent,
     wait_for,
@@ -42,8 +42,7 @@ def acknowledged(c: Cluster, request_id: str) -> dict | None:
 
 
 def ticks(agent: AgentProcess) -> int:
-    m = re.search(r'^kubectl_canary_ticks_total\{outcome="ok"\} (\d+)$', agent.metrics(), re.M)
-    return int(m.group(1)) if m else 0
+    return int(metric_value(agent.metrics(), "kubectl_canary_ticks_total", outcome="ok") or 0)
 
 
 def test_abort_then_retry(tmp_path: Path) -> None:

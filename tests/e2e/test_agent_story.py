@@ -11,17 +11,26 @@ Throughout: Events match status.history one for one, in order; log lines name th
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from kubectl_canary.sandbox.prometheus import (
+    PrometheusHandle,
+    start_prometheus,
+)
+
 from .agent_harness import (
     IMAGE_PREFIX,
+    REPO,
     Cluster,
     agent_rbac_rules,
     api_requests,
     canary_traffic_gone,
+    metric_value,
     rbac_allows,
     running_agent,
     sample,
@@ -79,9 +88,15 @@ def test_istio_story(tmp_path: Path) -> None:
             metric["interval"] = "10s"
         c.apply(canary)
         log_path = tmp_path / "agent.log"
-        with running_agent(
-            sb.kubeconfig, log_path, "--lease-duration", "2s", metrics_server=prom.url
-        ) as agent:
+        with (
+            running_agent(
+                sb.kubeconfig, log_path, "--lease-duration", "2s", metrics_server=prom.url
+            ) as agent,
+            # A second Prometheus scrapes the agent itself, as a platform's would.
+            start_prometheus(
+                f"127.0.0.1:{agent.port}", "/metrics", workdir=tmp_path / "agent-prometheus"
+            ) as agent_prom,
+        ):
             _initialised(c)
             _succeeds(c)
             # Like Flagger, checks judge the canary Deployment's recent requests: let the
@@ -95,6 +110,7 @@ def test_istio_story(tmp_path: Path) -> None:
             _fails(c)
             assert event_messages(c) == history_messages(c)
             _observable(c, agent)
+            _dashboard_has_data(agent_prom)
         assert agent.proc.returncode == 0, "SIGTERM should stop the agent cleanly"
 
 
@@ -160,16 +176,67 @@ def _fails(c: Cluster) -> None:
 
 def _observable(c: Cluster, agent) -> None:  # type: ignore[no-untyped-def]
     text = agent.metrics()
-    assert f'kubectl_canary_canary_phase{{namespace="{NS}",name="{NAME}",phase="Failed"}} 1' in text
+    phase = metric_value(
+        text, "kubectl_canary_canary_phase", namespace=NS, name=NAME, phase="Failed"
+    )
+    assert phase == 1
     requests = api_requests(text)
     assert requests.get(("watch", "kubectl-canary.dev/canaries"), 0) >= 1
     assert requests.get(("update", "kubectl-canary.dev/canaries/status"), 0) >= 1
     rules = agent_rbac_rules()
     denied = [k for k in requests if k[1] and not rbac_allows(rules, *k)]
     assert denied == [], f"the agent used verbs its RBAC does not grant: {denied}"
-    assert re.search(r"kubectl_canary_tick_duration_seconds_count [1-9]", text)
+    assert (metric_value(text, "kubectl_canary_tick_duration_seconds_count") or 0) >= 1
     assert agent.get("/healthz") == 200 and agent.get("/readyz") == 200
     lines = agent.lines()
     about = [x for x in lines if "Rolling back" in str(x.get("msg", ""))]
     assert about and all(x.get("canary") == f"{NS}/{NAME}" for x in about)
     assert all({"ts", "level", "msg"} <= set(x) for x in lines), "every log line is JSON"
+
+
+DASHBOARD = REPO / "grafana" / "kubectl-canary.json"
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) for every target of the shipped dashboard, and its variables'
+    queries, with the variables set to what a user picking this canary would choose."""
+    board = json.loads(DASHBOARD.read_text())
+    values = {"$namespace": NS, "$target": NAME}
+    found = []
+    for variable in board["templating"]["list"]:
+        query = variable.get("query", "")
+        if query.startswith("label_values("):
+            # label_values(<selector>, <label>): the selector must find series.
+            selector = query[len("label_values(") : query.rindex(",")]
+            found.append((f"variable {variable['name']}", selector))
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            found.append((panel["title"], target["expr"]))
+    result = []
+    for title, expr in found:
+        for name, value in values.items():
+            expr = expr.replace(name, value)
+        result.append((title, expr))
+    return result
+
+
+def _dashboard_has_data(prom: PrometheusHandle) -> None:
+    queries = _dashboard_queries()
+    assert len(queries) >= 14
+
+    def without_data() -> list[str]:
+        empty = []
+        for title, expr in queries:
+            answer = prom.query(expr)
+            assert answer.get("status") == "success", f"{title}: {expr}: {answer}"
+            if not answer["data"]["result"]:
+                empty.append(f"{title}: {expr}")
+        return empty
+
+    # rate() and increase() need two scrapes of a series; the release ended moments ago.
+    deadline = time.monotonic() + 30
+    empty = without_data()
+    while empty and time.monotonic() < deadline:
+        time.sleep(0.5)
+        empty = without_data()
+    assert empty == [], "dashboard panels without data:\n" + "\n".join(empty)

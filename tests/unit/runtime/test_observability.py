@@ -5,21 +5,61 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent import logs
 from agent.http_server import AgentHTTPServer, parse_listen
 from agent.telemetry import Telemetry
-from kubectl_canary.api.model import CanaryStatus, MetricValue, Phase
+from kubectl_canary import __version__
+from kubectl_canary.api.model import (
+    Canary,
+    CanarySpec,
+    CanaryStatus,
+    MetricValue,
+    Phase,
+    ServiceSpec,
+    TargetRef,
+)
+
+
+def _canary(name: str = "mhs", target: str = "podinfo", skip: bool = False) -> Canary:
+    return Canary(
+        name=name,
+        namespace="app",
+        spec=CanarySpec(
+            target_ref=TargetRef(name=target),
+            service=ServiceSpec(port=9898),
+            skip_analysis=skip,
+        ),
+    )
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of an exposition, parsed by prometheus_client's own parser."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _value(samples: Samples, series: str, /, **labels: str) -> float | None:
+    return samples.get((series, frozenset(labels.items())))
 
 
 def test_metrics_text() -> None:
     tel = Telemetry(
         lambda: {("get", "apps/deployments"): 3, ("watch", "services"): 2},
         lambda: {("list", "secrets", 403): 1},
+        provider="istio",
     )
     status = CanaryStatus(
         phase=Phase.PROGRESSING,
@@ -30,24 +70,69 @@ def test_metrics_text() -> None:
             MetricValue("request-duration", None, None, 500, False, ""),
         ),
     )
-    tel.canary("app", "mhs", status)
-    tel.tick(0.02, 0.3)
+    tel.canary(_canary(), status)
+    tel.tick("app/mhs", 0.02, 0.3)
     tel.outcome("ok")
     tel.leader(True)
     text = tel.render()
-    assert 'kubectl_canary_canary_phase{namespace="app",name="mhs",phase="Progressing"} 1' in text
-    assert 'kubectl_canary_canary_weight{namespace="app",name="mhs"} 20' in text
-    assert 'kubectl_canary_canary_failed_checks{namespace="app",name="mhs"} 1' in text
-    assert 'metric="request-success-rate"} 98.5' in text
-    assert 'metric="request-duration"} NaN' in text
-    assert 'kubectl_canary_api_requests_total{verb="get",resource="apps/deployments"} 3' in text
-    errors = 'kubectl_canary_api_request_errors_total{verb="list",resource="secrets",code="403"} 1'
-    assert errors in text
-    assert 'kubectl_canary_tick_lag_seconds_bucket{le="0.5"} 1' in text
-    assert "kubectl_canary_tick_duration_seconds_count 1" in text
-    assert "kubectl_canary_leader 1" in text
+    got = _samples(text)
+    ours = {"namespace": "app", "name": "mhs"}
+    p = "kubectl_canary"
+    assert _value(got, f"{p}_canary_phase", **ours, phase="Progressing") == 1
+    assert _value(got, f"{p}_canary_weight", **ours) == 20
+    assert _value(got, f"{p}_canary_failed_checks", **ours) == 1
+    assert _value(got, f"{p}_canary_metric_value", **ours, metric="request-success-rate") == 98.5
+    assert math.isnan(_value(got, f"{p}_canary_metric_value", **ours, metric="request-duration"))
+    requests = _value(got, f"{p}_api_requests_total", verb="get", resource="apps/deployments")
+    assert requests == 3
+    refused = _value(
+        got, f"{p}_api_request_errors_total", verb="list", resource="secrets", code="403"
+    )
+    assert refused == 1
+    assert _value(got, f"{p}_tick_lag_seconds_bucket", le="0.5") == 1
+    assert _value(got, f"{p}_tick_duration_seconds_count") == 1
+    assert _value(got, f"{p}_ticks_total", outcome="ok") == 1
+    assert _value(got, f"{p}_leader") == 1
+    assert "_created" not in text
+    # Flagger's series, with Flagger's labels: `name` is the target, weights per workload.
+    assert _value(got, "flagger_info", version=__version__, mesh_provider="istio") == 1
+    assert _value(got, "flagger_canary_total", namespace="app") == 1
+    flagger = {"name": "podinfo", "namespace": "app"}
+    assert _value(got, "flagger_canary_status", **flagger) == 0
+    assert _value(got, "flagger_canary_weight", workload="podinfo-primary", namespace="app") == 80
+    assert _value(got, "flagger_canary_weight", workload="podinfo", namespace="app") == 20
+    analysis = "flagger_canary_metric_analysis"
+    assert _value(got, analysis, **flagger, metric="request-success-rate") == 98.5
+    assert _value(got, analysis, **flagger, metric="request-duration") is None  # no data
+    assert _value(got, "flagger_canary_duration_seconds_count", **flagger) == 1
     tel.forget("app", "mhs")
-    assert 'name="mhs"' not in tel.render()
+    after = tel.render()
+    assert 'name="mhs"' not in after and 'name="podinfo"' not in after
+
+
+def test_flagger_release_counters_count_each_end_once() -> None:
+    tel = Telemetry()
+    canary = _canary()
+    for phase in (Phase.SUCCEEDED, Phase.PROGRESSING, Phase.PROGRESSING, Phase.FAILED):
+        tel.canary(canary, CanaryStatus(phase=phase))
+    tel.canary(canary, CanaryStatus(phase=Phase.FAILED))  # no new end
+    labels = {"name": "podinfo", "namespace": "app", "deployment_strategy": "canary"}
+    successes, failures = "flagger_canary_successes_total", "flagger_canary_failures_total"
+    got = _samples(tel.render())
+    # The first status after a start is not an end seen happening (no double count on restart).
+    assert _value(got, successes, **labels, analysis_status="completed") is None
+    assert _value(got, failures, **labels, analysis_status="completed") == 1
+    tel.canary(canary, CanaryStatus(phase=Phase.PROGRESSING))
+    tel.canary(canary, CanaryStatus(phase=Phase.SUCCEEDED))
+    got = _samples(tel.render())
+    assert _value(got, successes, **labels, analysis_status="completed") == 1
+    skipped = Telemetry()
+    fast = _canary(skip=True)
+    skipped.canary(fast, CanaryStatus(phase=Phase.PROMOTING))
+    skipped.canary(fast, CanaryStatus(phase=Phase.SUCCEEDED))
+    got = _samples(skipped.render())
+    assert _value(got, successes, **labels, analysis_status="skipped") == 1
+    assert _value(got, "flagger_canary_status", name="podinfo", namespace="app") == 1
 
 
 def test_json_log_lines_carry_the_canary() -> None:
