@@ -1,4 +1,5 @@
-"""The krew archives: reproducible, complete, and the zipapp runs with nothing but python3."""
+"""The krew archives and the wheel: byte-identical builds, the committed krew manifest matches
+them, and an archive runs with nothing but python3 and what it carries."""
 
 from __future__ import annotations
 
@@ -8,73 +9,104 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+PLATFORMS = ["linux-amd64", "linux-arm64", "darwin-amd64", "darwin-arm64"]
+
+# Building downloads pinned wheels (cached) and compresses four archives: one group, so the two
+# workers do not both build at once.
+pytestmark = pytest.mark.xdist_group("serial")
 
 
-def build(out: Path) -> list[str]:
+def build(out: Path) -> dict[str, str]:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_release.py"), "--out", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "build_release.py"), "--out", str(out), "--wheel"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {name: digest for digest, name in (line.split() for line in done.stdout.splitlines())}
 
 
-def test_archives_are_reproducible_and_hold_the_plugin(tmp_path):
-    first = build(tmp_path / "a")
-    second = build(tmp_path / "b")
-    assert [line.split()[0] for line in first] == [line.split()[0] for line in second]
-    for line in first:
-        digest, rel = line.split()
-        archive = tmp_path / "a" / Path(rel).name
-        assert hashlib.sha256(archive.read_bytes()).hexdigest() == digest
-        with tarfile.open(archive) as tar:
-            members = {m.name: m.mode for m in tar.getmembers()}
-        assert members == {
-            "LICENSE": 0o644,
-            "kubectl-canary": 0o755,
-            "kubectl_complete-canary": 0o755,
-        }
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], dict[str, str]]:
+    base = tmp_path_factory.mktemp("release")
+    return base / "a", build(base / "a"), build(base / "b")
 
 
-def test_zipapp_runs_in_an_isolated_interpreter(tmp_path):
-    build(tmp_path)
-    pyz = tmp_path / "kubectl-canary.pyz"
-    # -I -S: no site-packages, no user paths: only what the zipapp carries.
-    version = subprocess.run(
-        [sys.executable, "-I", "-S", str(pyz), "version", "--client"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_two_builds_are_byte_identical(builds) -> None:
+    out, first, second = builds
+    assert first == second
+    names = sorted(first)
+    assert names == sorted(
+        [f"kubectl-canary-v0.1.0-{p}.tar.gz" for p in PLATFORMS]
+        + ["kubectl_canary-0.1.0-py3-none-any.whl"]
     )
+    for name, digest in first.items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+
+
+def test_committed_krew_manifest_matches_the_build(builds) -> None:
+    out, first, _ = builds
+    committed = (ROOT / "plugins" / "canary.yaml").read_text()
+    assert committed == (out / "canary.yaml").read_text(), (
+        "plugins/canary.yaml is stale: run python3 scripts/build_release.py --write-manifest"
+    )
+    manifest = yaml.safe_load(committed)
+    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "canary"
+    for platform in manifest["spec"]["platforms"]:
+        labels = platform["selector"]["matchLabels"]
+        archive = f"kubectl-canary-v0.1.0-{labels['os']}-{labels['arch']}.tar.gz"
+        assert platform["uri"].endswith("/v0.1.0/" + archive)
+        assert platform["sha256"] == first[archive]
+        assert platform["bin"] == "kubectl-canary"
+
+
+def test_archive_holds_the_plugin_and_its_dependencies_only(builds) -> None:
+    out, _, _ = builds
+    with tarfile.open(out / "kubectl-canary-v0.1.0-linux-amd64.tar.gz") as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    top = {name.split("/")[0] for name in members}
+    assert top == {"kubectl-canary", "kubectl_complete-canary", "LICENSE", "lib"}
+    assert members["kubectl-canary"].mode == 0o755 and members["LICENSE"].mode == 0o644
+    assert {m.mtime for m in members.values()} == {1_700_000_000}
+    assert {(m.uid, m.gid, m.uname) for m in members.values()} == {(0, 0, "")}
+    packages = {name.split("/")[1] for name in members if name.startswith("lib/")}
+    assert "agent" not in packages  # the agent ships as an image
+    assert {"kubectl_canary", "click", "yaml", "kr8s", "httpx", "cryptography"} <= packages
+    assert not any("__pycache__" in name or name.endswith(".pyc") for name in members)
+    # One cffi backend per supported CPython, side by side.
+    backends = [n for n in members if n.startswith("lib/_cffi_backend.cpython-")]
+    assert len(backends) == 4
+
+
+def test_archive_runs_in_an_isolated_interpreter(builds, tmp_path: Path) -> None:
+    out, _, _ = builds
+    with tarfile.open(out / "kubectl-canary-v0.1.0-linux-amd64.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    launcher = tmp_path / "kubectl-canary"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # -I -S: no site-packages, no user paths: only what the archive carries.
+        return subprocess.run(
+            [sys.executable, "-I", "-S", *args], capture_output=True, text=True, timeout=60
+        )
+
+    version = run(str(launcher), "version", "--client")
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("Plugin version: ")
-    manifests = subprocess.run(
-        [sys.executable, "-I", "-S", str(pyz), "init", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    manifests = run(str(launcher), "init", "--dry-run")
     assert manifests.returncode == 0, manifests.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(manifests.stdout)]
     assert kinds.count("CustomResourceDefinition") == 3 and "Deployment" in kinds
-
-
-def test_krew_manifest_names_both_platforms():
-    manifest = yaml.safe_load((ROOT / "krew-manifest.yaml").read_text())
-    assert manifest["apiVersion"] == "krew.googlecontainertools.github.com/v1alpha2"
-    assert manifest["kind"] == "Plugin" and manifest["metadata"]["name"] == "canary"
-    oses = [p["selector"]["matchLabels"]["os"] for p in manifest["spec"]["platforms"]]
-    assert oses == ["linux", "darwin"]
-    for platform in manifest["spec"]["platforms"]:
-        assert platform["bin"] == "kubectl-canary"
-        assert len(platform["sha256"]) == 64
-        assert {f["from"] for f in platform["files"]} == {
-            "kubectl-canary",
-            "kubectl_complete-canary",
-            "LICENSE",
-        }
+    # The cluster client and its compiled dependencies load from lib/ alone.
+    client = run(
+        "-c",
+        f"import sys; sys.path.insert(0, {str(tmp_path / 'lib')!r}); "
+        "import kr8s, cryptography.x509, yaml; print(kr8s.__file__)",
+    )
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.startswith(str(tmp_path / "lib"))
