@@ -97,6 +97,7 @@ def test_release_pins_the_digest_and_publishes_plugin_and_wheel(release: dict[st
     plugin = _steps(release["jobs"]["plugin"])
     assert "IMAGE_DIGEST" in plugin and "needs.image.outputs.digest" in plugin
     assert "scripts/build_release.py --out dist --write-manifest --wheel" in plugin
+    assert "scripts/render_manifests.py" in plugin  # install.yaml carries the digest too
     assert "git push origin HEAD:main" in plugin and "plugins/canary.yaml" in plugin
     assert "gh release create" in plugin and "dist/*.tar.gz" in plugin
     pypi = release["jobs"]["pypi"]
