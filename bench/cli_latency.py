@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubectl_canary import kube  # noqa: E402
 from kubectl_canary.api.model import API_VERSION  # noqa: E402
+from kubectl_canary.resources import AlreadyExistsError  # noqa: E402
 from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
 NAMESPACES = ("shop", "web", "payments", "search")
@@ -86,7 +87,7 @@ def status(i: int) -> dict[str, object]:
 
 def populate(client: kube.RestClient, start: int, stop: int) -> None:
     for ns in NAMESPACES:
-        with contextlib.suppress(kube.ConflictError):
+        with contextlib.suppress(AlreadyExistsError):
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     for i in range(start, stop):
         created = client.create(canary(i))

@@ -7,7 +7,7 @@ understands what kubectl's kubeconfig does for the common cases: several files i
 contexts and their namespace, CA/client certificates (files or inline data), bearer tokens and
 token files, basic auth, exec credential plugins and an OIDC auth-provider's id-token.
 
-Everything above this module sees plain dicts and the exceptions defined here.
+Everything above this module sees plain dicts and the errors of `kubectl_canary.resources`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-Obj = dict[str, Any]
+from kubectl_canary.resources import (
+    ApiError,
+    ConfigError,
+    NotFoundError,
+    Obj,
+    Objs,
+    ResourceClient,
+    ResourceTypeMissingError,
+    UnauthorizedError,
+    UnreachableError,
+    error_for,
+)
 
 # kind -> (plural, namespaced) for the kinds the plugin touches; other kinds use discovery.
 KNOWN_KINDS: dict[str, tuple[str, bool]] = {
@@ -59,95 +70,16 @@ CONNECT_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 
 
-# ----- errors: each carries one line a person can act on -----
+# ----- the interface commands use (tests implement it over the sandbox's store) -----
 
 
-class KubeError(Exception):
-    """An expected failure talking to the cluster; str() is one line for the user."""
+class Kube(ResourceClient, Protocol):
+    """The shared resource protocol plus what only the plugin needs: the session's defaults
+    (kubeconfig namespace, context, server) and the few non-resource reads."""
 
-
-class ConfigError(KubeError):
-    """No usable kubeconfig / context / credentials."""
-
-
-class UnreachableError(KubeError):
-    """The API server did not answer."""
-
-
-class ApiError(KubeError):
-    def __init__(self, message: str, status: int, reason: str = "", body: Obj | None = None):
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.body = body or {}
-
-
-class NotFoundError(ApiError):
-    pass
-
-
-class ResourceTypeMissingError(NotFoundError):
-    """The API server does not serve this resource type (e.g. our CRDs are not installed)."""
-
-
-class ForbiddenError(ApiError):
-    pass
-
-
-class UnauthorizedError(ApiError):
-    pass
-
-
-class ConflictError(ApiError):
-    pass
-
-
-class GoneError(ApiError):
-    """410: a watch's resourceVersion is too old; list again."""
-
-
-# ----- the interface commands use (tests implement it with an in-memory fake) -----
-
-
-class Kube(Protocol):
     default_namespace: str
     context_name: str
     server: str
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
-        """Raises NotFoundError when missing."""
-
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
-        """A List object (`items`, `metadata.resourceVersion`); namespace None = all namespaces."""
-
-    def create(self, obj: Obj) -> Obj: ...
-
-    def replace(self, obj: Obj) -> Obj:
-        """PUT, guarded by metadata.resourceVersion when set (ConflictError when stale)."""
-
-    def patch(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        patch: Any,
-        patch_type: str = "merge",
-    ) -> Obj:
-        """patch_type: 'merge' (RFC 7386) or 'json' (RFC 6902)."""
-
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """False when it was already gone."""
-
-    def watch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        resource_version: str,
-        timeout_seconds: int = 300,
-    ) -> Iterator[tuple[str, Obj]]:
-        """(type, object) pairs until the server closes the stream; GoneError on 410."""
 
     def pod_log(
         self, namespace: str, pod: str, follow: bool = False, since_seconds: int | None = None
@@ -366,7 +298,7 @@ def _run_exec_plugin(exec_config: Obj, cluster_server: str) -> Obj:
 
 
 def _status_error(status: int, body: bytes, what: str) -> ApiError:
-    """Map an API error response to one of our exceptions, keeping the server's message."""
+    """Map an API error response to one of the shared errors, keeping the server's message."""
     try:
         doc = json.loads(body)
         if not isinstance(doc, dict):
@@ -377,22 +309,16 @@ def _status_error(status: int, body: bytes, what: str) -> ApiError:
     message = message.splitlines()[0] if message else message
     reason = doc.get("reason", "")
     details = doc.get("details") or {}
-    if status == 404:
+    if (
+        status == 404
+        and not details.get("name")
+        and "could not find the requested resource" in message
+    ):
         # A missing object names itself in details; a missing resource type does not.
-        if not details.get("name") and "could not find the requested resource" in message:
-            return ResourceTypeMissingError(
-                f"the server does not serve {what}", status, reason, doc
-            )
-        return NotFoundError(message, status, reason, doc)
+        return ResourceTypeMissingError(f"the server does not serve {what}", status, reason, doc)
     if status == 401:
         return UnauthorizedError(f"unauthorized: {message}", status, reason, doc)
-    if status == 403:
-        return ForbiddenError(message, status, reason, doc)
-    if status == 409:
-        return ConflictError(message, status, reason, doc)
-    if status == 410:
-        return GoneError(message, status, reason, doc)
-    return ApiError(message, status, reason, doc)
+    return error_for(status, message, reason, doc)
 
 
 class _TLSConnection(http.client.HTTPSConnection):
@@ -609,18 +535,49 @@ class RestClient:
         plural = KNOWN_KINDS.get(kind, (kind.lower() + "s", True))[0]
         return f"{plural}.{group}" if group else plural
 
-    # --- the Kube interface ---
+    # --- the shared resource protocol ---
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
-        return self.request(
-            "GET",
-            self.path(api_version, kind, namespace or self.default_namespace, name),
-            what=self._what(api_version, kind),
-        )
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return self.request(
+                "GET",
+                self.path(api_version, kind, namespace, name),
+                what=self._what(api_version, kind),
+            )
+        except NotFoundError as e:
+            if isinstance(e, ResourceTypeMissingError):
+                raise
+            return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
+    get_live = get  # nothing is cached: every read goes to the API server
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[Objs, str]:
         path = self.path(api_version, kind, namespace)
-        return self.request("GET", path, what=self._what(api_version, kind))
+        query: dict[str, str] = {"limit": "500"}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        items: Objs = []
+        while True:
+            doc = self.request(
+                "GET",
+                f"{path}?{urllib.parse.urlencode(query)}",
+                what=self._what(api_version, kind),
+            )
+            for item in doc.get("items") or []:
+                # List items carry no apiVersion/kind; restore them so items look like gets.
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            meta = doc.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion", ""))
+            query["continue"] = meta["continue"]
 
     def create(self, obj: Obj) -> Obj:
         meta = obj.get("metadata", {})
@@ -632,31 +589,38 @@ class RestClient:
         path = self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
         return self.request("PUT", path, obj, what=self._what(obj["apiVersion"], obj["kind"]))
 
-    def patch(
+    def patch_json(self, api_version: str, kind: str, namespace: str, name: str, ops: Objs) -> Obj:
+        path = self.path(api_version, kind, namespace, name)
+        return self.request(
+            "PATCH", path, ops, "application/json-patch+json", what=self._what(api_version, kind)
+        )
+
+    def patch_merge(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Obj
+    ) -> Obj:
+        path = self.path(api_version, kind, namespace, name)
+        return self.request(
+            "PATCH", path, patch, "application/merge-patch+json", what=self._what(api_version, kind)
+        )
+
+    def delete(
         self,
         api_version: str,
         kind: str,
+        namespace: str,
         name: str,
-        namespace: str | None,
-        patch: Any,
-        patch_type: str = "merge",
-    ) -> Obj:
-        content_type = {
-            "merge": "application/merge-patch+json",
-            "json": "application/json-patch+json",
-        }[patch_type]
-        path = self.path(api_version, kind, namespace or self.default_namespace, name)
-        return self.request("PATCH", path, patch, content_type, what=self._what(api_version, kind))
-
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        path = self.path(api_version, kind, namespace or self.default_namespace, name)
+        resource_version: str | None = None,
+    ) -> bool:
+        path = self.path(api_version, kind, namespace, name)
+        options: Obj = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if resource_version:
+            options["preconditions"] = {"resourceVersion": resource_version}
         try:
-            self.request(
-                "DELETE",
-                path,
-                {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
-                what=self._what(api_version, kind),
-            )
+            self.request("DELETE", path, options, what=self._what(api_version, kind))
         except NotFoundError as e:
             if isinstance(e, ResourceTypeMissingError):
                 raise
@@ -669,7 +633,7 @@ class RestClient:
         kind: str,
         namespace: str | None,
         resource_version: str,
-        timeout_seconds: int = 300,
+        timeout_seconds: int,
     ) -> Iterator[tuple[str, Obj]]:
         query = urllib.parse.urlencode(
             {

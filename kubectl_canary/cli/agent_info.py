@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from kubectl_canary.cli.render import parse_time
-from kubectl_canary.kube import Kube, NotFoundError
+from kubectl_canary.kube import Kube
 
 Obj = dict[str, Any]
 
@@ -88,15 +88,8 @@ class AgentInfo:
         return f"deployment {self.namespace}/{AGENT_NAME}"
 
 
-def _get(kube: Kube, api_version: str, kind: str, name: str, ns: str) -> Obj | None:
-    try:
-        return kube.get(api_version, kind, name, ns)
-    except NotFoundError:
-        return None
-
-
 def read_leader(kube: Kube, namespace: str) -> Leader | None:
-    lease = _get(kube, "coordination.k8s.io/v1", "Lease", LEASE_NAME, namespace)
+    lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, LEASE_NAME)
     if lease is None:
         return None
     spec = lease.get("spec") or {}
@@ -110,7 +103,7 @@ def read_leader(kube: Kube, namespace: str) -> Leader | None:
 
 
 def read_local(kube: Kube, namespace: str) -> LocalAgent | None:
-    cm = _get(kube, "v1", "ConfigMap", LOCAL_AGENT_CONFIGMAP, namespace)
+    cm = kube.get("v1", "ConfigMap", namespace, LOCAL_AGENT_CONFIGMAP)
     if cm is None:
         return None
     data = cm.get("data") or {}
@@ -142,7 +135,7 @@ def local_record(agent: LocalAgent) -> Obj:
 def find_agent(kube: Kube, namespace: str | None = None) -> AgentInfo | None:
     """The agent installed in `namespace` (default kubectl-canary), or None when there is none."""
     ns = namespace or DEFAULT_NAMESPACE
-    deployment = _get(kube, "apps/v1", "Deployment", AGENT_NAME, ns)
+    deployment = kube.get("apps/v1", "Deployment", ns, AGENT_NAME)
     local = read_local(kube, ns)
     if deployment is None and local is None:
         return None
@@ -155,6 +148,6 @@ def leader_pod(kube: Kube, info: AgentInfo) -> str | None:
         return None
     identity = info.leader.identity
     for candidate in (identity, identity.rpartition("_")[0]):
-        if candidate and _get(kube, "v1", "Pod", candidate, info.namespace) is not None:
+        if candidate and kube.get("v1", "Pod", info.namespace, candidate) is not None:
             return candidate
     return None

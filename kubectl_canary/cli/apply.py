@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubectl_canary.kube import ConflictError, Kube, NotFoundError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import AlreadyExistsError, ConflictError
 
 Obj = dict[str, Any]
 
@@ -41,17 +42,14 @@ def apply(kube: Kube, desired: Obj) -> str:
     """Create or update `desired`; returns 'created', 'configured' or 'unchanged'."""
     meta = desired["metadata"]
     for _ in range(_ATTEMPTS):
-        try:
-            live = kube.get(
-                desired["apiVersion"], desired["kind"], meta["name"], meta.get("namespace")
-            )
-        except NotFoundError as e:
-            if type(e) is not NotFoundError:
-                raise
+        live = kube.get(
+            desired["apiVersion"], desired["kind"], meta.get("namespace", ""), meta["name"]
+        )
+        if live is None:
             try:
                 kube.create(desired)
                 return "created"
-            except ConflictError:
+            except AlreadyExistsError:
                 continue  # created meanwhile: update it instead
         body = {k: v for k, v in desired.items() if k != "status"}
         if contains(live, body):

@@ -6,7 +6,7 @@ from typing import Any
 
 from kubectl_canary.cli.errors import CliError, TimeoutExceeded
 from kubectl_canary.cli.options import Session
-from kubectl_canary.cli.reads import get_canary, get_or_none, parse
+from kubectl_canary.cli.reads import get_canary, parse
 
 Obj = dict[str, Any]
 
@@ -41,8 +41,8 @@ def wait_for_outcome(session: Session, name: str, timeout: float) -> Obj:
         phase = (obj.get("status") or {}).get("phase", "")
         target_name = obj.get("spec", {}).get("targetRef", {}).get("name", name)
         if phase == Phase.SUCCEEDED.value:
-            primary = get_or_none(kube, "apps/v1", "Deployment", f"{target_name}-primary", ns)
-            target = get_or_none(kube, "apps/v1", "Deployment", target_name, ns)
+            primary = kube.get("apps/v1", "Deployment", ns, f"{target_name}-primary")
+            target = kube.get("apps/v1", "Deployment", ns, target_name)
             if _same_template(primary, target):
                 return obj
         elif phase == Phase.FAILED.value:

@@ -14,7 +14,7 @@ from kubectl_canary.api.model import API_VERSION, PROVIDERS
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.render import to_json, to_yaml
-from kubectl_canary.kube import ConflictError, NotFoundError
+from kubectl_canary.resources import AlreadyExistsError
 
 Obj = dict[str, Any]
 
@@ -168,9 +168,7 @@ def create(
         click.echo(to_json(doc) if output == "json" else to_yaml(doc), nl=output == "json")
         return
     kube = session.kube
-    try:
-        kube.get("apps/v1", "Deployment", target or name, namespace)
-    except NotFoundError:
+    if kube.get("apps/v1", "Deployment", namespace, target or name) is None:
         click.echo(
             f"warning: deployment {namespace}/{target or name} does not exist yet; "
             "the agent waits for it",
@@ -178,6 +176,6 @@ def create(
         )
     try:
         kube.create(doc)
-    except ConflictError:
+    except AlreadyExistsError:
         raise CliError(f'canary "{name}" already exists in namespace "{namespace}"') from None
     click.echo(f"canary.{API_VERSION.split('/')[0]}/{name} created")

@@ -26,6 +26,7 @@ from kubectl_canary.cli.apply import apply
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.init import init, stop_local_agent
 from kubectl_canary.cli.options import Session, current_runtime
+from kubectl_canary.cli.reads import get_canary
 from kubectl_canary.cli.status import render_list, render_one
 
 Obj = dict[str, Any]
@@ -140,7 +141,7 @@ class LiveView:
         kube = self.session.kube
         deadline = time.monotonic() + STAGE_TIMEOUT
         while True:
-            obj = kube.get(API_VERSION, "Canary", APP, NS)
+            obj = get_canary(kube, NS, APP)
             self.frame(obj)
             status = obj.get("status") or {}
             fresh = since_history is None or len(status.get("history") or []) > since_history
@@ -156,7 +157,7 @@ class LiveView:
 
 def bump(session: Session, tag: str) -> int:
     """Ship `tag`; returns the history length before, so waits look at what follows."""
-    obj = session.kube.get(API_VERSION, "Canary", APP, NS)
+    obj = get_canary(session.kube, NS, APP)
     before = len((obj.get("status") or {}).get("history") or [])
     apply(session.kube, deployment(tag))
     return before
@@ -267,7 +268,7 @@ def story(
     before = bump(session, "1.1.3")
     view.until({"Failed", "Succeeded"}, before)
     say("Rolled back: 1.1.2 keeps serving. The whole story, as `kubectl canary status mhs`:")
-    obj = session.kube.get(API_VERSION, "Canary", APP, NS)
+    obj = get_canary(session.kube, NS, APP)
     click.echo(render_one(session, obj, None))
     say("kubectl canary status -A")
     click.echo(render_list(Session(session.runtime, None, None, kubeconfig, True), [obj], None))

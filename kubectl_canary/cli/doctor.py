@@ -36,7 +36,8 @@ from kubectl_canary.cli.permissions import (
 )
 from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API
 from kubectl_canary.cli.render import table, to_json
-from kubectl_canary.kube import Kube, KubeError, NotFoundError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import KubeError, ResourceTypeMissingError
 
 Obj = dict[str, Any]
 
@@ -61,20 +62,13 @@ class Check:
     hint: str = ""
 
 
-def _get(kube: Kube, api_version: str, kind: str, name: str, ns: str | None = None) -> Obj | None:
-    try:
-        return kube.get(api_version, kind, name, ns)
-    except NotFoundError:
-        return None
-
-
 # ----- the checks -----
 
 
 def check_crds(kube: Kube) -> Iterator[Check]:
     for desired in crd_documents():
         name = desired["metadata"]["name"]
-        live = _get(kube, "apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        live = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", name)
         if live is None:
             yield Check(f"crd {name}", "fail", "not installed", "run `kubectl canary init`")
             continue
@@ -154,7 +148,7 @@ def check_rbac(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check
         if doc["kind"] not in rbac_kinds:
             continue
         meta = doc["metadata"]
-        live = _get(kube, doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
+        live = kube.get(doc["apiVersion"], doc["kind"], meta.get("namespace", ""), meta["name"])
         wanted = {k: v for k, v in doc.items() if k in ("rules", "roleRef", "subjects")}
         if live is None:
             problems.append(f"{doc['kind'].lower()}/{meta['name']} missing")
@@ -350,7 +344,7 @@ def check_metrics(kube: Kube, info: AgentInfo | None, canaries: list[Obj]) -> It
 def check_mesh(kube: Kube, providers: set[str]) -> Iterator[Check]:
     for provider in sorted(providers):
         for crd in MESH_CRDS.get(provider, ()):
-            live = _get(kube, "apiextensions.k8s.io/v1", "CustomResourceDefinition", crd)
+            live = kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", crd)
             if live is None:
                 yield Check(
                     f"mesh crd {crd}",
@@ -398,7 +392,9 @@ def check_canary(kube: Kube, obj: Obj) -> Check:
         wanted.append((GATEWAY_API, "HTTPRoute", svc))
     for api_version, kind, obj_name in wanted:
         try:
-            found = _get(kube, api_version, kind, obj_name, ns)
+            found = kube.get(api_version, kind, ns, obj_name)
+        except ResourceTypeMissingError:
+            found = None  # the mesh's CRDs are not installed: the object cannot exist
         except KubeError as e:
             return Check(name, "fail", f"cannot read {kind.lower()}/{obj_name}: {e}", "")
         if found is None:
@@ -432,7 +428,7 @@ def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
     checks += list(check_rbac(kube, namespace, watched))
     checks += list(check_permissions(kube, namespace, watched))
     try:
-        canaries = list(kube.list(API_VERSION, "Canary", None).get("items", []))
+        canaries, _ = kube.list(API_VERSION, "Canary", None)
     except KubeError:
         canaries = []
     default_provider = "kubernetes"

@@ -1,6 +1,6 @@
 """The plugin's expected failures, and how any of them becomes one line on stderr.
 
-Commands raise `CliError` (or let a `kubectl_canary.kube.KubeError` through); the root group
+Commands raise `CliError` (or let a `kubectl_canary.resources.KubeError` through); the root group
 turns both into `error: <one line>` and exit status 1, never a traceback.
 """
 
@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import click
 
-from kubectl_canary.kube import (
+from kubectl_canary.resources import (
     ForbiddenError,
     KubeError,
     ResourceTypeMissingError,

@@ -47,7 +47,8 @@ from kubectl_canary.cli.manifests import (
 from kubectl_canary.cli.options import Session, kube_options, output_option, timeout_option
 from kubectl_canary.cli.prune import prune
 from kubectl_canary.cli.render import to_json, yaml_documents
-from kubectl_canary.kube import Kube, KubeError, NotFoundError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import KubeError
 
 Obj = dict[str, Any]
 
@@ -145,9 +146,7 @@ def plan(
 
 def apply_namespace(kube: Kube, doc: Obj) -> str:
     """Apply the agent's namespace; one init creates is marked so uninstall may delete it."""
-    try:
-        kube.get("v1", "Namespace", doc["metadata"]["name"])
-    except NotFoundError:
+    if kube.get("v1", "Namespace", "", doc["metadata"]["name"]) is None:
         meta = doc["metadata"]
         marked = {**doc, "metadata": {**meta, "annotations": {CREATED_BY_INIT: "true"}}}
         return apply(kube, marked)
@@ -204,7 +203,7 @@ def crds_established(kube: Kube, crds: list[Obj]) -> Callable[[], tuple[bool, st
     def check() -> tuple[bool, str]:
         pending = []
         for crd in crds:
-            live = kube.get(crd["apiVersion"], crd["kind"], crd["metadata"]["name"])
+            live = kube.get(crd["apiVersion"], crd["kind"], "", crd["metadata"]["name"]) or {}
             conditions = (live.get("status") or {}).get("conditions") or []
             established = [c for c in conditions if c.get("type") == "Established"]
             if established and established[0].get("status") != "True":
@@ -218,7 +217,9 @@ def crds_established(kube: Kube, crds: list[Obj]) -> Callable[[], tuple[bool, st
 
 def agent_rollout(kube: Kube, namespace: str) -> Callable[[], tuple[bool, str]]:
     def check() -> tuple[bool, str]:
-        d = kube.get("apps/v1", "Deployment", AGENT_NAME, namespace)
+        d = kube.get("apps/v1", "Deployment", namespace, AGENT_NAME)
+        if d is None:
+            raise CliError(f"deployment {namespace}/{AGENT_NAME} disappeared during init")
         spec, status = d.get("spec", {}), d.get("status", {})
         want = int(spec.get("replicas", 1))
         updated = int(status.get("updatedReplicas", 0))
@@ -495,8 +496,6 @@ def init(
     elif not no_wait:
         try:
             wait_until(session, timeout, agent_rollout(kube, namespace), "the agent")
-        except NotFoundError:
-            raise CliError(f"deployment {namespace}/{AGENT_NAME} disappeared during init") from None
         except TimeoutExceeded as e:
             raise TimeoutExceeded(
                 f"{e}; see `kubectl -n {namespace} describe deployment {AGENT_NAME}` "

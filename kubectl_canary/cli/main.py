@@ -15,7 +15,7 @@ import click
 from kubectl_canary import __version__
 from kubectl_canary.cli.errors import CliError, as_click_error
 from kubectl_canary.cli.options import Runtime
-from kubectl_canary.kube import KubeError
+from kubectl_canary.resources import KubeError
 
 # name -> "module:attribute", in the order `--help` lists them.
 COMMANDS: dict[str, str] = {

@@ -41,7 +41,8 @@ from kubectl_canary.api.model import (
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import Session, kube_options, name_argument, timeout_option
 from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API, get_canary, parse, service_name
-from kubectl_canary.kube import Kube, KubeError, NotFoundError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import KubeError, ResourceTypeMissingError
 
 Obj = dict[str, Any]
 
@@ -80,8 +81,8 @@ class Offboarding:
 
     def get(self, api_version: str, kind: str, name: str) -> Obj | None:
         try:
-            return self.kube.get(api_version, kind, name, self.ns)
-        except NotFoundError:
+            return self.kube.get(api_version, kind, self.ns, name)
+        except ResourceTypeMissingError:
             return None
 
     def ours(self, obj: Obj | None) -> bool:
@@ -109,8 +110,8 @@ class Offboarding:
         return "already suspended" if self.obj.get("spec", {}).get("suspend") else None
 
     def suspend(self) -> None:
-        patched = self.kube.patch(
-            API_VERSION, "Canary", self.name, self.ns, {"spec": {"suspend": True}}
+        patched = self.kube.patch_merge(
+            API_VERSION, "Canary", self.ns, self.name, {"spec": {"suspend": True}}
         )
         generation = int(patched["metadata"].get("generation", 0))
 
@@ -204,7 +205,7 @@ class Offboarding:
         ) or {}
         selected = {
             p["metadata"]["name"]
-            for p in self.kube.list("v1", "Pod", self.ns).get("items") or []
+            for p in self.kube.list("v1", "Pod", self.ns)[0]
             if selector
             and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
         }
@@ -283,7 +284,7 @@ class Offboarding:
             # "mesh" is Istio's name for the sidecars, not an ingress gateway.
             if not [g for g in obj["spec"].get("gateways") or [] if g != "mesh"]:
                 # Mesh-internal and ours: without it, callers reach the apex Service directly.
-                self.kube.delete(*kind, self.svc, self.ns)
+                self.kube.delete(*kind, self.ns, self.svc)
                 return
             for http in new["spec"].get("http") or []:
                 http["route"] = [
@@ -337,7 +338,7 @@ class Offboarding:
 
     def remove_generated(self) -> None:
         for api_version, kind, name in self.generated_left():
-            self.kube.delete(api_version, kind, name, self.ns)
+            self.kube.delete(api_version, kind, self.ns, name)
 
         def gone() -> str | None:
             left = self.generated_left()
@@ -356,14 +357,14 @@ class Offboarding:
         finalizers = obj["metadata"].get("finalizers") or []
         if FINALIZER in finalizers:
             rest = [f for f in finalizers if f != FINALIZER]
-            self.kube.patch(
+            self.kube.patch_merge(
                 API_VERSION,
                 "Canary",
-                self.name,
                 self.ns,
+                self.name,
                 {"metadata": {"finalizers": rest or None}},
             )
-        self.kube.delete(API_VERSION, "Canary", self.name, self.ns)
+        self.kube.delete(API_VERSION, "Canary", self.ns, self.name)
 
         def gone() -> str | None:
             return "still there" if self.get(API_VERSION, "Canary", self.name) else None

@@ -149,14 +149,14 @@ def complete_canary_names(ctx: click.Context, param: click.Parameter, incomplete
     from click.shell_completion import CompletionItem
 
     from kubectl_canary.api.model import API_VERSION
-    from kubectl_canary.kube import KubeError
+    from kubectl_canary.resources import KubeError
 
     runtime = ctx.find_object(Runtime) or Runtime()
     try:
         kube = runtime.connect(
             ctx.params.get("kubeconfig"), ctx.params.get("context"), ctx.params.get("namespace")
         )
-        items = kube.list(API_VERSION, "Canary", kube.default_namespace).get("items", [])
+        items, _ = kube.list(API_VERSION, "Canary", kube.default_namespace)
     except KubeError:
         return []
     names = sorted(i["metadata"]["name"] for i in items)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_canary.cli.agent_info import AGENT_NAME
-from kubectl_canary.kube import Kube, KubeError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import KubeError
 
 Obj = dict[str, Any]
 
@@ -129,7 +130,7 @@ def foreign_bindings(kube: Kube, namespace: str, our_names: set[tuple[str, str]]
     found = []
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         try:
-            items = kube.list("rbac.authorization.k8s.io/v1", kind, None).get("items", [])
+            items, _ = kube.list("rbac.authorization.k8s.io/v1", kind, None)
         except KubeError:
             continue
         for b in items:

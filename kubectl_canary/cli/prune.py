@@ -13,7 +13,7 @@ from typing import Any
 
 from kubectl_canary.cli.apply import ref
 from kubectl_canary.cli.manifests import ours
-from kubectl_canary.kube import Kube, NotFoundError
+from kubectl_canary.kube import Kube
 
 Obj = dict[str, Any]
 
@@ -61,17 +61,13 @@ def stale(kube: Kube, docs: list[Obj]) -> tuple[list[Obj], list[Obj]]:
     ours_stale, foreign = [], []
     for kind in PRUNED_KINDS:
         # Lists every namespace: a RoleBinding from a namespace no longer watched is anywhere.
-        for obj in kube.list(RBAC_API, kind, None).get("items", []):
-            obj.setdefault("kind", kind)
+        for obj in kube.list(RBAC_API, kind, None)[0]:
             if ours(obj) and _id(obj) not in planned and _this_install(obj, namespace):
                 ours_stale.append(obj)
     if ("ClusterRoleBinding", "", AGENT_NAME) not in planned:
-        try:
-            live = kube.get(RBAC_API, "ClusterRoleBinding", AGENT_NAME)
-        except NotFoundError:
-            live = None
+        live = kube.get(RBAC_API, "ClusterRoleBinding", "", AGENT_NAME)
         if live is not None and not ours(live):
-            foreign.append({**live, "kind": "ClusterRoleBinding"})
+            foreign.append(live)
     return ours_stale, foreign
 
 
@@ -83,7 +79,7 @@ def prune(kube: Kube, docs: list[Obj], dry_run: bool) -> Iterator[str]:
             yield f"{where(obj)} would be pruned"
             continue
         meta = obj["metadata"]
-        kube.delete(RBAC_API, obj["kind"], meta["name"], meta.get("namespace"))
+        kube.delete(RBAC_API, obj["kind"], meta.get("namespace", ""), meta["name"])
         yield f"{where(obj)} pruned"
     for obj in foreign:
         yield f"{where(obj)} not ours (no kubectl-canary labels): left in place"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubectl_canary.cli.api_names import CANARY_API_VERSION as API_VERSION
 from kubectl_canary.cli.errors import CliError
-from kubectl_canary.kube import Kube, NotFoundError
+from kubectl_canary.kube import Kube
 
 if TYPE_CHECKING:  # the typed model loads only when a command parses a Canary
     from kubectl_canary.api.model import Canary
@@ -19,12 +19,10 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 
 
 def get_canary(kube: Kube, namespace: str, name: str) -> Obj:
-    try:
-        return kube.get(API_VERSION, "Canary", name, namespace)
-    except NotFoundError as e:
-        if type(e) is not NotFoundError:
-            raise
-        raise CliError(f'canary "{name}" not found in namespace "{namespace}"') from None
+    obj = kube.get(API_VERSION, "Canary", namespace, name)
+    if obj is None:
+        raise CliError(f'canary "{name}" not found in namespace "{namespace}"')
+    return obj
 
 
 def parse(obj: Obj) -> Canary:
@@ -39,13 +37,6 @@ def parse(obj: Obj) -> Canary:
         more = f" (and {len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
         name = obj.get("metadata", {}).get("name", "?")
         raise CliError(f"canary {name} is invalid: {first}{more}") from None
-
-
-def get_or_none(kube: Kube, api_version: str, kind: str, name: str, ns: str) -> Obj | None:
-    try:
-        return kube.get(api_version, kind, name, ns)
-    except NotFoundError:
-        return None
 
 
 def service_name(c: Canary) -> str:

@@ -91,7 +91,7 @@ def send(
     if why:
         raise RefusedError(why)
     request = Request(id=str(uuid.uuid4()), action=action, skip_analysis=skip_analysis)
-    kube.patch(API_VERSION, "Canary", name, ns, request_patch(request))
+    kube.patch_merge(API_VERSION, "Canary", ns, name, request_patch(request))
     start = runtime.monotonic()
     while True:
         ack = _ack(get_canary(kube, ns, name), request.id)

@@ -19,13 +19,13 @@ from kubectl_canary.cli.reads import (
     ISTIO_API,
     Obj,
     get_canary,
-    get_or_none,
     parse,
     service_name,
 )
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.cli.table_view import canary_rows
-from kubectl_canary.kube import ApiError, Kube
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import ApiError, ResourceTypeMissingError
 
 if TYPE_CHECKING:  # the typed model and detail view load only when one canary is shown
     from kubectl_canary.api.model import Canary
@@ -46,7 +46,10 @@ def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> R
                 if c.spec.provider == "istio"
                 else (GATEWAY_API, "HTTPRoute", http_route_weights)
             )
-            obj = get_or_none(kube, api, kind, svc, c.namespace)
+            try:
+                obj = kube.get(api, kind, c.namespace, svc)
+            except ResourceTypeMissingError:
+                obj = None  # the mesh's CRDs are not installed: the object cannot exist
             if obj is None:
                 return RouteView(f"{kind} {svc}", problem="not found")
             # The rule the agent steers (the A/B one while an A/B test runs).
@@ -72,8 +75,8 @@ def workloads(kube: Kube, c: Canary) -> tuple[Workload, Workload]:
     from kubectl_canary.cli.detail_view import Workload
 
     target = c.spec.target_ref.name
-    p = get_or_none(kube, "apps/v1", "Deployment", f"{target}-primary", c.namespace)
-    t = get_or_none(kube, "apps/v1", "Deployment", target, c.namespace)
+    p = kube.get("apps/v1", "Deployment", c.namespace, f"{target}-primary")
+    t = kube.get("apps/v1", "Deployment", c.namespace, target)
     return Workload.from_obj(f"{target}-primary", p), Workload.from_obj(target, t)
 
 
@@ -168,7 +171,7 @@ def status(
             terminal_writer(),
         )
         return
-    items = session.kube.list(API_VERSION, "Canary", session.list_namespace).get("items", [])
+    items, _ = session.kube.list(API_VERSION, "Canary", session.list_namespace)
     text = render_list(session, items, output)
     if not items and output not in ("json", "yaml"):
         click.echo(text, err=True)  # like kubectl: "No resources found" goes to stderr

@@ -24,7 +24,8 @@ from kubectl_canary.cli.init import CREATED_BY_INIT, stop_local_agent
 from kubectl_canary.cli.manifests import crd_documents, ours
 from kubectl_canary.cli.options import Session, kube_options, timeout_option
 from kubectl_canary.cli.prune import where
-from kubectl_canary.kube import Kube, NotFoundError, ResourceTypeMissingError
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import ResourceTypeMissingError
 
 Obj = dict[str, Any]
 
@@ -49,16 +50,16 @@ def labelled(kube: Kube, namespace: str) -> list[Obj]:
     found = []
     for api_version, kind, everywhere in AGENT_KINDS:
         try:
-            items = kube.list(api_version, kind, None if everywhere else namespace)["items"]
+            items, _ = kube.list(api_version, kind, None if everywhere else namespace)
         except ResourceTypeMissingError:
             continue
-        found += [{**o, "apiVersion": api_version, "kind": kind} for o in items if ours(o)]
+        found += [o for o in items if ours(o)]
     return found
 
 
 def existing_canaries(kube: Kube) -> list[Obj]:
     try:
-        return list(kube.list(API_VERSION, "Canary", None).get("items", []))
+        return kube.list(API_VERSION, "Canary", None)[0]
     except ResourceTypeMissingError:
         return []
 
@@ -71,18 +72,18 @@ def delete_canaries(session: Session, canaries: list[Obj], timeout: float) -> No
     """Delete them while the agent still runs; drop our finalizer if it does not finish."""
     kube, runtime = session.kube, session.runtime
     for c in canaries:
-        kube.delete(API_VERSION, "Canary", c["metadata"]["name"], c["metadata"]["namespace"])
+        kube.delete(API_VERSION, "Canary", c["metadata"]["namespace"], c["metadata"]["name"])
         click.echo(f"canary/{_key(c)} deleted")
     start = runtime.monotonic()
     while existing_canaries(kube):
         if runtime.monotonic() - start >= timeout:
             for c in existing_canaries(kube):
                 finalizers = [f for f in c["metadata"].get("finalizers", []) if f != FINALIZER]
-                kube.patch(
+                kube.patch_merge(
                     API_VERSION,
                     "Canary",
-                    c["metadata"]["name"],
                     c["metadata"]["namespace"],
+                    c["metadata"]["name"],
                     {"metadata": {"finalizers": finalizers or None}},
                 )
                 click.echo(
@@ -126,27 +127,26 @@ def uninstall(session: Session, force: bool, keep_crds: bool, timeout: float) ->
         if local.alive():
             stop_local_agent(local, session.runtime.sleep)
             click.echo(f"local agent process {local.pid} stopped")
-        kube.delete("v1", "ConfigMap", LOCAL_AGENT_CONFIGMAP, namespace)
+        kube.delete("v1", "ConfigMap", namespace, LOCAL_AGENT_CONFIGMAP)
     for obj in labelled(kube, namespace):
         meta = obj["metadata"]
-        kube.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        kube.delete(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
         click.echo(f"{where(obj)} deleted")
     delete_namespace(kube, namespace)
     if not keep_crds:
         for crd in reversed(crd_documents()):
-            gone = kube.delete(crd["apiVersion"], crd["kind"], crd["metadata"]["name"])
+            gone = kube.delete(crd["apiVersion"], crd["kind"], "", crd["metadata"]["name"])
             click.echo(f"{ref(crd)} {'deleted' if gone else 'not found'}")
     click.echo("kubectl-canary uninstalled")
 
 
 def delete_namespace(kube: Kube, namespace: str) -> None:
     """Only a namespace init created: one that existed may hold other things."""
-    try:
-        ns = kube.get("v1", "Namespace", namespace)
-    except NotFoundError:
+    ns = kube.get("v1", "Namespace", "", namespace)
+    if ns is None:
         return
     if (ns["metadata"].get("annotations") or {}).get(CREATED_BY_INIT) == "true" and ours(ns):
-        kube.delete("v1", "Namespace", namespace)
+        kube.delete("v1", "Namespace", "", namespace)
         click.echo(f"namespace/{namespace} deleted")
     else:
         click.echo(f"namespace/{namespace} left: init did not create it")

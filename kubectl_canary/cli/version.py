@@ -8,7 +8,7 @@ from kubectl_canary import __version__
 from kubectl_canary.cli.agent_info import find_agent
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.render import to_json, to_yaml
-from kubectl_canary.kube import KubeError
+from kubectl_canary.resources import KubeError
 
 
 @click.command(

@@ -15,12 +15,14 @@ from typing import Any
 
 from kubectl_canary.cli.api_names import CANARY_API_VERSION as API_VERSION
 from kubectl_canary.cli.options import Session
-from kubectl_canary.kube import GoneError, Kube
+from kubectl_canary.kube import Kube
+from kubectl_canary.resources import GoneError
 
 Obj = dict[str, Any]
 
 MIN_REDRAW_SECONDS = 0.2  # at most five frames a second, like argo's watch view
 REFRESH_SECONDS = 1.0  # the detail view also shows Deployments, which the Canary watch misses
+WATCH_TIMEOUT_SECONDS = 300  # the server ends each watch after this; the loop reconnects
 
 
 def _watch_thread(
@@ -29,12 +31,13 @@ def _watch_thread(
     """List, then watch from the list's resourceVersion; relist on 410; reconnect on close."""
     while not stop.is_set():
         try:
-            listed = kube.list(API_VERSION, "Canary", namespace)
-            items = {_key(o): o for o in listed.get("items", [])}
+            listed, rv = kube.list(API_VERSION, "Canary", namespace)
+            items = {_key(o): o for o in listed}
             events.put(("SNAPSHOT", dict(items)))
-            rv = listed.get("metadata", {}).get("resourceVersion", "")
             while not stop.is_set():
-                for etype, obj in kube.watch(API_VERSION, "Canary", namespace, rv):
+                for etype, obj in kube.watch(
+                    API_VERSION, "Canary", namespace, rv, WATCH_TIMEOUT_SECONDS
+                ):
                     if etype == "BOOKMARK":
                         rv = obj.get("metadata", {}).get("resourceVersion", rv)
                         continue

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubectl_canary import kube as k
+from kubectl_canary import resources as k_errors
 from kubectl_canary.sandbox.patch import merge_patch
 
 Obj = dict[str, Any]
@@ -71,13 +72,13 @@ class FakeKube:
 
     def _check(self, verb: str, kind: str) -> None:
         if kind in self.missing_types:
-            raise k.ResourceTypeMissingError(
+            raise k_errors.ResourceTypeMissingError(
                 f"the server does not serve {k.KNOWN_KINDS.get(kind, (kind,))[0]}."
                 "kubectl-canary.dev",
                 404,
             )
         if (verb, kind) in self.forbidden:
-            raise k.ForbiddenError(
+            raise k_errors.ForbiddenError(
                 f'{kind.lower()} is forbidden: User "dev" cannot {verb} resource', 403
             )
 
@@ -100,26 +101,33 @@ class FakeKube:
 
     # --- the Kube interface ---
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj:
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         self._check("get", kind)
         obj = self.objects.get(self._key(api_version, kind, name, namespace))
-        if obj is None:
-            raise k.NotFoundError(f'{kind.lower()} "{name}" not found', 404)
-        return copy.deepcopy(obj)
+        return None if obj is None else copy.deepcopy(obj)
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> Obj:
+    get_live = get
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
+        assert label_selector is None, "the fake lists without selectors"
         self._check("list", kind)
         items = [
             copy.deepcopy(obj)
             for (_, kd, ns, _), obj in sorted(self.objects.items())
             if kd == kind and (not namespace or ns == namespace)
         ]
-        return {"items": items, "metadata": {"resourceVersion": str(next(self._rv))}}
+        return items, str(next(self._rv))
 
     def create(self, obj: Obj) -> Obj:
         if obj["kind"] == "SubjectAccessReview":
             if self.access_review is None:
-                raise k.ResourceTypeMissingError(
+                raise k_errors.ResourceTypeMissingError(
                     "the server does not serve subjectaccessreviews.authorization.k8s.io", 404
                 )
             return {**obj, "status": {"allowed": self.access_review(obj["spec"])}}
@@ -130,7 +138,7 @@ class FakeKube:
             )
             in self.objects
         ):
-            raise k.ConflictError(
+            raise k_errors.AlreadyExistsError(
                 f'{obj["kind"]} "{obj["metadata"]["name"]}" already exists', 409, "AlreadyExists"
             )
         created = self.add(obj)
@@ -143,10 +151,10 @@ class FakeKube:
         key = self._key(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         current = self.objects.get(key)
         if current is None:
-            raise k.NotFoundError(f'{obj["kind"]} "{meta["name"]}" not found', 404)
+            raise k_errors.NotFoundError(f'{obj["kind"]} "{meta["name"]}" not found', 404)
         rv = meta.get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
-            raise k.ConflictError(
+            raise k_errors.ConflictError(
                 f'Operation cannot be fulfilled on {obj["kind"]} "{meta["name"]}": '
                 "the object has been modified",
                 409,
@@ -158,21 +166,17 @@ class FakeKube:
         self._notify("replace", new)
         return copy.deepcopy(new)
 
-    def patch(
-        self,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,
-        patch: Any,
-        patch_type: str = "merge",
+    def patch_json(self, api_version: str, kind: str, namespace: str, name: str, ops: Any) -> Obj:
+        raise AssertionError("the fake implements merge patches only")
+
+    def patch_merge(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Obj
     ) -> Obj:
         self._check("patch", kind)
         key = self._key(api_version, kind, name, namespace)
         current = self.objects.get(key)
         if current is None:
-            raise k.NotFoundError(f'{kind.lower()} "{name}" not found', 404)
-        assert patch_type == "merge", "the fake implements merge patches only"
+            raise k_errors.NotFoundError(f'{kind.lower()} "{name}" not found', 404)
         new = merge_patch(current, patch)
         new["metadata"]["resourceVersion"] = str(next(self._rv))
         self._bump_generation(current, new)
@@ -180,7 +184,15 @@ class FakeKube:
         self._notify("patch", new)
         return copy.deepcopy(new)
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
+        assert resource_version is None, "the fake deletes without preconditions"
         self._check("delete", kind)
         key = self._key(api_version, kind, name, namespace)
         obj = self.objects.get(key)
@@ -199,7 +211,7 @@ class FakeKube:
         kind: str,
         namespace: str | None,
         resource_version: str,
-        timeout_seconds: int = 300,
+        timeout_seconds: int,
     ) -> Iterator[tuple[str, Obj]]:
         self._check("watch", kind)
         script, self.watch_script = self.watch_script, []
@@ -211,7 +223,7 @@ class FakeKube:
     ) -> Iterator[str]:
         self._check("get", "Pod")
         if (namespace, pod) not in self.pod_logs:
-            raise k.NotFoundError(f'pods "{pod}" not found', 404)
+            raise k_errors.NotFoundError(f'pods "{pod}" not found', 404)
         yield from self.pod_logs[(namespace, pod)]
 
     def server_version(self) -> Obj:
@@ -219,5 +231,5 @@ class FakeKube:
 
     def get_path(self, path: str) -> Obj:
         if path not in self.paths:
-            raise k.NotFoundError(f"{path} not found", 404)
+            raise k_errors.NotFoundError(f"{path} not found", 404)
         return copy.deepcopy(self.paths[path])

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from kubectl_canary.cli.main import cli
 from kubectl_canary.cli.options import Runtime
+from kubectl_canary.resources import ConflictError
 from tests.cli import samples
 
 
@@ -98,7 +99,7 @@ def test_conflict(run, fake):
     samples.release(fake)
 
     def racing_writer(fake_, verb, obj):
-        raise __import__("kubectl_canary.kube", fromlist=["x"]).ConflictError(
+        raise ConflictError(
             'Operation cannot be fulfilled on canaries "mhs": the object has been modified', 409
         )
 

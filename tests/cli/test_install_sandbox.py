@@ -45,7 +45,7 @@ def run(sandbox: Path) -> Callable[..., Result]:
 def bindings(kube: RestClient) -> list[tuple[str, str]]:
     found = []
     for kind in ("ClusterRoleBinding", "RoleBinding"):
-        for b in kube.list(RBAC, kind, None)["items"]:
+        for b in kube.list(RBAC, kind, None)[0]:
             if b["metadata"]["name"] == AGENT:
                 found.append((kind, b["metadata"].get("namespace", "")))
     return sorted(found)
@@ -57,10 +57,11 @@ def test_switching_modes_prunes_and_uninstall_removes_what_init_made(run, kube):
     done = run("init", "--no-wait")
     assert done.exit_code == 0, done.output
     assert bindings(kube) == [("ClusterRoleBinding", "")]
-    ns = kube.get("v1", "Namespace", "kubectl-canary")
+    ns = kube.get("v1", "Namespace", "", "kubectl-canary")
+    assert ns is not None
     assert ns["metadata"]["annotations"]["kubectl-canary.dev/created-by-init"] == "true"
-    assert kube.get("networking.k8s.io/v1", "NetworkPolicy", AGENT, "kubectl-canary")
-    assert kube.get("policy/v1", "PodDisruptionBudget", AGENT, "kubectl-canary")
+    assert kube.get("networking.k8s.io/v1", "NetworkPolicy", "kubectl-canary", AGENT)
+    assert kube.get("policy/v1", "PodDisruptionBudget", "kubectl-canary", AGENT)
 
     done = run("init", "--no-wait", "--watch-namespace", "a", "--watch-namespace", "b")
     assert done.exit_code == 0, done.output
@@ -95,7 +96,7 @@ def test_switching_modes_prunes_and_uninstall_removes_what_init_made(run, kube):
     done = run("uninstall")
     assert done.exit_code == 0, done.output
     assert bindings(kube) == []
-    assert kube.get(RBAC, "RoleBinding", "team", "a")
+    assert kube.get(RBAC, "RoleBinding", "a", "team")
     assert "namespace/kubectl-canary deleted" in done.stdout
     for api_version, kind in (
         ("apps/v1", "Deployment"),
@@ -103,5 +104,5 @@ def test_switching_modes_prunes_and_uninstall_removes_what_init_made(run, kube):
         ("networking.k8s.io/v1", "NetworkPolicy"),
         ("policy/v1", "PodDisruptionBudget"),
     ):
-        names = [o["metadata"]["name"] for o in kube.list(api_version, kind, None)["items"]]
+        names = [o["metadata"]["name"] for o in kube.list(api_version, kind, None)[0]]
         assert AGENT not in names, kind

@@ -10,6 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from kubectl_canary import kube
+from kubectl_canary.resources import (
+    ConfigError,
+    ForbiddenError,
+    NotFoundError,
+    ResourceTypeMissingError,
+    UnreachableError,
+)
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -48,8 +55,15 @@ class Recorder(BaseHTTPRequestHandler):
             self._reply(200, None, events)
         elif path == "/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries/mhs":
             self._reply(200, {"kind": "Canary", "metadata": {"name": "mhs"}})
-        elif path == "/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries":
-            self._reply(200, {"kind": "CanaryList", "items": [], "metadata": {}})
+        elif path == "/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries?limit=500":
+            page = {"items": [{"metadata": {"name": "a"}}], "metadata": {"continue": "p2"}}
+            self._reply(200, {"kind": "CanaryList", **page})
+        elif (
+            path
+            == "/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries?limit=500&continue=p2"
+        ):
+            page = {"items": [{"metadata": {"name": "b"}}], "metadata": {"resourceVersion": "7"}}
+            self._reply(200, {"kind": "CanaryList", **page})
         elif path.startswith("/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries/"):
             self._reply(
                 404,
@@ -120,38 +134,60 @@ current-context: ctx
 
 def test_context_namespace_and_token_file(client):
     assert client.default_namespace == "shop"
-    assert client.get("kubectl-canary.dev/v1alpha1", "Canary", "mhs")["metadata"]["name"] == "mhs"
+    found = client.get("kubectl-canary.dev/v1alpha1", "Canary", "shop", "mhs")
+    assert found is not None and found["metadata"]["name"] == "mhs"
     method, path, headers, _ = Recorder.calls[-1]
     assert headers["Authorization"] == "Bearer s3cret"
 
 
 def test_merge_patch_content_type_and_body(client):
-    with pytest.raises(kube.NotFoundError):
-        client.patch("kubectl-canary.dev/v1alpha1", "Canary", "x", None, {"a": 1})
+    with pytest.raises(NotFoundError):
+        client.patch_merge("kubectl-canary.dev/v1alpha1", "Canary", "shop", "x", {"a": 1})
     method, path, headers, body = Recorder.calls[-1]
     assert method == "PATCH" and headers["Content-Type"] == "application/merge-patch+json"
     assert json.loads(body) == {"a": 1}
 
 
+def test_json_patch_content_type_and_body(client):
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "3"}]
+    with pytest.raises(NotFoundError):
+        client.patch_json("kubectl-canary.dev/v1alpha1", "Canary", "shop", "x", ops)
+    method, path, headers, body = Recorder.calls[-1]
+    assert method == "PATCH" and headers["Content-Type"] == "application/json-patch+json"
+    assert json.loads(body) == ops
+
+
 def test_missing_object_vs_missing_type(client):
-    with pytest.raises(kube.NotFoundError) as e:
-        client.get("kubectl-canary.dev/v1alpha1", "Canary", "x")
-    assert not isinstance(e.value, kube.ResourceTypeMissingError)
-    with pytest.raises(kube.ResourceTypeMissingError):
+    assert client.get("kubectl-canary.dev/v1alpha1", "Canary", "shop", "x") is None
+    with pytest.raises(ResourceTypeMissingError):
+        client.get("kubectl-canary.dev/v1alpha1", "Canary", "", "x")  # cluster-wide: not served
+    with pytest.raises(ResourceTypeMissingError):
         client.list("kubectl-canary.dev/v1alpha1", "Canary", None)  # all namespaces: not served
 
 
+def test_list_follows_pages_and_names_the_kind(client):
+    items, resource_version = client.list("kubectl-canary.dev/v1alpha1", "Canary", "shop")
+    assert [(i["kind"], i["apiVersion"], i["metadata"]["name"]) for i in items] == [
+        ("Canary", "kubectl-canary.dev/v1alpha1", "a"),
+        ("Canary", "kubectl-canary.dev/v1alpha1", "b"),
+    ]
+    assert resource_version == "7"
+
+
 def test_forbidden_keeps_the_server_message(client):
-    with pytest.raises(kube.ForbiddenError, match='"locked" is forbidden: no'):
-        client.get("apps/v1", "Deployment", "locked")
+    with pytest.raises(ForbiddenError, match='"locked" is forbidden: no'):
+        client.get("apps/v1", "Deployment", "shop", "locked")
 
 
 def test_delete_of_missing_object_is_false(client):
-    assert client.delete("kubectl-canary.dev/v1alpha1", "Canary", "x") is False
+    assert client.delete("kubectl-canary.dev/v1alpha1", "Canary", "shop", "x", "5") is False
+    options = json.loads(Recorder.calls[-1][3])
+    assert options["preconditions"] == {"resourceVersion": "5"}
+    assert options["propagationPolicy"] == "Background"
 
 
 def test_watch_streams_events(client):
-    events = list(client.watch("kubectl-canary.dev/v1alpha1", "Canary", "shop", "1"))
+    events = list(client.watch("kubectl-canary.dev/v1alpha1", "Canary", "shop", "1", 300))
     assert [(t, o["metadata"]["name"]) for t, o in events] == [("ADDED", "a"), ("DELETED", "a")]
     assert "resourceVersion=1" in Recorder.calls[-1][1]
 
@@ -179,7 +215,7 @@ current-context: ctx
 """)
     client = kube.connect(str(cfg))
     assert client.default_namespace == "default"
-    client.get("kubectl-canary.dev/v1alpha1", "Canary", "mhs", "shop")
+    client.get("kubectl-canary.dev/v1alpha1", "Canary", "shop", "mhs")
     assert Recorder.calls[-1][2]["Authorization"] == "Bearer from-exec"
     info = json.loads((tmp_path / "info.json").read_text())
     assert info["spec"]["cluster"]["server"] == server
@@ -193,8 +229,8 @@ users: [{{name: u, user: {{exec: {{command: /bin/false}}}}}}]
 contexts: [{{name: ctx, context: {{cluster: c, user: u}}}}]
 current-context: ctx
 """)
-    with pytest.raises(kube.ConfigError, match="exec credential plugin /bin/false exited 1"):
-        kube.connect(str(cfg)).get("kubectl-canary.dev/v1alpha1", "Canary", "mhs", "shop")
+    with pytest.raises(ConfigError, match="exec credential plugin /bin/false exited 1"):
+        kube.connect(str(cfg)).get("kubectl-canary.dev/v1alpha1", "Canary", "shop", "mhs")
 
 
 def openssl(*args: str, cwd) -> None:
@@ -303,11 +339,12 @@ contexts: [{{name: ctx, context: {{cluster: c, user: u}}}}]
 current-context: ctx
 """)
         client = kube.connect(str(cfg))
-        assert client.get("kubectl-canary.dev/v1alpha1", "Canary", "mhs")["kind"] == "Canary"
+        found = client.get("kubectl-canary.dev/v1alpha1", "Canary", "default", "mhs")
+        assert found is not None and found["kind"] == "Canary"
         assert seen == ["alice"]  # the server saw our client certificate
         cfg.write_text(cfg.read_text().replace("tls-server-name: kube.test\n", ""))
-        with pytest.raises(kube.UnreachableError, match="TLS error"):
-            kube.connect(str(cfg)).get("kubectl-canary.dev/v1alpha1", "Canary", "mhs")
+        with pytest.raises(UnreachableError, match="TLS error"):
+            kube.connect(str(cfg)).get("kubectl-canary.dev/v1alpha1", "Canary", "default", "mhs")
     finally:
         httpd.shutdown()
         httpd.server_close()

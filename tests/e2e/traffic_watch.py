@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from kubectl_canary import kube
+from kubectl_canary.resources import GoneError, KubeError
 
 from .agent_harness import wait_for
 
@@ -155,12 +156,8 @@ class EndpointsSampler:
     def _poll(self, client: kube.RestClient) -> None:
         while not self._stop.is_set():
             try:
-                obj: dict[str, Any] | None = client.get(
-                    "v1", "Endpoints", self.name, self.namespace
-                )
-            except kube.NotFoundError:
-                obj = None
-            except kube.KubeError as exc:
+                obj = client.get("v1", "Endpoints", self.namespace, self.name)
+            except KubeError as exc:
                 self.errors.append(f"read: {exc}")
             else:
                 self.counts.append(len(ready_addresses(obj)))
@@ -178,19 +175,19 @@ class EndpointsSampler:
                     if kind == "BOOKMARK" or obj["metadata"].get("name") != self.name:
                         continue
                     self.watched.append(0 if kind == "DELETED" else len(ready_addresses(obj)))
-            except kube.GoneError:
+            except GoneError:
                 # Other namespaces' changes pushed ours out of the watch window: list again
                 # (the poller covers the moment in between).
                 version = self._list(client)
-            except kube.KubeError as exc:
+            except KubeError as exc:
                 self.errors.append(f"watch: {exc}")
                 self._stop.wait(SAMPLE_SECONDS)
 
     def _list(self, client: kube.RestClient) -> str:
-        listed = client.list("v1", "Endpoints", self.namespace)
-        mine = [i for i in listed.get("items") or [] if i["metadata"]["name"] == self.name]
+        listed, version = client.list("v1", "Endpoints", self.namespace)
+        mine = [i for i in listed if i["metadata"]["name"] == self.name]
         self.watched.append(len(ready_addresses(mine[0])) if mine else 0)
-        return str(listed["metadata"]["resourceVersion"])
+        return version
 
     @property
     def empty_samples(self) -> int:
