@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from kubectl_canary.cli.main import cli
 from kubectl_canary.cli.options import Runtime
-from tests.cli.fake_kube import FakeKube
+from tests.store_client import StoreClient
 
 NOW = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
 GOLDEN = Path(__file__).parent / "golden"
@@ -35,8 +35,8 @@ class VirtualClock:
 
 
 @pytest.fixture
-def fake() -> FakeKube:
-    return FakeKube(namespace="test")
+def fake() -> StoreClient:
+    return StoreClient(namespace="test")
 
 
 @pytest.fixture
@@ -45,8 +45,8 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture
-def run(fake: FakeKube, clock: VirtualClock) -> Callable[..., Result]:
-    def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> FakeKube:
+def run(fake: StoreClient, clock: VirtualClock) -> Callable[..., Result]:
+    def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> StoreClient:
         return fake
 
     def invoke(*args: str, input: str | None = None) -> Result:

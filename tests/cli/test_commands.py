@@ -128,18 +128,25 @@ def test_kubectl_completion_script(run):
 def test_doctor_reports_and_hints(run, fake, golden):
     play_cluster(fake)
     run("init")
-    fake.find("Lease", "kubectl-canary-agent")["spec"].update(
-        renewTime="2026-11-27T09:59:59.000000Z", leaseDurationSeconds=15
+    fake.edit(
+        "Lease",
+        "kubectl-canary-agent",
+        lambda lease: lease["spec"].update(
+            renewTime="2026-11-27T09:59:59.000000Z", leaseDurationSeconds=15
+        ),
     )
     fake.add(
         {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": "kubectl-canary-agent-abc", "namespace": "kubectl-canary"},
+            "spec": {"containers": [{"name": "agent", "image": "canary-agent:0.1.0"}]},
         }
     )
     c = samples.release(fake)  # istio provider: the mesh CRDs are checked
     assert c["spec"]["provider"] == "istio"
+    for crd in ("virtualservices.networking.istio.io", "destinationrules.networking.istio.io"):
+        fake.remove("CustomResourceDefinition", crd)  # Istio is not installed
     result = run("doctor")
     assert result.exit_code == 1
     golden("doctor.txt", result.output)
@@ -194,8 +201,8 @@ def test_listing_does_not_import_the_typed_model():
         "from click.testing import CliRunner\n"
         "from kubectl_canary.cli.main import cli\n"
         "from kubectl_canary.cli.options import Runtime\n"
-        "from tests.cli.fake_kube import FakeKube\n"
-        "runtime = Runtime(connect=lambda *a: FakeKube())\n"
+        "from tests.store_client import StoreClient\n"
+        "runtime = Runtime(connect=lambda *a: StoreClient())\n"
         "r = CliRunner().invoke(cli, ['status', '-A'], obj=runtime)\n"
         "assert r.exit_code == 0, r.output\n"
         "print('kubectl_canary.api.model' in sys.modules)\n"

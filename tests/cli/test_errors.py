@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from kubectl_canary.cli.main import cli
 from kubectl_canary.cli.options import Runtime
-from kubectl_canary.resources import ConflictError
+from kubectl_canary.resources import ConflictError, ForbiddenError
 from tests.cli import samples
 
 
@@ -76,7 +76,7 @@ def test_unreachable_cluster(tmp_path):
 
 
 def test_crds_missing_hints_init(run, fake):
-    fake.missing_types.add("Canary")
+    fake.remove("CustomResourceDefinition", "canaries.kubectl-canary.dev")
     assert_one_line(
         run("status", "-A"),
         "the kubectl-canary CRDs are not installed in this cluster: "
@@ -91,7 +91,8 @@ def test_not_found(run, command):
 
 def test_forbidden(run, fake):
     samples.release(fake)
-    fake.forbidden.add(("patch", "Canary"))
+    forbidden = ForbiddenError('canary is forbidden: User "dev" cannot patch resource', 403)
+    fake.fail("patch", "Canary", forbidden, times=None)
     assert_one_line(run("pause", "mhs"), 'canary is forbidden: User "dev" cannot patch resource')
 
 

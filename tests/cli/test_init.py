@@ -18,13 +18,16 @@ def play_cluster(fake) -> None:
             and obj["kind"] == "Deployment"
             and obj["metadata"]["name"] == AGENT_NAME
         ):
-            stored = fake_.find("Deployment", AGENT_NAME)
-            stored["status"] = {
-                "replicas": 1,
-                "readyReplicas": 1,
-                "updatedReplicas": 1,
-                "observedGeneration": stored["metadata"]["generation"],
-            }
+
+            def rolled_out(stored):
+                stored["status"] = {
+                    "replicas": 1,
+                    "readyReplicas": 1,
+                    "updatedReplicas": 1,
+                    "observedGeneration": stored["metadata"]["generation"],
+                }
+
+            fake_.edit("Deployment", AGENT_NAME, rolled_out)
             if fake_.find("Lease", LEASE_NAME) is None:
                 fake_.add(
                     {
@@ -138,9 +141,12 @@ def test_uninstall_force_deletes_canaries_first(run, fake):
 def test_an_upgrade_keeps_what_others_added_to_metadata(run, fake):
     play_cluster(fake)
     run("init")
-    agent = fake.find("Deployment", AGENT_NAME)
-    agent["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
-    agent["metadata"]["labels"]["team"] = "platform"
+
+    def others_add(agent):
+        agent["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
+        agent["metadata"]["labels"]["team"] = "platform"
+
+    fake.edit("Deployment", AGENT_NAME, others_add)
     assert run("init", "--image", "example/agent:2").exit_code == 0
     agent = fake.find("Deployment", AGENT_NAME)
     assert agent["spec"]["template"]["spec"]["containers"][0]["image"] == "example/agent:2"

@@ -123,13 +123,25 @@ def test_image_by_digest(run, monkeypatch):
 def _bindings(fake):
     return sorted(
         (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
-        for (_, kind, _, _), o in fake.objects.items()
-        if kind in ("ClusterRoleBinding", "RoleBinding") and "leader" not in o["metadata"]["name"]
+        for o in fake.all("ClusterRoleBinding") + fake.all("RoleBinding")
+        if "leader" not in o["metadata"]["name"]
     )
+
+
+def _namespaces(fake, *names):
+    for name in names:
+        fake.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def _everything(fake):
+    return {
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in fake.all()
+    }
 
 
 def test_switching_modes_prunes_bindings_both_ways(run, fake):
     play_cluster(fake)
+    _namespaces(fake, "a", "b")
     assert run("init").exit_code == 0
     assert _bindings(fake) == [("ClusterRoleBinding", "", AGENT_NAME)]
     preview = run("init", "--dry-run", "--watch-namespace", "a", "--watch-namespace", "b")
@@ -149,6 +161,7 @@ def test_switching_modes_prunes_bindings_both_ways(run, fake):
 
 def test_a_same_named_binding_without_our_labels_is_left(run, fake):
     play_cluster(fake)
+    _namespaces(fake, "a")
     fake.add(
         {
             "apiVersion": RBAC,
@@ -166,6 +179,7 @@ def test_a_same_named_binding_without_our_labels_is_left(run, fake):
 
 def test_another_installs_labelled_binding_is_not_pruned(run, fake):
     play_cluster(fake)
+    _namespaces(fake, "a", "c")
     assert run("init", "--watch-namespace", "a").exit_code == 0
     other = copy.deepcopy(fake.find("RoleBinding", AGENT_NAME, "a"))
     other["metadata"] = {**other["metadata"], "namespace": "c"}
@@ -179,6 +193,8 @@ def test_another_installs_labelled_binding_is_not_pruned(run, fake):
 
 def test_uninstall_removes_only_what_carries_our_labels(run, fake):
     play_cluster(fake)
+    _namespaces(fake, "a", "b")
+    before = _everything(fake)
     assert run("init", "--watch-namespace", "a", "--watch-namespace", "b").exit_code == 0
     assert fake.find("Namespace", "kubectl-canary")["metadata"]["annotations"] == {
         CREATED_BY_INIT: "true"
@@ -193,9 +209,9 @@ def test_uninstall_removes_only_what_carries_our_labels(run, fake):
     )
     done = run("uninstall")
     assert done.exit_code == 0, done.output
-    # The Lease goes with the namespace on a real cluster (the fake does not cascade).
-    left = sorted((kind, name) for (_, kind, _, name) in fake.objects if kind != "Lease")
-    assert left == [("RoleBinding", "team-binding")]
+    # The CRDs go too, and the Lease with the namespace.
+    crds = {o for o in before if o[0] == "CustomResourceDefinition" and "kubectl-canary" in o[2]}
+    assert _everything(fake) == before - crds | {("RoleBinding", "a", "team-binding")}
     assert "namespace/kubectl-canary deleted" in done.stdout
 
 
@@ -311,6 +327,7 @@ def test_doctor_warns_when_reviews_are_not_served(run, fake):
 
 def test_doctor_checks_the_rbac_of_the_installed_mode(run, fake):
     play_cluster(fake)
+    _namespaces(fake, "a")
     assert run("init", "--watch-namespace", "a").exit_code == 0
     (check,) = [c for c in json.loads(run("doctor", "-o", "json").stdout) if c["name"] == "rbac"]
     assert check["result"] == "ok", check

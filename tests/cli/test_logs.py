@@ -44,12 +44,14 @@ def agent_in_cluster(fake, holder: str = "kubectl-canary-agent-7d9f-x2_1") -> No
             "metadata": {"name": AGENT_NAME, "namespace": AGENT_NS},
             "spec": {
                 "replicas": 1,
+                "selector": {"matchLabels": {"app": AGENT_NAME}},
                 "template": {
+                    "metadata": {"labels": {"app": AGENT_NAME}},
                     "spec": {
                         "containers": [
                             {"name": "agent", "image": "ghcr.io/kubectl-canary/canary-agent:0.1.0"}
                         ]
-                    }
+                    },
                 },
             },
             "status": {"readyReplicas": 1},
@@ -72,6 +74,7 @@ def agent_in_cluster(fake, holder: str = "kubectl-canary-agent-7d9f-x2_1") -> No
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": "kubectl-canary-agent-7d9f-x2", "namespace": AGENT_NS},
+            "spec": {"containers": [{"name": "agent", "image": "canary-agent:0.1.0"}]},
         }
     )
     fake.pod_logs[(AGENT_NS, "kubectl-canary-agent-7d9f-x2")] = LINES
@@ -157,7 +160,7 @@ def test_local_agent_process_log_file(run, local_agent, golden):
 
 
 def test_local_agent_on_another_host(run, fake, local_agent):
-    fake.find("ConfigMap", LOCAL_AGENT_CONFIGMAP)["data"]["host"] = "elsewhere"
+    fake.edit("ConfigMap", LOCAL_AGENT_CONFIGMAP, lambda cm: cm["data"].update(host="elsewhere"))
     result = run("logs", "mhs")
     assert result.exit_code == 1
     assert f"runs as a local process on host elsewhere; read its log there: {local_agent}" in (

@@ -81,9 +81,7 @@ class Cluster:
 
     def ready_pods(self, selector: dict) -> int:
         n = 0
-        for (_, kind, _, _), d in self.fake.objects.items():
-            if kind != "Deployment":
-                continue
+        for d in self.fake.all("Deployment"):
             labels = d["spec"]["template"]["metadata"].get("labels", {})
             if all(labels.get(k) == v for k, v in selector.items()):
                 n += int(d.get("status", {}).get("readyReplicas", 0))
@@ -91,21 +89,28 @@ class Cluster:
 
     def react(self, fake, verb, obj) -> None:
         if obj["kind"] == "Canary" and verb == "patch":  # the agent notices the suspension
-            stored = fake.find("Canary", "mhs")
-            stored["status"]["observedGeneration"] = stored["metadata"]["generation"]
-        if obj["kind"] == "Deployment" and verb == "replace" and self.ready:
+
+            def observed(stored):
+                stored["status"]["observedGeneration"] = stored["metadata"]["generation"]
+
+            fake.edit("Canary", "mhs", observed)
+        if obj["kind"] == "Deployment" and verb == "update" and self.ready:
             want = obj["spec"]["replicas"]
-            obj["status"] = {
-                "replicas": want,
-                "readyReplicas": want,
-                "updatedReplicas": want,
-                "availableReplicas": want,
-                "observedGeneration": obj["metadata"].get("generation", 1),
-            }
+
+            def rolled_out(stored):
+                stored["status"] = {
+                    "replicas": want,
+                    "readyReplicas": want,
+                    "updatedReplicas": want,
+                    "availableReplicas": want,
+                    "observedGeneration": stored["metadata"].get("generation", 1),
+                }
+
+            fake.edit("Deployment", obj["metadata"]["name"], rolled_out)
         if obj["kind"] == "Service" and obj["metadata"]["name"] == "mhs":
             count = self.ready_pods(obj["spec"]["selector"])
-            ep = fake.find("Endpoints", "mhs")
-            ep["subsets"] = [{"addresses": [{"ip": f"10.2.0.{i}"} for i in range(count)]}]
+            addresses = [{"ip": f"10.2.0.{i}"} for i in range(count)]
+            fake.edit("Endpoints", "mhs", lambda ep: ep.update(subsets=[{"addresses": addresses}]))
             self.apex_endpoints.append(count)
 
 
@@ -166,13 +171,16 @@ def test_rerun_continues_after_a_failure(run, fake):
     cluster = Cluster(fake, target_becomes_ready=False)
     assert run("offboard", "mhs", "--timeout", "5").exit_code == 1
     cluster.ready = True
-    target = fake.find("Deployment", "mhs")
-    target["status"] = {
-        "replicas": 3,
-        "readyReplicas": 3,
-        "updatedReplicas": 3,
-        "observedGeneration": target["metadata"]["generation"],
-    }
+
+    def rolled_out(target):
+        target["status"] = {
+            "replicas": 3,
+            "readyReplicas": 3,
+            "updatedReplicas": 3,
+            "observedGeneration": target["metadata"]["generation"],
+        }
+
+    fake.edit("Deployment", "mhs", rolled_out)
     result = run("offboard", "mhs")
     assert result.exit_code == 0, result.output
     assert "[1/6] suspend canary mhs so the agent stops acting on it: skipped" in result.output
@@ -185,14 +193,17 @@ def test_rerun_continues_after_a_failure(run, fake):
 def test_taken_over_virtual_service_gets_its_original_spec_back(run, fake):
     failed_release(fake)
     Cluster(fake)
-    vs = fake.find("VirtualService", "mhs")
     original = {
         "hosts": ["mhs.example.com"],
         "gateways": ["public"],
         "http": [{"route": [{"destination": {"host": "mhs"}}]}],
     }
-    vs["metadata"].pop("ownerReferences")
-    vs["metadata"]["annotations"] = {ORIGINAL_SPEC_ANNOTATION: json.dumps(original)}
+
+    def taken_over(vs):
+        vs["metadata"].pop("ownerReferences")
+        vs["metadata"]["annotations"] = {ORIGINAL_SPEC_ANNOTATION: json.dumps(original)}
+
+    fake.edit("VirtualService", "mhs", taken_over)
     result = run("offboard", "mhs")
     assert result.exit_code == 0, result.output
     vs = fake.find("VirtualService", "mhs")
@@ -203,7 +214,7 @@ def test_taken_over_virtual_service_gets_its_original_spec_back(run, fake):
 def test_gateway_virtual_service_we_created_is_kept_and_sent_to_the_apex(run, fake):
     failed_release(fake)
     Cluster(fake)
-    fake.find("VirtualService", "mhs")["spec"]["gateways"] = ["public"]
+    fake.edit("VirtualService", "mhs", lambda vs: vs["spec"].update(gateways=["public"]))
     assert run("offboard", "mhs").exit_code == 0
     vs = fake.find("VirtualService", "mhs")
     assert vs["spec"]["http"][0]["route"] == [
@@ -227,7 +238,7 @@ def test_without_a_running_agent_the_suspension_is_not_confirmed_but_offboard_go
 def test_a_virtual_service_bound_only_to_the_mesh_is_deleted(run, fake):
     failed_release(fake)
     Cluster(fake)
-    fake.find("VirtualService", "mhs")["spec"]["gateways"] = ["mesh"]
+    fake.edit("VirtualService", "mhs", lambda vs: vs["spec"].update(gateways=["mesh"]))
     assert run("offboard", "mhs").exit_code == 0
     assert fake.find("VirtualService", "mhs") is None
 
@@ -236,10 +247,13 @@ def test_the_target_gets_the_original_configs_back_and_the_copies_go(run, fake):
     """The primary reads `-primary` copies of the tracked configs: the handed-back target must
     name the originals (the copies are deleted), and a user's config is never touched."""
     failed_release(fake)
-    primary = fake.find("Deployment", "mhs-primary")
-    pod = primary["spec"]["template"]["spec"]
-    pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "mhs-config-primary"}}]
-    pod["volumes"] = [{"name": "creds", "secret": {"secretName": "mhs-creds-primary"}}]
+
+    def reads_copies(primary):
+        pod = primary["spec"]["template"]["spec"]
+        pod["containers"][0]["envFrom"] = [{"configMapRef": {"name": "mhs-config-primary"}}]
+        pod["volumes"] = [{"name": "creds", "secret": {"secretName": "mhs-creds-primary"}}]
+
+    fake.edit("Deployment", "mhs-primary", reads_copies)
     for kind, name in [("ConfigMap", "mhs-config"), ("Secret", "mhs-creds")]:
         original = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, "data": {}}
         fake.add(original)

@@ -20,7 +20,12 @@ OWNER = [{"apiVersion": "kubectl-canary.dev/v1alpha1", "kind": "Canary", "name":
 
 
 def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/mhs:1.1.2"}]},
+    }
 
 
 def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
@@ -51,20 +56,29 @@ class LaggingCluster:
     def react(self, fake: Any, verb: str, obj: dict[str, Any]) -> None:
         kind, name = obj["kind"], obj["metadata"]["name"]
         if kind == "Canary" and verb == "patch":  # the agent acknowledges the suspension
-            stored = fake.find("Canary", "mhs")
-            stored.setdefault("status", {})["observedGeneration"] = stored["metadata"]["generation"]
-        if kind == "Deployment" and verb == "replace":
+
+            def observed(stored: dict[str, Any]) -> None:
+                stored.setdefault("status", {})["observedGeneration"] = stored["metadata"][
+                    "generation"
+                ]
+
+            fake.edit("Canary", "mhs", observed)
+        if kind == "Deployment" and verb == "update":
             want = obj["spec"]["replicas"]
-            obj["status"] = {
-                "replicas": want,
-                "readyReplicas": want,
-                "updatedReplicas": want,
-                "observedGeneration": obj["metadata"].get("generation", 1),
-            }
+
+            def rolled_out(stored: dict[str, Any]) -> None:
+                stored["status"] = {
+                    "replicas": want,
+                    "readyReplicas": want,
+                    "updatedReplicas": want,
+                    "observedGeneration": stored["metadata"].get("generation", 1),
+                }
+
+            fake.edit("Deployment", name, rolled_out)
             labels = obj["spec"]["template"]["metadata"]["labels"]
             for i in range(want):
                 fake.add(pod(f"{name}-new-{i}", labels))
-        if kind == "Service" and name == "mhs" and verb == "replace":
+        if kind == "Service" and name == "mhs" and verb == "update":
             self.due = self.clock.t + LAG_SECONDS
         if kind == "Deployment" and name == "mhs-primary" and verb == "delete":
             self.endpoints_when_primary_deleted = self.apex_pods()
@@ -75,17 +89,12 @@ class LaggingCluster:
         self.due = None
         svc = self.fake.find("Service", "mhs")
         selector = svc["spec"]["selector"]
-        ep = self.fake.find("Endpoints", "mhs")
-        ep["subsets"] = [
-            {
-                "addresses": [
-                    {"ip": "10.2.0.1", "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}}
-                    for (_, kind, _, _), p in sorted(self.fake.objects.items())
-                    if kind == "Pod"
-                    and all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())
-                ]
-            }
+        addresses = [
+            {"ip": "10.2.0.1", "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}}
+            for p in self.fake.all("Pod")
+            if all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())
         ]
+        self.fake.edit("Endpoints", "mhs", lambda ep: ep.update(subsets=[{"addresses": addresses}]))
 
 
 def succeeded_release(fake: Any) -> None:

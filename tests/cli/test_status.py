@@ -96,20 +96,25 @@ def test_wait_returns_0_once_primary_runs_the_target_template(run, fake, clock):
 
     # The agent finishes the release after three polls: promoted template, phase Succeeded.
     def agent(t: float) -> None:
-        if t >= 1003:
+        if t >= 1003 and fake.find("Canary", "mhs")["status"]["phase"] != "Succeeded":
             target = fake.find("Deployment", "mhs")
-            primary = fake.find("Deployment", "mhs-primary")
-            primary["spec"]["template"]["spec"] = target["spec"]["template"]["spec"]
-            obj = fake.find("Canary", "mhs")
-            obj["status"].update(phase="Succeeded", canaryWeight=0)
-            obj["status"]["history"].append(
-                {
-                    "time": "2026-11-27T10:03:00Z",
-                    "type": "Normal",
-                    "reason": "Synced",
-                    "message": "Promotion completed! Scaling down mhs.test",
-                }
-            )
+
+            def promote(primary):
+                primary["spec"]["template"]["spec"] = target["spec"]["template"]["spec"]
+
+            def succeed(obj):
+                obj["status"].update(phase="Succeeded", canaryWeight=0)
+                obj["status"]["history"].append(
+                    {
+                        "time": "2026-11-27T10:03:00Z",
+                        "type": "Normal",
+                        "reason": "Synced",
+                        "message": "Promotion completed! Scaling down mhs.test",
+                    }
+                )
+
+            fake.edit("Deployment", "mhs-primary", promote)
+            fake.edit("Canary", "mhs", succeed)
 
     clock.on_sleep.append(agent)
     result = run("status", "mhs", "--wait", "--timeout", "60")
@@ -131,17 +136,20 @@ def test_wait_exits_1_when_the_release_fails(run, fake, clock):
     samples.release(fake)
 
     def agent(t: float) -> None:
-        if t >= 1002:
-            obj = fake.find("Canary", "mhs")
-            obj["status"]["phase"] = "Failed"
-            obj["status"]["history"].append(
-                {
-                    "time": "2026-11-27T10:02:00Z",
-                    "type": "Warning",
-                    "reason": "Synced",
-                    "message": "Rolling back mhs.test failed checks threshold reached 5",
-                }
-            )
+        if t >= 1002 and fake.find("Canary", "mhs")["status"]["phase"] != "Failed":
+
+            def fail(obj):
+                obj["status"]["phase"] = "Failed"
+                obj["status"]["history"].append(
+                    {
+                        "time": "2026-11-27T10:02:00Z",
+                        "type": "Warning",
+                        "reason": "Synced",
+                        "message": "Rolling back mhs.test failed checks threshold reached 5",
+                    }
+                )
+
+            fake.edit("Canary", "mhs", fail)
 
     clock.on_sleep.append(agent)
     result = run("status", "mhs", "--wait")
@@ -160,11 +168,14 @@ def test_wait_reports_an_old_failure_after_one_interval(run, fake, clock):
 
 
 def test_watch_redraws_only_on_change(run, fake):
-    c = samples.release(fake)
-    same = json.loads(json.dumps(c))
-    changed = json.loads(json.dumps(c))
-    changed["status"]["canaryWeight"] = 30
-    fake.watch_script = [("MODIFIED", same), ("MODIFIED", changed)]
+    samples.release(fake)
+
+    def while_watched():
+        # First a change the view does not show, then one it does.
+        fake.edit("Canary", "mhs", lambda c: c["metadata"].update(annotations={"note": "x"}))
+        fake.edit("Canary", "mhs", lambda c: c["status"].update(canaryWeight=30))
+
+    fake.on_watch.append(while_watched)
     result = run("status", "-w")
     assert result.exit_code == 0, result.output
     frames = [f for f in result.output.split("\n\n") if f.strip()]
@@ -196,7 +207,9 @@ def test_canary_the_agent_has_not_seen(run, fake):
 
 def test_gateway_api_routes_are_read_from_the_httproute(run, fake):
     samples.release(fake, provider="gatewayapi")
-    fake.find("Canary", "mhs")["spec"]["service"]["gatewayRefs"] = [{"name": "public"}]
+    fake.edit(
+        "Canary", "mhs", lambda c: c["spec"]["service"].update(gatewayRefs=[{"name": "public"}])
+    )
     fake.add(
         {
             "apiVersion": "gateway.networking.k8s.io/v1",

@@ -20,14 +20,17 @@ def agent_answers(accepted: bool = True, message: str = ""):
         if raw is None:
             return
         req = json.loads(raw)
-        stored = fake.find("Canary", obj["metadata"]["name"])
-        stored["status"]["lastRequest"] = {
-            "id": req["id"],
-            "action": req["action"],
-            "accepted": accepted,
-            "message": message,
-            "time": "2026-11-27T10:00:01Z",
-        }
+
+        def acknowledge(stored):
+            stored["status"]["lastRequest"] = {
+                "id": req["id"],
+                "action": req["action"],
+                "accepted": accepted,
+                "message": message,
+                "time": "2026-11-27T10:00:01Z",
+            }
+
+        fake.edit("Canary", obj["metadata"]["name"], acknowledge)
 
     return hook
 

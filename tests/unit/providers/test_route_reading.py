@@ -22,7 +22,7 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.cli.detail_view import Workload
 from kubectl_canary.cli.status import read_routes as status_reads
-from tests.cli.fake_kube import FakeKube
+from tests.store_client import StoreClient
 
 AB_MATCH = ({"headers": {"x-canary": {"exact": "insider"}}},)
 STRATEGIES = {
@@ -59,7 +59,7 @@ def test_agent_and_status_read_the_same_weights(provider: str, strategy: str) ->
     else:
         obj = http_route(c, routes)
         agent = agent_reads_http_route(obj, c)
-    kube = FakeKube(namespace="test")
+    kube = StoreClient(namespace="test")
     kube.add(obj)
     view = status_reads(
         kube,
