@@ -1,5 +1,6 @@
-"""Clusters the router contract runs against: the in-memory FakeClient, or the sandbox API
-server through the agent's real client (agent/kube.py), each with a namespace of its own."""
+"""Clusters the router contract runs against: the test client over the sandbox's store
+(tests/store_client.py), or the sandbox API server through the agent's real client
+(agent/kube.py), each with a namespace of its own."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from dataclasses import dataclass, field
 from agent.workloads import ensure, primary_deployment, services
 from kubectl_canary.api.model import AnalysisSpec, Canary, CanarySpec, ServiceSpec, TargetRef
 from kubectl_canary.resources import Obj, ResourceClient
-
-from .fake_client import FakeClient
+from tests.store_client import StoreClient
 
 NAMESPACE = "contract"
 READY_TIMEOUT = 60.0
@@ -81,19 +81,14 @@ class Backend:
     def set_ready(self, deployment: str, ready: int) -> None:
         """Make `ready` replicas of a Deployment ready: written into the fake's status, or
         scaled and awaited on the sandbox, whose simulated controllers start the pods."""
-        if isinstance(self.raw, FakeClient):
-            self.raw.set_status(
-                "apps/v1",
-                "Deployment",
-                self.namespace,
-                deployment,
-                {
-                    "replicas": ready,
-                    "readyReplicas": ready,
-                    "updatedReplicas": ready,
-                    "availableReplicas": ready,
-                },
-            )
+        if isinstance(self.raw, StoreClient):
+            status = {
+                "replicas": ready,
+                "readyReplicas": ready,
+                "updatedReplicas": ready,
+                "availableReplicas": ready,
+            }
+            self.raw.edit("Deployment", deployment, lambda d: d.update(status=status))
             return
         self.raw.patch_merge(
             "apps/v1", "Deployment", self.namespace, deployment, {"spec": {"replicas": ready}}
@@ -103,7 +98,7 @@ class Backend:
     def settle(self, deployment: str) -> None:
         """Wait until a Deployment's rollout is complete (no-op on the fake, which has no
         controllers): all replicas updated and ready, no old pods left."""
-        if isinstance(self.raw, FakeClient):
+        if isinstance(self.raw, StoreClient):
             return
         deadline = time.monotonic() + READY_TIMEOUT
         status: Obj = {}
@@ -148,5 +143,5 @@ def target_deployment(namespace: str, name: str = "podinfo", replicas: int = 2) 
 
 
 def fake_backend() -> Backend:
-    raw = FakeClient()
+    raw = StoreClient(namespace=NAMESPACE)
     return Backend(name="fake", raw=raw, client=CountingClient(raw))

@@ -1,8 +1,9 @@
 """Fixtures for the router contract.
 
-Every contract test runs twice: against the in-memory FakeClient and against the sandbox API
-server (kubectl_canary/sandbox, with the real Istio and Gateway API CRDs, their schemas and
-defaults) through the agent's real client, agent/kube.py.
+Every contract test runs twice: against tests/store_client.py (the sandbox's store in process,
+without its controllers) and against the sandbox API server (kubectl_canary/sandbox, with the
+real Istio and Gateway API CRDs, their schemas and defaults) through the agent's real client,
+agent/kube.py.
 """
 
 from __future__ import annotations

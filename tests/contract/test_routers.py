@@ -19,10 +19,10 @@ from kubectl_canary.api.model import (
     AnalysisSpec,
     Canary,
 )
-from kubectl_canary.resources import Obj
+from kubectl_canary.resources import ConflictError, Obj
+from tests.store_client import StoreClient
 
 from .backends import Backend, fake_backend
-from .fake_client import FakeClient
 
 PROVIDERS = ["istio", "gatewayapi", "kubernetes"]
 MIRRORS = {"istio": True, "gatewayapi": True, "kubernetes": False}
@@ -229,11 +229,11 @@ def test_set_routes_retries_on_conflict(provider: str) -> None:
     # Conflicts are injected, so this runs on the fake client only.
     backend = fake_backend()
     raw = backend.raw
-    assert isinstance(raw, FakeClient)
+    assert isinstance(raw, StoreClient)
     canary = backend.canary(provider)
     backend.install(canary)
     router = reconciled(backend, provider, canary)
-    raw.make_next_replaces_conflict(2)
+    raw.fail("update", None, ConflictError("the object has been modified", 409), times=2)
 
     achieved = router.set_routes(canary, 0, 100)
 

@@ -23,7 +23,7 @@ from kubectl_canary.api.config_refs import (
     to_primary_copies,
 )
 from kubectl_canary.api.model import MANAGED_BY_LABEL, Canary, CanarySpec, ServiceSpec, TargetRef
-from tests.contract.fake_client import FakeClient
+from tests.store_client import StoreClient
 
 Obj = dict[str, Any]
 NS = "test"
@@ -178,8 +178,8 @@ def test_primary_references_the_copies_and_restore_maps_back() -> None:
     assert restored["spec"]["template"] == target["spec"]["template"]
 
 
-def seeded(data: str) -> tuple[FakeClient, Obj]:
-    client = FakeClient()
+def seeded(data: str) -> tuple[StoreClient, Obj]:
+    client = StoreClient(namespace="test")
     template = pod_template()
     template["spec"] = {
         "containers": [
@@ -187,9 +187,9 @@ def seeded(data: str) -> tuple[FakeClient, Obj]:
         ],
         "volumes": [{"name": "s", "secret": {"secretName": "creds"}}],
     }
-    target = client.put(deployment(template))
-    client.put(config("ConfigMap", "cfg", {"GREETING": data}))
-    client.put(config("Secret", "creds", {"token": "dG9r"}))
+    target = client.add(deployment(template))
+    client.add(config("ConfigMap", "cfg", {"GREETING": data}))
+    client.add(config("Secret", "creds", {"token": "dG9r"}))
     return client, target
 
 
@@ -235,7 +235,7 @@ def test_initialize_again_keeps_the_copied_data_promotion_updates_it() -> None:
     kit().promote(canary(), client, target, hpa=False)
     copied = client.get("v1", "ConfigMap", NS, "cfg-primary")
     assert copied is not None and copied["data"] == {"GREETING": "bonjour"}
-    replaced = [(kind, name) for verb, kind, name in client.writes if verb == "replace"]
+    replaced = [(kind, name) for verb, kind, name in client.writes if verb == "update"]
     assert replaced == [("ConfigMap", "cfg-primary")]  # the template itself did not change
 
     # A second promotion of the same data writes nothing.
@@ -251,14 +251,14 @@ def test_promotion_writes_the_copies_before_the_new_template() -> None:
     container = target["spec"]["template"]["spec"]["containers"][0]
     container["envFrom"].append({"configMapRef": {"name": "extra"}})
     target = client.replace(target)
-    client.put(config("ConfigMap", "extra", {"X": "1"}))
+    client.add(config("ConfigMap", "extra", {"X": "1"}))
     client.writes.clear()
 
     kit().promote(canary(), client, target, hpa=False)
 
     assert client.writes == [
         ("create", "ConfigMap", "extra-primary"),
-        ("replace", "Deployment", "podinfo-primary"),
+        ("update", "Deployment", "podinfo-primary"),
     ]
 
 
@@ -275,7 +275,7 @@ def test_promotion_deletes_our_copy_of_a_config_that_is_gone() -> None:
 
 def test_a_config_named_like_a_copy_that_is_not_ours_is_never_overwritten() -> None:
     client, target = seeded("hello")
-    client.put(config("ConfigMap", "cfg-primary", {"mine": "yes"}))
+    client.add(config("ConfigMap", "cfg-primary", {"mine": "yes"}))
 
     with pytest.raises(OwnershipError, match="cfg-primary"):
         kit().initialize(canary(), client, target)

@@ -38,7 +38,8 @@ from kubectl_canary.api.model import (
     ServiceSpec,
     TargetRef,
 )
-from tests.contract.fake_client import FakeClient
+from kubectl_canary.resources import ConflictError
+from tests.store_client import StoreClient
 
 Obj = dict[str, Any]
 
@@ -303,7 +304,7 @@ def test_template_hash_tracks_template_and_configs_only() -> None:
 
 
 def test_ensure_creates_then_writes_only_on_change() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     svc = apex_service(target(), canary())
 
     created = ensure(client, svc, detect_drift=True)
@@ -323,7 +324,7 @@ def test_ensure_creates_then_writes_only_on_change() -> None:
 
 
 def test_ensure_repairs_drift_only_when_asked() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     svc = apex_service(target(), canary())
     live = ensure(client, svc)
     live["spec"]["selector"] = {"app": "hijacked"}
@@ -336,7 +337,7 @@ def test_ensure_repairs_drift_only_when_asked() -> None:
 
 
 def test_ensure_keeps_create_only_fields() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     primary = primary_deployment(target(), canary())
     live = ensure(client, primary, create_only=("replicas",))
     live["spec"]["replicas"] = 7  # scaled by an HPA
@@ -355,9 +356,9 @@ def test_ensure_keeps_create_only_fields() -> None:
 
 
 def test_ensure_retries_from_a_fresh_read_on_conflict() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     ensure(client, apex_service(target(), canary()))
-    client.make_next_replaces_conflict(3)
+    client.fail("update", None, ConflictError("the object has been modified", 409), times=3)
 
     result = ensure(client, apex_service(target(), canary(), {"app": "podinfo"}))
 
@@ -365,9 +366,9 @@ def test_ensure_retries_from_a_fresh_read_on_conflict() -> None:
 
 
 def test_ensure_gives_up_after_repeated_conflicts() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     ensure(client, apex_service(target(), canary()))
-    client.make_next_replaces_conflict(50)
+    client.fail("update", None, ConflictError("the object has been modified", 409), times=50)
 
     with pytest.raises(Exception, match="kept conflicting"):
         ensure(client, apex_service(target(), canary(), {"app": "podinfo"}))
@@ -383,8 +384,8 @@ def user_service() -> Obj:
 
 
 def test_takeover_saves_the_original_and_release_restores_it() -> None:
-    client = FakeClient()
-    before = client.put(user_service())
+    client = StoreClient(namespace="test")
+    before = client.add(user_service())
 
     taken = ensure(client, apex_service(target(), canary()), detect_drift=True, adopt=True)
     assert json.loads(taken["metadata"]["annotations"][ORIGINAL_SPEC_ANNOTATION]) == before["spec"]
@@ -402,9 +403,9 @@ def test_takeover_saves_the_original_and_release_restores_it() -> None:
 
 
 def test_release_deletes_ours_and_leaves_others_alone() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     ensure(client, apex_service(target(), canary()))
-    client.put({**user_service(), "metadata": {"name": "other", "namespace": "test"}})
+    client.add({**user_service(), "metadata": {"name": "other", "namespace": "test"}})
 
     release(client, "v1", "Service", "test", "podinfo", "podinfo")
     release(client, "v1", "Service", "test", "other", "podinfo")
@@ -415,10 +416,10 @@ def test_release_deletes_ours_and_leaves_others_alone() -> None:
 
 
 def test_an_object_of_another_canary_is_refused() -> None:
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     other = user_service()
     other["metadata"]["labels"][MANAGED_BY_LABEL] = "other-canary"
-    client.put(other)
+    client.add(other)
 
     with pytest.raises(OwnershipError, match="managed by Canary other-canary"):
         ensure(client, apex_service(target(), canary()))
@@ -427,10 +428,10 @@ def test_an_object_of_another_canary_is_refused() -> None:
 def test_an_object_nobody_manages_is_taken_over_only_when_asked() -> None:
     """The apex Service (what users call) may be a user's to take over; a `-primary` object in
     the way is refused, never silently rewritten."""
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     theirs = user_service()
     theirs["metadata"]["name"] = "podinfo-primary"
-    before = client.put(theirs)
+    before = client.add(theirs)
     with pytest.raises(OwnershipError, match="not managed by kubectl-canary; it is not taken"):
         ensure(client, services(target(), canary())[1], detect_drift=True)
     assert client.get("v1", "Service", "test", "podinfo-primary") == before
@@ -439,7 +440,7 @@ def test_an_object_nobody_manages_is_taken_over_only_when_asked() -> None:
 def test_a_users_hpa_named_like_the_primarys_is_refused() -> None:
     from agent.hpa import HPA_API, ensure_primary_hpa
 
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     hpa = {
         "apiVersion": HPA_API,
         "kind": "HorizontalPodAutoscaler",
@@ -450,11 +451,11 @@ def test_a_users_hpa_named_like_the_primarys_is_refused() -> None:
             "maxReplicas": 4,
         },
     }
-    client.put(hpa)
+    client.add(hpa)
     theirs = copy.deepcopy(hpa)
     theirs["metadata"]["name"] = "podinfo-primary"
     theirs["spec"]["scaleTargetRef"]["name"] = "their-app"
-    client.put(theirs)
+    client.add(theirs)
     with_hpa = canary()
     with_hpa = Canary(
         namespace=with_hpa.namespace,
@@ -479,12 +480,12 @@ def test_primary_selector_is_derived_from_the_target() -> None:
 
 
 def test_apply_promotion_copies_the_target_and_survives_conflicts() -> None:
-    client = FakeClient()
-    live_target = client.put(target(replicas=4))
+    client = StoreClient(namespace="test")
+    live_target = client.add(target(replicas=4))
     ensure(client, primary_deployment(live_target, canary()), create_only=("replicas",))
     live_target["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
     client.replace(live_target)
-    client.make_next_replaces_conflict(2)
+    client.fail("update", None, ConflictError("the object has been modified", 409), times=2)
 
     promoted = apply_promotion(client, canary(), with_replicas=True)
 
@@ -550,11 +551,11 @@ def test_gitops_tracking_labels_are_not_copied_to_config_copies() -> None:
 def test_an_update_drops_tracking_keys_from_our_objects_but_not_from_a_users() -> None:
     """A primary an older agent made with Argo CD's label loses it on the next write; a
     taken-over Service (the user's, in Git) keeps its own."""
-    client = FakeClient()
+    client = StoreClient(namespace="test")
     stale = primary_deployment(target(), canary())
     stale["metadata"]["labels"].update(GITOPS_LABELS)
     stale["metadata"]["annotations"] = dict(GITOPS_ANNOTATIONS)
-    client.put(stale)
+    client.add(stale)
     moved = primary_deployment(target(replicas=5), canary())
     moved["spec"]["template"]["spec"]["containers"][0]["image"] = "podinfo:1.1.2"
     written = ensure(client, moved)
@@ -563,6 +564,6 @@ def test_an_update_drops_tracking_keys_from_our_objects_but_not_from_a_users() -
 
     user = user_service()
     user["metadata"]["labels"].update(GITOPS_LABELS)
-    client.put(user)
+    client.add(user)
     taken = ensure(client, apex_service(target(), canary()), detect_drift=True, adopt=True)
     assert GITOPS_LABELS.items() <= taken["metadata"]["labels"].items()

@@ -12,8 +12,7 @@ import pytest
 from agent.cached_client import CachedClient
 from agent.status_writer import write_status
 from kubectl_canary.resources import ConflictError
-
-from .fakes import FakeCluster
+from tests.store_client import StoreClient
 
 API = "kubectl-canary.dev/v1alpha1"
 
@@ -39,14 +38,19 @@ class StaleCaches:
 
 
 def canary() -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Canary", "metadata": {"name": "mhs", "namespace": "app"}}
+    return {
+        "apiVersion": API,
+        "kind": "Canary",
+        "metadata": {"name": "mhs", "namespace": "app"},
+        "spec": {"targetRef": {"name": "mhs"}, "service": {"port": 9898}},
+    }
 
 
 def test_a_conflict_sends_the_next_read_to_the_api_server() -> None:
-    live = FakeCluster()
+    live = StoreClient(namespace="app")
     caches = StaleCaches()
     client = CachedClient(live, caches)  # type: ignore[arg-type]
-    stored = live.put(canary())
+    stored = live.add(canary())
     caches.observe_write(stored)
     # Someone else writes (a request annotation): the cache has not seen it yet.
     newer = copy.deepcopy(stored)
@@ -57,18 +61,18 @@ def test_a_conflict_sends_the_next_read_to_the_api_server() -> None:
         client, client.get(API, "Canary", "app", "mhs"), {"phase": "Progressing"}
     )
     assert written is not None and written["status"] == {"phase": "Progressing"}
-    verbs = [verb for verb, _, _ in live.calls]
+    verbs = [verb for verb, _, _ in live.requests]
     assert verbs.count("get") == 1, "one live read after the conflict, not the stale copy again"
     assert caches.get(API, "Canary", "app", "mhs")["metadata"]["annotations"], "cache refreshed"
     # Reads go back to the cache once the live version was fetched.
     client.get(API, "Canary", "app", "mhs")
-    assert [verb for verb, _, _ in live.calls].count("get") == 1
+    assert [verb for verb, _, _ in live.requests].count("get") == 1
 
 
 def test_the_conflict_still_reaches_the_caller() -> None:
-    live = FakeCluster()
+    live = StoreClient(namespace="app")
     client = CachedClient(live, StaleCaches())  # type: ignore[arg-type]
-    stored = live.put(canary())
+    stored = live.add(canary())
     stale = copy.deepcopy(stored)
     stale["metadata"]["resourceVersion"] = "1"
     with pytest.raises(ConflictError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from agent.core.types import (
     AddFinalizer,
     GateResult,
@@ -16,17 +18,18 @@ from agent.core.types import (
 from agent.executor import Executor
 from kubectl_canary.api.model import FINALIZER, WebhookSpec
 from kubectl_canary.api.parse import parse_canary
+from kubectl_canary.resources import ApiError
+from tests.store_client import StoreClient
 
-from .fakes import FakeCluster
 from .test_tick import FakeToolkit, canary_obj, deployment
 
 log = logging.getLogger("test")
 
 
-def setup() -> tuple[FakeCluster, FakeToolkit, Executor, dict]:
-    k = FakeCluster()
-    obj = k.put(canary_obj())
-    k.put(deployment())
+def setup() -> tuple[StoreClient, FakeToolkit, Executor, dict]:
+    k = StoreClient(namespace="test")
+    obj = k.add(canary_obj())
+    k.add(deployment())
     kit = FakeToolkit()
     return k, kit, Executor(k, kit, log), obj
 
@@ -35,35 +38,33 @@ def test_finalizer_added_once_and_removed() -> None:
     k, _, ex, obj = setup()
     canary = parse_canary(obj)
     out = ex.run(canary, obj, None, (AddFinalizer(), AddFinalizer()))
-    assert k.peek("Canary", "test", "mhs")["metadata"]["finalizers"] == [FINALIZER]
+    assert k.find("Canary", "mhs", "test")["metadata"]["finalizers"] == [FINALIZER]
     assert (
         out.canary_obj["metadata"]["resourceVersion"]
-        == k.peek("Canary", "test", "mhs")["metadata"]["resourceVersion"]
+        == k.find("Canary", "mhs", "test")["metadata"]["resourceVersion"]
     )
-    assert [v for v, _, _ in k.calls] == ["patch"]
-    k.objects[("Canary", "test", "mhs")]["metadata"]["finalizers"] = ["other", FINALIZER]
-    out = ex.run(canary, k.peek("Canary", "test", "mhs"), None, (RemoveFinalizer(),))
-    assert k.peek("Canary", "test", "mhs")["metadata"]["finalizers"] == ["other"]
+    assert [v for v, _, _ in k.requests] == ["patch"]
+    k.edit("Canary", "mhs", lambda c: c["metadata"].update(finalizers=["other", FINALIZER]))
+    out = ex.run(canary, k.find("Canary", "mhs", "test"), None, (RemoveFinalizer(),))
+    assert k.find("Canary", "mhs", "test")["metadata"]["finalizers"] == ["other"]
 
 
 def test_add_finalizer_on_a_stale_version_fails() -> None:
     k, _, ex, obj = setup()
-    k.patch_merge("x", "Canary", "test", "mhs", {"metadata": {"labels": {"a": "b"}}})
-    try:
+    k.edit("Canary", "mhs", lambda c: c["metadata"].update(labels={"a": "b"}))
+    with pytest.raises(ApiError) as refused:  # a stale finalizer patch must not apply
         ex.run(parse_canary(obj), obj, None, (AddFinalizer(),))
-    except Exception as exc:  # noqa: BLE001
-        assert "test failed" in str(exc)
-    else:
-        raise AssertionError("a stale finalizer patch must not apply")
+    assert refused.value.status == 422  # its test of the resourceVersion failed
+    assert not k.find("Canary", "mhs", "test")["metadata"].get("finalizers")
 
 
 def test_scale_is_skipped_when_already_at_the_count() -> None:
     k, _, ex, obj = setup()
-    target = k.peek("Deployment", "test", "mhs")
+    target = k.find("Deployment", "mhs", "test")
     ex.run(parse_canary(obj), obj, target, (ScaleTarget(2),))
-    assert k.calls == []
+    assert k.requests == []
     ex.run(parse_canary(obj), obj, target, (ScaleTarget(0),))
-    assert k.peek("Deployment", "test", "mhs")["spec"]["replicas"] == 0
+    assert k.find("Deployment", "mhs", "test")["spec"]["replicas"] == 0
 
 
 def test_revert_hands_the_service_back_and_routing_is_a_separate_step() -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from agent.leader import LeaderElector, LeaseTiming
 from kubectl_canary.resources import ConflictError
+from tests.store_client import StoreClient
 
-from .fakes import FakeCluster
 from .test_scheduler import wait_until
 
 
@@ -21,25 +21,25 @@ class Clock:
         return self.t
 
 
-def elector(k: FakeCluster, ident: str, clock: Clock, changes: list[bool]) -> LeaderElector:
+def elector(k: StoreClient, ident: str, clock: Clock, changes: list[bool]) -> LeaderElector:
     return LeaderElector(
         k, "kc", "lease", ident, LeaseTiming.for_duration(15), changes.append, clock, clock
     )
 
 
 def test_first_candidate_creates_and_holds_the_lease() -> None:
-    k, clock = FakeCluster(), Clock()
+    k, clock = StoreClient(namespace="kc"), Clock()
     a = elector(k, "a", clock, [])
     assert a.try_acquire_or_renew()
-    lease = k.peek("Lease", "kc", "lease")
+    lease = k.find("Lease", "lease", "kc")
     assert lease["spec"]["holderIdentity"] == "a"
     assert lease["spec"]["leaseDurationSeconds"] == 15
     assert a.try_acquire_or_renew()  # renewing
-    assert k.peek("Lease", "kc", "lease")["spec"]["leaseTransitions"] == 0
+    assert k.find("Lease", "lease", "kc")["spec"]["leaseTransitions"] == 0
 
 
 def test_second_candidate_waits_until_the_lease_expires() -> None:
-    k, clock = FakeCluster(), Clock()
+    k, clock = StoreClient(namespace="kc"), Clock()
     a, b = elector(k, "a", clock, []), elector(k, "b", clock, [])
     assert a.try_acquire_or_renew()
     assert not b.try_acquire_or_renew()
@@ -49,13 +49,13 @@ def test_second_candidate_waits_until_the_lease_expires() -> None:
     assert not b.try_acquire_or_renew()
     clock.t += 16  # a stopped renewing (died)
     assert b.try_acquire_or_renew()
-    lease = k.peek("Lease", "kc", "lease")
+    lease = k.find("Lease", "lease", "kc")
     assert lease["spec"]["holderIdentity"] == "b"
     assert lease["spec"]["leaseTransitions"] == 1
 
 
 def test_release_lets_a_follower_take_over_at_once() -> None:
-    k, clock = FakeCluster(), Clock()
+    k, clock = StoreClient(namespace="kc"), Clock()
     changes: list[bool] = []
     a, b = elector(k, "a", clock, changes), elector(k, "b", clock, [])
     assert a.try_acquire_or_renew()
@@ -67,10 +67,10 @@ def test_release_lets_a_follower_take_over_at_once() -> None:
 
 
 def test_racing_writes_are_guarded_by_resource_version() -> None:
-    k, clock = FakeCluster(), Clock()
+    k, clock = StoreClient(namespace="kc"), Clock()
     a, b = elector(k, "a", clock, []), elector(k, "b", clock, [])
     assert a.try_acquire_or_renew()
-    stale = k.peek("Lease", "kc", "lease")
+    stale = k.find("Lease", "lease", "kc")
     assert not b.try_acquire_or_renew()  # b starts watching the record
     clock.t += 20
     assert b.try_acquire_or_renew()
@@ -94,11 +94,11 @@ def test_scaled_timing_keeps_client_go_ratios() -> None:
     assert t.lease_duration > t.renew_deadline > t.retry_period > 0
 
 
-class HangingCluster(FakeCluster):
+class HangingCluster(StoreClient):
     """A slow API server: once `hang` is set, reads block until `resume` is set."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(namespace="kc")
         self.hang = threading.Event()
         self.resume = threading.Event()
         self.hanging = threading.Event()

@@ -10,7 +10,7 @@ from agent.routers import router_for
 from agent.wiring import ProviderToolkit
 from agent.workloads import MANAGED_BY_LABEL
 from tests.contract.backends import Backend, fake_backend
-from tests.contract.fake_client import FakeClient
+from tests.store_client import StoreClient
 
 ISTIO = "networking.istio.io/v1beta1"
 
@@ -43,7 +43,7 @@ def test_revert_hands_the_apex_service_over_and_repeats_without_writing(
     if provider == "istio":  # the routing waits for the second step
         assert backend.raw.get(ISTIO, "VirtualService", backend.namespace, "podinfo")
 
-    assert isinstance(backend.raw, FakeClient)
+    assert isinstance(backend.raw, StoreClient)
     written = list(backend.raw.writes)
     kit.revert(canary, backend.client)  # a tick still waiting for the endpoints
     assert backend.raw.writes == written

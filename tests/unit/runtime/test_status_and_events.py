@@ -10,8 +10,7 @@ import pytest
 from agent.events import event_name, event_object
 from agent.status_writer import same_status, write_status
 from kubectl_canary.resources import ConflictError
-
-from .fakes import FakeCluster
+from tests.store_client import StoreClient
 
 API = "kubectl-canary.dev/v1alpha1"
 
@@ -21,45 +20,43 @@ def canary_obj() -> dict:
         "apiVersion": API,
         "kind": "Canary",
         "metadata": {"name": "mhs", "namespace": "test"},
-        "spec": {"targetRef": {"name": "mhs"}},
+        "spec": {"targetRef": {"name": "mhs"}, "service": {"port": 9898}},
         "status": {"phase": "Initialized", "canaryWeight": 0},
     }
 
 
 def test_unchanged_status_is_not_written() -> None:
-    k = FakeCluster()
-    obj = k.put(canary_obj())
+    k = StoreClient(namespace="test")
+    obj = k.add(canary_obj())
     assert write_status(k, obj, {"phase": "Initialized", "canaryWeight": 0.0}) is None
-    assert k.calls == []
+    assert k.requests == []
 
 
 def test_changed_status_is_written_on_the_read_version() -> None:
-    k = FakeCluster()
-    obj = k.put(canary_obj())
+    k = StoreClient(namespace="test")
+    obj = k.add(canary_obj())
     out = write_status(k, obj, {"phase": "Progressing", "canaryWeight": 10})
     assert out is not None and out["status"]["canaryWeight"] == 10
-    assert k.verbs() == ["update"]
-    assert k.peek("Canary", "test", "mhs")["status"]["phase"] == "Progressing"
+    assert k.writes == [("update", "Canary", "mhs")]
+    assert k.find("Canary", "mhs", "test")["status"]["phase"] == "Progressing"
 
 
 def test_conflict_rereads_and_writes_the_same_status() -> None:
-    k = FakeCluster()
-    stale = k.put(canary_obj())
-    k.patch_merge(API, "Canary", "test", "mhs", {"metadata": {"annotations": {"a": "b"}}})
-    k.calls.clear()
+    k = StoreClient(namespace="test")
+    stale = k.add(canary_obj())
+    k.edit("Canary", "mhs", lambda c: c["metadata"].update(annotations={"a": "b"}))
     out = write_status(k, stale, {"phase": "Progressing", "canaryWeight": 10})
     assert out is not None
-    assert k.verbs() == ["update", "get", "update"]
-    live = k.peek("Canary", "test", "mhs")
+    live = k.find("Canary", "mhs", "test")
     assert live["status"]["canaryWeight"] == 10
     assert live["metadata"]["annotations"] == {"a": "b"}  # the user's change survived
 
 
 def test_persistent_conflict_surfaces() -> None:
-    k = FakeCluster()
-    obj = k.put(canary_obj())
+    k = StoreClient(namespace="test")
+    obj = k.add(canary_obj())
 
-    class Racing(FakeCluster):
+    class Racing(StoreClient):
         def update_status(self, o: dict) -> dict:
             raise ConflictError("stale", 409)
 
@@ -71,11 +68,11 @@ def test_persistent_conflict_surfaces() -> None:
 
 
 def test_gone_canary_is_not_written() -> None:
-    k = FakeCluster()
-    obj = k.put(canary_obj())
+    k = StoreClient(namespace="test")
+    obj = k.add(canary_obj())
 
-    k.objects.clear()
-    k.fail_next["update"] = ConflictError("stale", 409)
+    k.remove("Canary", "mhs")
+    k.fail("update", "Canary", ConflictError("stale", 409))
     assert write_status(k, obj, {"phase": "Failed"}) is None
 
 

@@ -23,10 +23,9 @@ from agent.core.types import (
 from agent.telemetry import Telemetry
 from agent.tick import Ticker, TickSettings
 from agent.workloads import OwnershipError
-from kubectl_canary.api.model import REQUEST_ANNOTATION, Canary, Phase
+from kubectl_canary.api.model import FINALIZER, REQUEST_ANNOTATION, Canary, Phase
 from kubectl_canary.resources import ApiError
-
-from .fakes import FakeCluster
+from tests.store_client import StoreClient
 
 API = "kubectl-canary.dev/v1alpha1"
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -35,11 +34,11 @@ NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 class FakeCaches:
     """Reads straight from the fake cluster, like a perfectly up-to-date informer."""
 
-    def __init__(self, k: FakeCluster) -> None:
+    def __init__(self, k: StoreClient) -> None:
         self.k = k
 
     def get(self, api_version: str, kind: str, ns: str, name: str) -> dict | None:
-        return self.k.peek(kind, ns, name)
+        return self.k.find(kind, name, ns)
 
 
 class FakeRouter:
@@ -140,10 +139,10 @@ def deployment(image: str = "app:1") -> dict:
     }
 
 
-def setup(decide, **spec: Any) -> tuple[FakeCluster, FakeToolkit, Ticker, Telemetry]:  # noqa: ANN001
-    k = FakeCluster()
-    k.put(canary_obj(**spec))
-    k.put(deployment())
+def setup(decide, **spec: Any) -> tuple[StoreClient, FakeToolkit, Ticker, Telemetry]:  # noqa: ANN001
+    k = StoreClient(namespace="test")
+    k.add(canary_obj(**spec))
+    k.add(deployment())
     kit = FakeToolkit()
     tel = Telemetry()
     settings = TickSettings(default_provider="kubernetes", metrics_server="http://prom:9090")
@@ -151,8 +150,8 @@ def setup(decide, **spec: Any) -> tuple[FakeCluster, FakeToolkit, Ticker, Teleme
     return k, kit, ticker, tel
 
 
-def events(k: FakeCluster) -> list[tuple[str, str]]:
-    evs = [o for (kind, _, _), o in k.objects.items() if kind == "Event"]
+def events(k: StoreClient) -> list[tuple[str, str]]:
+    evs = k.all("Event")
     return [(e["type"], e["message"]) for e in sorted(evs, key=lambda e: e["metadata"]["name"])]
 
 
@@ -176,18 +175,18 @@ def test_actions_run_in_order_then_status_once_then_events() -> None:
     delay = ticker("test/mhs")
     assert delay == 3.0
     assert kit.calls == ["initialize", "reconcile", "routes 100/0"]
-    assert k.peek("Deployment", "test", "mhs")["spec"]["replicas"] == 0
-    assert k.peek("Canary", "test", "mhs")["status"]["phase"] == "Initialized"
-    verbs = [(v, kind) for v, kind, _ in k.calls]
+    assert k.find("Deployment", "mhs", "test")["spec"]["replicas"] == 0
+    assert k.find("Canary", "mhs", "test")["status"]["phase"] == "Initialized"
+    verbs = [(v, kind) for v, kind, _ in k.requests]
     assert verbs.index(("update", "Canary/status")) < verbs.index(("create", "Event"))
     assert events(k) == [("Normal", "Initialization done! mhs.test")]
 
 
 def test_unchanged_status_is_not_written_and_interval_is_the_default_delay() -> None:
     k, _, ticker, _ = setup(lambda c, o, n: Decision(c.status, ()))
-    k.objects[("Canary", "test", "mhs")]["status"] = {"phase": "Initializing"}
+    k.edit("Canary", "mhs", lambda c: c.update(status={"phase": "Initializing"}))
     assert ticker("test/mhs") == 2.0
-    assert ("update", "Canary/status", "mhs") not in k.calls
+    assert ("update", "Canary/status", "mhs") not in k.requests
 
 
 def test_two_pass_metrics_and_gates_at_the_same_now() -> None:
@@ -206,7 +205,7 @@ def test_two_pass_metrics_and_gates_at_the_same_now() -> None:
     assert len(seen) == 2 and seen[0].metrics is None
     assert kit.calls == ["query request-success-rate @http://prom:9090"]
     assert events(k) == [("Normal", "value 99.5")]
-    assert k.peek("Canary", "test", "mhs")["status"]["canaryWeight"] == 10
+    assert k.find("Canary", "mhs", "test")["status"]["canaryWeight"] == 10
 
 
 def test_canary_metrics_server_overrides_the_agent_default() -> None:
@@ -226,13 +225,13 @@ def test_failed_action_writes_nothing_and_warns_once() -> None:
         return Decision(status, (ScaleTarget(1), EmitEvent("Normal", "Synced", "never sent")))
 
     k, _, ticker, tel = setup(decide)
-    k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
+    k.fail("patch", None, ApiError("forbidden", 403, "Forbidden"))
     delay = ticker("test/mhs")
     assert delay is not None and delay <= 10
-    assert "status" not in k.peek("Canary", "test", "mhs")
+    assert "status" not in k.find("Canary", "mhs", "test")
     assert [t for t, _ in events(k)] == ["Warning"]
     assert "forbidden" in events(k)[0][1]
-    k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
+    k.fail("patch", None, ApiError("forbidden", 403, "Forbidden"))
     ticker("test/mhs")
     assert len(events(k)) == 1  # the same failure is not reported again
     assert 'outcome="error"} 2' in tel.render()
@@ -254,7 +253,7 @@ def test_an_object_in_the_way_is_a_condition_not_a_takeover() -> None:
     kit.initialize = in_the_way  # type: ignore[method-assign]
     ticker("test/mhs")
     ticker("test/mhs")
-    status = k.peek("Canary", "test", "mhs")["status"]
+    status = k.find("Canary", "mhs", "test")["status"]
     valid = [c for c in status["conditions"] if c["type"] == "Valid"]
     assert valid[0]["status"] == "False" and valid[0]["reason"] == "ObjectInTheWay"
     assert "mhs-primary exists and is not ours" in valid[0]["message"]
@@ -270,16 +269,14 @@ def test_pending_request_is_observed_once() -> None:
         return Decision(canary.status, ())
 
     k, _, ticker, _ = setup(decide)
-    live = k.objects[("Canary", "test", "mhs")]
-    live["metadata"]["annotations"] = {
-        REQUEST_ANNOTATION: json.dumps({"id": "r1", "action": "pause"})
-    }
+    request = {REQUEST_ANNOTATION: json.dumps({"id": "r1", "action": "pause"})}
+    k.edit("Canary", "mhs", lambda c: c["metadata"].update(annotations=request))
     ticker("test/mhs")
-    live = k.objects[("Canary", "test", "mhs")]  # the first tick stored a new version
-    live["status"] = {
+    answered = {
         "phase": "Progressing",
         "lastRequest": {"id": "r1", "action": "pause", "accepted": True},
     }
+    k.edit("Canary", "mhs", lambda c: c.update(status=answered))
     ticker("test/mhs")
     assert requests[0] is not None and requests[0].id == "r1"
     assert requests[1] is None
@@ -311,12 +308,20 @@ def test_generated_names_the_api_server_would_refuse_are_a_spec_error() -> None:
         return Decision(canary.status, ())
 
     k, _, ticker, _ = setup(decide)
-    target = k.objects[("Deployment", "test", "mhs")]
-    target["spec"]["selector"]["matchLabels"]["app"] = "a" * 56
+
+    def labelled(app: str) -> None:
+        # A selector is immutable: the user recreates the Deployment.
+        target = deployment()
+        target["spec"]["selector"]["matchLabels"]["app"] = app
+        target["spec"]["template"]["metadata"]["labels"]["app"] = app
+        k.remove("Deployment", "mhs")
+        k.add(target)
+
+    labelled("a" * 56)
     ticker("test/mhs")
     assert seen[-1].spec_error is not None
     assert f"app={'a' * 56}-primary would have 64 characters" in seen[-1].spec_error
-    target["spec"]["selector"]["matchLabels"]["app"] = "a" * 55
+    labelled("a" * 55)
     ticker("test/mhs")
     assert seen[-1].spec_error is None
 
@@ -326,10 +331,11 @@ def test_unparseable_spec_sets_a_condition_and_one_warning_and_never_reaches_the
         raise AssertionError("the core must not see an unparseable canary")
 
     k, _, ticker, _ = setup(decide)
-    k.objects[("Canary", "test", "mhs")]["spec"]["analysis"]["stepWeight"] = 0
+    # Beyond maxWeight (20): the CRD's schema admits it, the agent's rules do not.
+    k.edit("Canary", "mhs", lambda c: c["spec"]["analysis"].update(stepWeight=30))
     ticker("test/mhs")
     ticker("test/mhs")
-    status = k.peek("Canary", "test", "mhs")["status"]
+    status = k.find("Canary", "mhs", "test")["status"]
     valid = [c for c in status["conditions"] if c["type"] == "Valid"]
     assert valid and valid[0]["status"] == "False" and "stepWeight" in valid[0]["message"]
     assert [t for t, _ in events(k)] == ["Warning"]
@@ -338,7 +344,7 @@ def test_unparseable_spec_sets_a_condition_and_one_warning_and_never_reaches_the
 
 def test_deleted_canary_is_forgotten() -> None:
     k, _, ticker, _ = setup(lambda c, o, n: Decision(c.status, ()))
-    k.objects.pop(("Canary", "test", "mhs"))
+    k.remove("Canary", "mhs")
     assert ticker("test/mhs") is None
 
 
@@ -347,6 +353,7 @@ def _app_pod(name: str, app: str) -> dict:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": "test", "labels": {"app": app}},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]},
     }
 
 
@@ -363,7 +370,7 @@ def _apex_endpoints(*pods: str) -> dict:
     }
 
 
-def _reverting_setup(deleting: bool) -> tuple[FakeCluster, Ticker, list[Observations]]:
+def _reverting_setup(deleting: bool) -> tuple[StoreClient, Ticker, list[Observations]]:
     seen: list[Observations] = []
 
     def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
@@ -371,31 +378,33 @@ def _reverting_setup(deleting: bool) -> tuple[FakeCluster, Ticker, list[Observat
         return Decision(canary.status, ())
 
     k, _, ticker, _ = setup(decide, revertOnDeletion=True)
-    meta = k.objects[("Canary", "test", "mhs")]["metadata"]
-    meta["finalizers"] = ["kubectl-canary.dev/revert"]
+    k.edit("Canary", "mhs", lambda c: c["metadata"].update(finalizers=[FINALIZER]))
     if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T11:59:00Z"
-    k.objects[("Deployment", "test", "mhs")]["spec"]["selector"] = {"matchLabels": {"app": "mhs"}}
+        k.remove("Canary", "mhs")  # the finalizer holds it: deletionTimestamp is set
     for name, app in [("mhs-primary-1", "mhs-primary"), ("mhs-1", "mhs"), ("mhs-2", "mhs")]:
-        k.put(_app_pod(name, app))
+        k.add(_app_pod(name, app))
     return k, ticker, seen
 
 
 def test_a_reverting_canary_observes_whether_the_apex_endpoints_are_the_target_pods() -> None:
     k, ticker, seen = _reverting_setup(deleting=True)
-    k.put(_apex_endpoints("mhs-primary-1", "mhs-1"))  # the endpoints controller lags behind
+    k.add(_apex_endpoints("mhs-primary-1", "mhs-1"))  # the endpoints controller lags behind
     ticker("test/mhs")
-    k.put(_apex_endpoints("mhs-1", "mhs-2"))
+    k.edit(
+        "Endpoints",
+        "mhs",
+        lambda ep: ep.update(subsets=_apex_endpoints("mhs-1", "mhs-2")["subsets"]),
+    )
     ticker("test/mhs")
     assert [o.apex_on_target for o in seen] == [False, True]
     # Two live reads per tick: the apex Endpoints, and the target's pods by its selector.
-    reads = [c for c in k.calls if c[1] in ("Endpoints", "Pod")]
+    reads = [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
     assert reads == [("get", "Endpoints", "mhs"), ("list", "Pod", "app=mhs")] * 2
 
 
 def test_endpoints_and_pods_are_never_read_outside_a_revert() -> None:
     k, ticker, seen = _reverting_setup(deleting=False)
-    k.put(_apex_endpoints("mhs-1"))
+    k.add(_apex_endpoints("mhs-1"))
     ticker("test/mhs")
     assert seen[-1].apex_on_target is None
-    assert not [c for c in k.calls if c[1] in ("Endpoints", "Pod")]
+    assert not [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
