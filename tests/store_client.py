@@ -7,8 +7,8 @@ status subresources, schema defaulting of the CRDs, Service defaults. Our CRDs a
 kinds the providers use (VirtualService, DestinationRule, HTTPRoute) are installed.
 
 On top, a few test hooks, each small:
-- `add`, `find`, `edit`, `remove`: someone else's reads and writes (the agent, a controller,
-  the user), not recorded, namespaces created on demand, status written as given;
+- `add`, `find`, `all`, `edit`, `remove`: someone else's reads and writes (the agent, a
+  controller, the user), not recorded, namespaces created on demand, status written as given;
 - `requests` and `writes`: what the code under test asked, as (verb, kind, name);
 - `fail(verb, kind, error, times)`: an injected failure (forbidden, conflict, ...);
 - `on_write`: callbacks after each write of the code under test (to play the agent);
@@ -35,14 +35,15 @@ from kubectl_canary.resources import (
     ResourceTypeMissingError,
     error_for,
 )
-from kubectl_canary.sandbox import store as sandbox_store
-from kubectl_canary.sandbox.errors import StoreError
+from kubectl_canary.sandbox.errors import NotFound, StoreError
 from kubectl_canary.sandbox.kinds import ResourceType
 from kubectl_canary.sandbox.patch import PatchError, json_patch, merge_patch
 from kubectl_canary.sandbox.store import Store
 from kubectl_canary.sandbox.watch import TooOld
 
-Call = tuple[str, str, str]  # (verb, kind, name); a status write is ("update", "Kind/status", name)
+# (verb, kind, name), verbs as RBAC names them; a status write is requested as
+# ("update", "Kind/status", name) and recorded among the writes as ("update", "Kind", name).
+Call = tuple[str, str, str]
 
 # The mesh kinds the providers write; the other mesh CRDs would only slow every test down.
 _MESH_KINDS = {"VirtualService", "DestinationRule", "HTTPRoute"}
@@ -80,11 +81,10 @@ def _store_errors() -> Iterator[None]:
 
 
 class StoreClient:
-    def __init__(self, namespace: str = "default", *, crds: bool = True) -> None:
+    def __init__(self, namespace: str = "default") -> None:
         self.store = Store()
-        if crds:
-            for crd in _crds():
-                self.store.create(crd)
+        for crd in _crds():
+            self.store.create(crd)
         # The plugin's session defaults (`kubectl_canary.kube.Kube`).
         self.default_namespace = namespace
         self.context_name = "fake"
@@ -164,7 +164,7 @@ class StoreClient:
         self._type(api_version, kind)
         try:
             return self.store.get(api_version, kind, namespace, name)
-        except sandbox_store.NotFound:
+        except NotFound:
             return None
 
     get_live = get  # no cache in front of this client
@@ -247,7 +247,7 @@ class StoreClient:
             last, _ = self.store.delete_returning(
                 api_version, kind, namespace, name, precondition_rv=resource_version
             )
-        except sandbox_store.NotFound:
+        except NotFound:
             return False
         except StoreError as e:
             raise error_for(e.code, e.message, e.reason) from None
@@ -327,7 +327,7 @@ class StoreClient:
     def _type(self, api_version: str, kind: str) -> ResourceType:
         try:
             return self.store.type_for(api_version, kind)
-        except sandbox_store.NotFound:
+        except NotFound:
             # Worded as the plugin's REST client words it (`kube.RestClient`).
             what = RestClient._what(api_version, kind)
             raise ResourceTypeMissingError(
@@ -343,7 +343,7 @@ class StoreClient:
     def _ensure_namespace(self, namespace: str) -> None:
         try:
             self.store.get("v1", "Namespace", None, namespace)
-        except sandbox_store.NotFound:
+        except NotFound:
             self.store.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
             )
