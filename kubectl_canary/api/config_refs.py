@@ -14,12 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubectl_canary.api.model import SHARED_POD_LABEL
-from kubectl_canary.objects.names import PRIMARY_SUFFIX, config_copy_name, original_config_name
+from kubectl_canary.objects.names import config_copy_name, original_config_name
 
 Obj = dict[str, Any]
-
-# Still read by cli/offboard.py until it hands back through kubectl_canary/objects/handback.py.
-PRIMARY_COPY_SUFFIX = PRIMARY_SUFFIX
 
 
 def _slots(pod: Obj) -> Iterator[tuple[str, Obj, str]]:

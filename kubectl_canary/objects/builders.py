@@ -104,14 +104,22 @@ def promote_template(primary: Obj, target: Obj, with_replicas: bool) -> Obj:
     return result
 
 
-def restored_target(target: Obj, primary: Obj) -> Obj:
+def restored_target(target: Obj, primary: Obj, scale_up: bool = False) -> Obj:
     """The live target with the primary's pod template (its last promoted revision) copied back:
     the inverse of `_primary_template`, references to the config copies included. The shared
     pod label stays only if the target carries it (the kubernetes router put it there). Keeps
-    the target's resourceVersion."""
+    the target's resourceVersion. `scale_up`: a target at 0 replicas (parked between
+    releases) gets `handed_back_replicas`."""
     result = copy.deepcopy(target)
     result["spec"]["template"] = handed_back_template(primary, target)
+    if scale_up and int(target["spec"].get("replicas") or 0) == 0:
+        result["spec"]["replicas"] = handed_back_replicas(primary)
     return result
+
+
+def handed_back_replicas(primary: Obj | None) -> int:
+    """The replicas a target parked at zero gets back: the primary's count, at least one."""
+    return max(int(((primary or {}).get("spec") or {}).get("replicas") or 0), 1)
 
 
 # ----- the primary's ConfigMap/Secret copies -----

@@ -23,7 +23,7 @@ Only objects with this Canary's marks are touched (`metadata.is_ours`, `is_owned
 from __future__ import annotations
 
 from kubectl_canary.api.model import Canary
-from kubectl_canary.objects.builders import HPA_API
+from kubectl_canary.objects.builders import HPA_API, handed_back_replicas
 from kubectl_canary.objects.hashes import tracked_config_refs
 from kubectl_canary.objects.metadata import is_ours, is_owned_by
 from kubectl_canary.objects.names import (
@@ -45,21 +45,26 @@ Ref = tuple[str, str, str]
 
 
 def restore_target(client: ResourceClient, canary: Canary) -> Obj | None:
-    """Step 1. None when the target is gone (nothing to hand back to)."""
-    if client.get("apps/v1", "Deployment", canary.namespace, primary_name(canary)) is not None:
-        apply_target_restore(client, canary)
-    return restore_replicas(client, canary)
+    """Step 1 in one write: the primary's template, and its replica count for a target at
+    zero (see `restore_replicas`). None when the target is gone (nothing to hand back to)."""
+    ns = canary.namespace
+    if client.get("apps/v1", "Deployment", ns, canary.spec.target_ref.name) is None:
+        return None
+    if client.get("apps/v1", "Deployment", ns, primary_name(canary)) is None:
+        return restore_replicas(client, canary)
+    return apply_target_restore(client, canary, scale_up=True)
 
 
 def restore_replicas(client: ResourceClient, canary: Canary) -> Obj | None:
     """A target scaled to zero (between releases) gets the primary's replica count, at least
-    one; a target with replicas keeps them (its HPA, or what the release gave it)."""
+    one; a target with replicas keeps them (its HPA, or what the release gave it). A merge
+    patch of one field: it races nothing that matters with the controller's status writes."""
     ns, name = canary.namespace, canary.spec.target_ref.name
     target = client.get("apps/v1", "Deployment", ns, name)
     if target is None or int((target.get("spec") or {}).get("replicas") or 0) > 0:
         return target
     primary = client.get("apps/v1", "Deployment", ns, primary_name(canary))
-    wanted = int(((primary or {}).get("spec") or {}).get("replicas") or 1)
+    wanted = handed_back_replicas(primary)
     return client.patch_merge("apps/v1", "Deployment", ns, name, {"spec": {"replicas": wanted}})
 
 

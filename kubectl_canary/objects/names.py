@@ -3,13 +3,16 @@
 The one module that spells the generated suffixes (a test checks no other product module
 does): the primary Deployment `<target>-primary`, the Services `<svc>-primary` and
 `<svc>-canary`, the ConfigMap/Secret copies `<name>-primary`, the HPA copy `<hpa>-primary`,
-and the primary's selector label value `<value>-primary`. Pure (the model only), so the API
-package and the core may import it.
+and the primary's selector label value `<value>-primary`. Pure and light (it imports nothing
+at run time), so the API package, the core and the plugin's fast paths may import it.
 """
 
 from __future__ import annotations
 
-from kubectl_canary.api.model import Canary
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the plugin's listing commands never load the model
+    from kubectl_canary.api.model import Canary
 
 PRIMARY_SUFFIX = "-primary"
 CANARY_SUFFIX = "-canary"
@@ -32,7 +35,12 @@ def service_name(canary: Canary) -> str:
 
 def primary_name(canary: Canary) -> str:
     """The primary Deployment."""
-    return canary.spec.target_ref.name + PRIMARY_SUFFIX
+    return primary_deployment_name(canary.spec.target_ref.name)
+
+
+def primary_deployment_name(target: str) -> str:
+    """The primary Deployment of target Deployment `target`."""
+    return target + PRIMARY_SUFFIX
 
 
 def service_names(canary: Canary) -> tuple[str, str, str]:

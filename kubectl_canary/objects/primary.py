@@ -76,10 +76,14 @@ def apply_promotion(client: ResourceClient, canary: Canary, with_replicas: bool)
     )
 
 
-def apply_target_restore(client: ResourceClient, canary: Canary) -> Obj:
-    """Copy the primary's template back onto the target (revert of an unpromoted revision)."""
+def apply_target_restore(client: ResourceClient, canary: Canary, scale_up: bool = False) -> Obj:
+    """Copy the primary's template back onto the target (revert of an unpromoted revision);
+    `scale_up` also gives a target at 0 replicas the primary's count, in the same write."""
     return _copy_template(
-        client, canary, into=canary.spec.target_ref.name, build=lambda t, p: restored_target(t, p)
+        client,
+        canary,
+        into=canary.spec.target_ref.name,
+        build=lambda t, p: restored_target(t, p, scale_up),
     )
 
 

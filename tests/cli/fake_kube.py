@@ -115,12 +115,15 @@ class FakeKube:
         namespace: str | None = None,
         label_selector: str | None = None,
     ) -> tuple[list[Obj], str]:
-        assert label_selector is None, "the fake lists without selectors"
         self._check("list", kind)
+        # Equality selectors only (`k=v,k2=v2`), what the plugin sends.
+        wanted = dict(term.split("=", 1) for term in (label_selector or "").split(",") if term)
         items = [
             copy.deepcopy(obj)
             for (_, kd, ns, _), obj in sorted(self.objects.items())
-            if kd == kind and (not namespace or ns == namespace)
+            if kd == kind
+            and (not namespace or ns == namespace)
+            and all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())
         ]
         return items, str(next(self._rv))
 
@@ -192,12 +195,13 @@ class FakeKube:
         name: str,
         resource_version: str | None = None,
     ) -> bool:
-        assert resource_version is None, "the fake deletes without preconditions"
         self._check("delete", kind)
         key = self._key(api_version, kind, name, namespace)
         obj = self.objects.get(key)
         if obj is None:
             return False
+        if resource_version and resource_version != obj["metadata"].get("resourceVersion"):
+            raise k_errors.ConflictError(f'{kind} "{name}": the object has been modified', 409)
         if obj["metadata"].get("finalizers"):
             obj["metadata"]["deletionTimestamp"] = "2026-11-27T10:00:00Z"
         else:

@@ -16,7 +16,10 @@ from tests.cli import samples
 
 LAG_SECONDS = 5.0  # virtual time the endpoints controller takes to follow a selector change
 OURS = {MANAGED_BY_LABEL: "mhs"}
-OWNER = [{"apiVersion": "kubectl-canary.dev/v1alpha1", "kind": "Canary", "name": "mhs"}]
+# uid: the fake gives the Canary `uid-<name>`; an ownerReference always names its owner's uid.
+OWNER = [
+    {"apiVersion": "kubectl-canary.dev/v1alpha1", "kind": "Canary", "name": "mhs", "uid": "uid-mhs"}
+]
 
 
 def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
