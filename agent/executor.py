@@ -27,9 +27,9 @@ from agent.core.types import (
     ScaleTarget,
     SetRoutes,
 )
-from agent.hpa import ensure_primary_hpa
 from agent.toolkit import Toolkit
 from kubectl_canary.api.model import API_VERSION, FINALIZER, Canary
+from kubectl_canary.objects.primary import ensure_primary_hpa
 from kubectl_canary.resources import Obj, ResourceClient
 
 DEPLOYMENT_API = "apps/v1"

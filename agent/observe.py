@@ -9,7 +9,7 @@ old pods' account.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from agent.core.types import Observations, Routes, WorkloadObservation
 from kubectl_canary.api.errors import InvalidResource
@@ -68,46 +68,6 @@ def pending_request(canary: Canary, warn: Callable[[str], None]) -> Request | No
     if ack is not None and ack.id == request.id:
         return None
     return request
-
-
-def label_selector(selector: Obj) -> str:
-    """A LabelSelector object (matchLabels, matchExpressions) as a `labelSelector` query."""
-    parts = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression["key"], expression["operator"]
-        values = ",".join(expression.get("values") or [])
-        if operator == "In":
-            parts.append(f"{key} in ({values})")
-        elif operator == "NotIn":
-            parts.append(f"{key} notin ({values})")
-        elif operator == "Exists":
-            parts.append(key)
-        elif operator == "DoesNotExist":
-            parts.append(f"!{key}")
-        else:
-            raise ValueError(f"unknown label selector operator {operator!r}")
-    return ",".join(parts)
-
-
-def apex_on_target(endpoints: Obj | None, target_pods: Iterable[Obj]) -> bool:
-    """Whether a Service's ready endpoints are all pods of the target (and there is one).
-
-    Right after the revert points the apex Service at the target, its Endpoints still list the
-    primary's pods until the endpoints controller catches up; removing the finalizer then would
-    let garbage collection delete pods that still take requests. So every ready address naming
-    a Pod must name one of `target_pods` (the pods the target Deployment's selector chooses).
-    Ready addresses naming no Pod at all are maintained by hand (a Service without selector):
-    nothing to compare them with, they pass.
-    """
-    addresses = [
-        a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []
-    ]
-    if not addresses:
-        return False
-    refs = [a.get("targetRef") or {} for a in addresses]
-    serving = {r["name"] for r in refs if r.get("kind") == "Pod" and r.get("name")}
-    ours = {(p.get("metadata") or {}).get("name") for p in target_pods}
-    return serving <= ours
 
 
 def observations(

@@ -30,9 +30,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from agent.workloads import primary_name
 from kubectl_canary import __version__
 from kubectl_canary.api.model import Canary, CanaryStatus, Phase
+from kubectl_canary.objects.names import primary_name
 
 PREFIX = "kubectl_canary"
 # The text format every Prometheus 2.x scrapes; the 1.0.0 format adds nothing we use.

@@ -31,15 +31,13 @@ from agent.core.types import (
 )
 from agent.events import event_object
 from agent.executor import DEPLOYMENT_API, Executor
-from agent.hpa import HPA_API
 from agent.logs import CanaryLogger, for_canary
 from agent.metrics import query_for
-from agent.observe import apex_on_target, label_selector, observations, pending_request
+from agent.observe import observations, pending_request
 from agent.policy import TenantPolicy, spec_problem
 from agent.status_writer import write_status
 from agent.telemetry import Telemetry
 from agent.toolkit import Router, Toolkit
-from agent.workloads import OwnershipError, generated_names_problem, service_name
 from kubectl_canary.api.errors import InvalidResource
 from kubectl_canary.api.model import (
     API_VERSION,
@@ -54,6 +52,11 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_status
 from kubectl_canary.api.render import render_status
+from kubectl_canary.objects.apex import apex_serves_target
+from kubectl_canary.objects.builders import HPA_API
+from kubectl_canary.objects.names import primary_name
+from kubectl_canary.objects.selectors import generated_names_problem
+from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ApiError, NotFoundError, Obj
 
 log = logging.getLogger("agent.tick")
@@ -158,7 +161,7 @@ class Ticker:
         ns = canary.namespace
         target_name = canary.spec.target_ref.name
         target = self._caches.get(DEPLOYMENT_API, "Deployment", ns, target_name)
-        primary = self._caches.get(DEPLOYMENT_API, "Deployment", ns, f"{target_name}-primary")
+        primary = self._caches.get(DEPLOYMENT_API, "Deployment", ns, primary_name(canary))
         target_hash = self._target_hash(ns, target) if target is not None else ""
         spec_error, templates = self._templates(canary)
         if spec_error is None:
@@ -201,15 +204,7 @@ class Ticker:
         would cost far more than these requests), made only while a Canary is being reverted,
         so the API load does not grow with the number of canaries. None: cannot tell.
         """
-        if target is None:
-            return None
-        selector = label_selector((target.get("spec") or {}).get("selector") or {})
-        if not selector:
-            return None  # an empty selector would list every pod of the namespace
-        ns = canary.namespace
-        endpoints = self._client.get("v1", "Endpoints", ns, service_name(canary))
-        pods, _ = self._client.list("v1", "Pod", ns, label_selector=selector)
-        return apex_on_target(endpoints, pods)
+        return apex_serves_target(self._client, canary, target)
 
     def _target_hash(self, ns: str, target: Obj) -> str:
         configs: dict[tuple[str, str], Obj | None] = {}

@@ -1,5 +1,6 @@
-"""Binds the tick's Toolkit protocol to the provider modules (routers, workloads, metrics,
-webhooks): the one place that knows their exact function names and signatures."""
+"""Binds the tick's Toolkit protocol to the provider modules (the objects layer's routers,
+builders and hand-back; metrics; webhooks): the one place that knows their exact function
+names and signatures."""
 
 from __future__ import annotations
 
@@ -7,32 +8,18 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agent import workloads
 from agent.core.types import GateResult, MetricResult
 from agent.metrics import provider_for, query_for
-from agent.routers import router_for
-from agent.routers.base import Router
 from agent.webhooks import call_webhook, webhook_payload
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate, WebhookSpec
 from kubectl_canary.egress.policy import AllowRule, EgressError, EgressPolicy, parse_url
+from kubectl_canary.objects import apex, handback, hashes, primary
+from kubectl_canary.objects.routers import Router, router_for
 from kubectl_canary.resources import Obj, ResourceClient
 
 # The annotation by which a Secret's owner lists where its credentials may be sent.
 ALLOWED_ADDRESSES = "kubectl-canary.dev/allowed-addresses"
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
-
-# What the primary runs is written at creation only; afterwards it changes by promotion alone
-# (and replicas by the primary's HPA). Initialize also runs on a Canary spec change or a repair
-# mid-release, when the target holds an unanalysed (or failed) revision: rewriting the template
-# from the target then would put that revision in front of every user.
-_PRIMARY_CREATE_ONLY = (
-    "replicas",
-    "template",
-    "strategy",
-    "minReadySeconds",
-    "revisionHistoryLimit",
-    "progressDeadlineSeconds",
-)
 
 
 class _RouterAdapter:
@@ -86,53 +73,40 @@ class ProviderToolkit:
         return _RouterAdapter(router_for(canary.spec.provider, client))
 
     def tracked_config_refs(self, deployment: Obj) -> list[tuple[str, str]]:
-        return workloads.tracked_config_refs(deployment)
+        return hashes.tracked_config_refs(deployment)
 
     def template_hash(self, deployment: Obj, configs: Mapping[tuple[str, str], Obj | None]) -> str:
-        hashes = {
-            workloads.config_key(kind, name): (
-                workloads.config_hash(obj) if obj is not None else "missing"
+        config_hashes = {
+            hashes.config_key(kind, name): (
+                hashes.config_hash(obj) if obj is not None else "missing"
             )
             for (kind, name), obj in configs.items()
         }
-        return workloads.template_hash(deployment, hashes)
+        return hashes.template_hash(deployment, config_hashes)
 
     def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
-        # The copies first: the primary's template references them.
-        workloads.write_config_copies(client, canary, target, False, self._no_copy)
-        primary = workloads.primary_deployment(target, canary, no_copy=self._no_copy)
-        workloads.ensure(client, primary, create_only=_PRIMARY_CREATE_ONLY)
-        apex = workloads.service_name(canary)
-        for svc in workloads.services(target, canary):
-            # Only the apex Service, the name users call, may be a user's to take over.
-            adopt = svc["metadata"]["name"] == apex
-            workloads.ensure(client, svc, detect_drift=True, adopt=adopt)
+        primary.initialize(client, canary, target, self._no_copy)
 
     def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
-        # The promoted configs' copies first, then the template that references them.
-        workloads.write_config_copies(client, canary, target, True, self._no_copy)
-        workloads.apply_promotion(client, canary, with_replicas=not hpa)
+        primary.promote(client, canary, target, with_replicas=not hpa, no_copy=self._no_copy)
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:
-        workloads.apply_target_restore(client, canary)
+        primary.apply_target_restore(client, canary)
 
     def revert(self, canary: Canary, client: ResourceClient) -> None:
-        """Give the app back to its own Deployment: scale the target to the primary's replica
-        count (it was at 0 between releases) and point the apex Service at its pods. Run again
-        on every tick that waits for the endpoints; once handed over, the Service is no longer
-        ours and is left alone.
+        """Give the app back to its own Deployment (objects/handback.py, shared with
+        offboard): the target gets the primary's replica count if it has none, the apex
+        Service points at its pods, and our ownerReference (if any) leaves the target. Run
+        again on every tick that waits for the endpoints; once handed over, the Service is no
+        longer ours and is left alone.
 
         With the kubernetes provider the apex Service is also the routing object: handing it
         over here is what moves traffic, and the router's `finalize` then finds nothing left."""
-        ns, name = canary.namespace, canary.spec.target_ref.name
-        target = client.get("apps/v1", "Deployment", ns, name)
+        target = handback.restore_replicas(client, canary)
         if target is None:
             return
-        primary = client.get("apps/v1", "Deployment", ns, workloads.primary_name(canary))
-        wanted = int(((primary or {}).get("spec") or {}).get("replicas") or 1)
-        if int((target.get("spec") or {}).get("replicas") or 0) == 0:
-            client.patch_merge("apps/v1", "Deployment", ns, name, {"spec": {"replicas": wanted}})
-        workloads.release_apex_service(client, canary, target)
+        apex.release_apex_service(client, canary, target)
+        handback.release_target(client, canary)
 
     def query_metric(
         self, canary: Canary, metric: MetricSpec, template: MetricTemplate | None, server: str

@@ -41,6 +41,7 @@ from kubectl_canary.api.model import (
     Phase,
     WebhookSpec,
 )
+from kubectl_canary.objects.names import primary_name
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -133,7 +134,7 @@ class Tick:
 
     @property
     def primary_display(self) -> str:
-        return f"{self.spec.target_ref.name}-primary.{self.canary.namespace}"
+        return f"{primary_name(self.canary)}.{self.canary.namespace}"
 
     @property
     def now_text(self) -> str:

@@ -19,6 +19,9 @@ from typing import Any
 
 from kubectl_canary.api.model import CanaryStatus, MetricSpec, Request, WebhookSpec
 
+# Shared with the routers (kubectl_canary/objects/routers/) and `kubectl canary status`.
+from kubectl_canary.objects.routes import Routes as Routes
+
 
 @dataclass(frozen=True)
 class WorkloadObservation:
@@ -38,15 +41,6 @@ class WorkloadObservation:
         if self.replicas <= 0:
             return 0
         return min(100, self.ready_replicas * 100 // self.replicas)
-
-
-@dataclass(frozen=True)
-class Routes:
-    """Weights as the router reports them; they sum to 100."""
-
-    primary: int
-    canary: int
-    mirror: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from agent.metrics.base import MetricProvider
 from agent.metrics.builtin import builtin_query
 from agent.metrics.prometheus import PrometheusProvider
 from agent.metrics.templates import QueryContext, prometheus_duration, render
-from agent.workloads import service_name
 from kubectl_canary.api.model import Canary, MetricSpec, MetricTemplate
 from kubectl_canary.egress.policy import EgressPolicy
+from kubectl_canary.objects.names import service_name
 
 ProviderFactory = Callable[..., MetricProvider]
 _PROVIDERS: dict[str, ProviderFactory] = {"prometheus": PrometheusProvider}

@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubectl_canary.api.model import SHARED_POD_LABEL
+from kubectl_canary.objects.names import config_copy_name, original_config_name
 
 Obj = dict[str, Any]
-
-PRIMARY_COPY_SUFFIX = "-primary"
 
 
 def _slots(pod: Obj) -> Iterator[tuple[str, Obj, str]]:
@@ -58,7 +57,7 @@ def renamed_config_refs(template: Obj, rename: Callable[[str, str], str]) -> Obj
 
 def to_primary_copies(template: Obj) -> Obj:
     """Every reference `<name>` becomes `<name>-primary` (the primary's copies)."""
-    return renamed_config_refs(template, lambda _kind, name: name + PRIMARY_COPY_SUFFIX)
+    return renamed_config_refs(template, lambda _kind, name: config_copy_name(name))
 
 
 def from_primary_copies(template: Obj) -> Obj:
@@ -81,13 +80,6 @@ def handed_back_template(primary: Obj, target: Obj) -> Obj:
         labels.pop(SHARED_POD_LABEL, None)
     labels.update(target["spec"].get("selector", {}).get("matchLabels", {}))
     return template
-
-
-def original_config_name(name: str) -> str:
-    """`<name>` for a copy's name `<name>-primary`; other names unchanged."""
-    if name.endswith(PRIMARY_COPY_SUFFIX) and len(name) > len(PRIMARY_COPY_SUFFIX):
-        return name[: -len(PRIMARY_COPY_SUFFIX)]
-    return name
 
 
 def _pod(template: Obj) -> Obj:

@@ -34,6 +34,7 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.api.reader import Node, Problems, is_int
 from kubectl_canary.egress.policy import EgressError, parse_url
+from kubectl_canary.objects.names import SERVICE_NAME_MAX, TARGET_NAME_MAX
 
 # Patterns shared with the CRD (a test checks they are the same strings).
 DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -41,10 +42,6 @@ DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 HTTP_URL = r"^https?://[^\s]+$"
 LABEL_VALUE_MAX = 63
-# Generated Services are `<svc>-primary` / `<svc>-canary`: both must stay a 63-character label.
-SERVICE_NAME_MAX = 63 - len("-primary")
-# Deployment `<target>-primary` must stay a 253-character DNS subdomain.
-TARGET_NAME_MAX = 253 - len("-primary")
 METRIC_PROVIDER_TYPES = ("prometheus",)
 # A webhook's timeout bounds one whole call; longer gates poll (confirm-* types) instead.
 WEBHOOK_TIMEOUT_MAX = 60.0

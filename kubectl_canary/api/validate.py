@@ -14,7 +14,6 @@ from typing import Any
 
 from kubectl_canary.api.decode import (
     DNS1035_LABEL,
-    SERVICE_NAME_MAX,
     decode_canary,
     decode_metric_template,
 )
@@ -28,6 +27,7 @@ from kubectl_canary.api.model import (
     TemplateRef,
 )
 from kubectl_canary.api.reader import Problems
+from kubectl_canary.objects.names import SERVICE_NAME_MAX
 
 DEFAULT_PROVIDER = "kubernetes"
 # Providers that can route by request attributes (headers, cookies) and mirror traffic.

@@ -7,6 +7,7 @@ from typing import Any
 from kubectl_canary.cli.errors import CliError, TimeoutExceeded
 from kubectl_canary.cli.options import Session
 from kubectl_canary.cli.reads import get_canary, parse
+from kubectl_canary.objects.names import primary_name
 
 Obj = dict[str, Any]
 
@@ -41,7 +42,7 @@ def wait_for_outcome(session: Session, name: str, timeout: float) -> Obj:
         phase = (obj.get("status") or {}).get("phase", "")
         target_name = obj.get("spec", {}).get("targetRef", {}).get("name", name)
         if phase == Phase.SUCCEEDED.value:
-            primary = kube.get("apps/v1", "Deployment", ns, f"{target_name}-primary")
+            primary = kube.get("apps/v1", "Deployment", ns, primary_name(parse(obj)))
             target = kube.get("apps/v1", "Deployment", ns, target_name)
             if _same_template(primary, target):
                 return obj

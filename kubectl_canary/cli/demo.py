@@ -28,6 +28,7 @@ from kubectl_canary.cli.init import init, stop_local_agent
 from kubectl_canary.cli.options import Session, current_runtime
 from kubectl_canary.cli.reads import get_canary
 from kubectl_canary.cli.status import render_list, render_one
+from kubectl_canary.objects.names import primary_deployment_name
 
 Obj = dict[str, Any]
 
@@ -261,7 +262,7 @@ def story(
         apply(session.kube, obj)
     view = LiveView(session)
     view.until({"Initialized", "Succeeded"})
-    say(f"{APP}-primary serves all traffic. Shipping 1.1.2, a good release")
+    say(f"{primary_deployment_name(APP)} serves all traffic. Shipping 1.1.2, a good release")
     before = bump(session, "1.1.2")
     view.until({"Succeeded", "Failed"}, before)
     say("Shipping 1.1.3, which fails half of its requests")

@@ -375,15 +375,20 @@ def check_canary(kube: Kube, obj: Obj) -> Check:
             return Check(name, "fail", f"{cond.get('type')}: {cond.get('message')}", "")
     if phase == "Initializing":
         return Check(name, "ok", "initializing")
-    ns, target = meta["namespace"], spec.get("targetRef", {}).get("name", "")
-    svc = (spec.get("service") or {}).get("name") or target
+    from kubectl_canary.api.parse import parse_canary
+    from kubectl_canary.objects.names import primary_name, service_names
+
+    canary = parse_canary(obj)  # valid: checked above
+    ns, target = meta["namespace"], canary.spec.target_ref.name
+    svc, primary_svc, canary_svc = service_names(canary)
+    generated = {primary_name(canary), primary_svc, canary_svc}
     missing = []
     wanted = [
         ("apps/v1", "Deployment", target),
-        ("apps/v1", "Deployment", f"{target}-primary"),
+        ("apps/v1", "Deployment", primary_name(canary)),
         ("v1", "Service", svc),
-        ("v1", "Service", f"{svc}-primary"),
-        ("v1", "Service", f"{svc}-canary"),
+        ("v1", "Service", primary_svc),
+        ("v1", "Service", canary_svc),
     ]
     provider = spec.get("provider")
     if provider == "istio":
@@ -399,7 +404,7 @@ def check_canary(kube: Kube, obj: Obj) -> Check:
             return Check(name, "fail", f"cannot read {kind.lower()}/{obj_name}: {e}", "")
         if found is None:
             missing.append(f"{kind.lower()}/{obj_name}")
-        elif obj_name.endswith(("-primary", "-canary")):
+        elif obj_name in generated:
             owner = (found["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL)
             if owner not in (None, meta["name"]):
                 missing.append(f"{kind.lower()}/{obj_name} (managed by canary {owner})")

@@ -2,53 +2,45 @@
 
 The order is what keeps the apex Service serving throughout:
   1. suspend the Canary, so the agent stops acting (it would scale the target back to zero);
-  2. restore the target from the primary (the last good template and its replica count) and
-     wait until every replica is ready;
+  2. restore the target from the primary (the last good template, and the primary's replica
+     count if it has none) and wait until every replica is ready;
   3. point the apex Service at the target's pods (or restore the Service we took over), and
-     check it has ready endpoints, switching back at once if not;
-  4. route all traffic through the apex Service (restore a taken-over routing object, rewrite
-     one serving a gateway, delete a mesh-internal one we created);
-  5. delete what the agent generated (primary Deployment and its -primary ConfigMap/Secret
-     copies, -primary/-canary Services, DestinationRules, the HPA copy), only objects
-     labelled as ours;
+     wait until its ready endpoints are the target's pods, switching back at once if not;
+  4. give the routing back (restore a taken-over routing object, hand over one serving a
+     gateway with all traffic to the apex Service, delete a mesh-internal one we created);
+  5. delete what the agent generated (primary Deployment and its ConfigMap/Secret copies, the
+     primary and canary Services, DestinationRules, the HPA copy), only objects owned by
+     this Canary;
   6. drop our finalizer and delete the Canary (nothing it owns is left to garbage-collect).
+Steps 2 to 5 are the hand-back the agent's revertOnDeletion runs too
+(kubectl_canary/objects/handback.py; docs/release-semantics.md): both leave the same objects.
 Each step checks whether it is already done, so after a failure the same command continues.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from kubectl_canary.api.config_refs import (
-    PRIMARY_COPY_SUFFIX,
-    handed_back_template,
-    referenced_configs,
-)
-from kubectl_canary.api.model import (
-    API_VERSION,
-    FINALIZER,
-    GROUP,
-    MANAGED_BY_LABEL,
-    ORIGINAL_SPEC_ANNOTATION,
-    Canary,
-)
+from kubectl_canary.api.config_refs import handed_back_template
+from kubectl_canary.api.model import API_VERSION, FINALIZER, Canary
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import Session, kube_options, name_argument, timeout_option
-from kubectl_canary.cli.reads import GATEWAY_API, ISTIO_API, get_canary, parse, service_name
+from kubectl_canary.cli.reads import get_canary, parse
 from kubectl_canary.kube import Kube
+from kubectl_canary.objects import apex, handback
+from kubectl_canary.objects.metadata import is_ours
+from kubectl_canary.objects.names import primary_name, service_name
 from kubectl_canary.resources import KubeError, ResourceTypeMissingError
 
 Obj = dict[str, Any]
 
 POLL_SECONDS = 1.0
 SUSPEND_WAIT_SECONDS = 30.0
-HPA_API = "autoscaling/v2"
 
 
 class StepFailed(CliError):
@@ -74,7 +66,7 @@ class Offboarding:
         self.obj = get_canary(self.kube, self.ns, name)
         self.canary: Canary = parse(self.obj)
         self.target = self.canary.spec.target_ref.name
-        self.primary = f"{self.target}-primary"
+        self.primary = primary_name(self.canary)
         self.svc = service_name(self.canary)
 
     # --- reads ---
@@ -84,10 +76,6 @@ class Offboarding:
             return self.kube.get(api_version, kind, self.ns, name)
         except ResourceTypeMissingError:
             return None
-
-    def ours(self, obj: Obj | None) -> bool:
-        labels = (obj or {}).get("metadata", {}).get("labels") or {}
-        return labels.get(MANAGED_BY_LABEL) == self.name
 
     def wait(self, what: str, check: Callable[[], str | None]) -> None:
         self.wait_bounded(self.timeout, what, check)
@@ -131,16 +119,20 @@ class Offboarding:
 
     # --- 2. restore the target ---
 
-    def target_restored(self) -> str | None:
-        primary = self.get("apps/v1", "Deployment", self.primary)
+    def live_target(self) -> Obj:
         target = self.get("apps/v1", "Deployment", self.target)
         if target is None:
             raise StepFailed(f"deployment {self.target} does not exist: nothing to hand back to")
+        return target
+
+    def target_restored(self) -> str | None:
+        primary = self.get("apps/v1", "Deployment", self.primary)
+        target = self.live_target()
         if primary is None:
             return "the primary is gone; the target serves" if self.target_ready() is None else None
         same = target["spec"]["template"] == handed_back_template(primary, target)
-        replicas = target["spec"].get("replicas") == primary["spec"].get("replicas")
-        return "already restored" if same and replicas and self.target_ready() is None else None
+        scaled = int(target["spec"].get("replicas") or 0) > 0
+        return "already restored" if same and scaled and self.target_ready() is None else None
 
     def target_ready(self) -> str | None:
         d = self.get("apps/v1", "Deployment", self.target)
@@ -157,188 +149,77 @@ class Offboarding:
         return f"{ready}/{want} replicas ready, {updated} updated"
 
     def restore_target(self) -> None:
-        primary = self.get("apps/v1", "Deployment", self.primary)
-        target = self.get("apps/v1", "Deployment", self.target)
-        if primary is not None and target is not None:
-            new = copy.deepcopy(target)
-            new["spec"]["template"] = handed_back_template(primary, target)
-            new["spec"]["replicas"] = int(primary["spec"].get("replicas", 1)) or 1
-            self.kube.replace(new)
+        self.live_target()
+        handback.restore_target(self.kube, self.canary)
         self.wait(f"deployment {self.target} to be ready", self.target_ready)
 
     # --- 3. the apex Service ---
 
-    def target_selector(self) -> dict[str, str]:
-        target = self.get("apps/v1", "Deployment", self.target) or {}
-        return dict(target.get("spec", {}).get("selector", {}).get("matchLabels", {}))
-
     def service_handed_back(self) -> str | None:
         svc = self.get("v1", "Service", self.svc)
-        if svc is None:
-            return None  # create it pointing at the target
-        meta = svc["metadata"]
-        selects_target = svc["spec"].get("selector") == self.target_selector()
-        free = not meta.get("ownerReferences") and ORIGINAL_SPEC_ANNOTATION not in (
-            meta.get("annotations") or {}
-        )
-        return "already selects the target's pods" if selects_target and free else None
+        if svc is None or is_ours(svc, self.canary):
+            return None  # repoint_service says what is wrong with a missing one
+        return "already handed back"
 
     def ready_endpoints(self) -> str | None:
-        """Ready endpoints, all of them pods the Service selects now.
+        """Ready endpoints, all of them the target's pods.
 
         Right after a selector change the Endpoints still list the old pods (the primary's)
         until the endpoints controller catches up, which takes seconds on a busy cluster.
         Counting those would pass this check at once and let step 5 delete the primary while
-        the Service still routes to its pods only; so addresses naming a pod the current
-        selector does not choose mean "not switched yet".
+        the Service still routes to its pods only.
         """
-        ep = self.get("v1", "Endpoints", self.svc)
-        addresses = [a for s in (ep or {}).get("subsets") or [] for a in s.get("addresses") or []]
-        if not addresses:
-            return "no ready endpoints"
-        refs = [a.get("targetRef") or {} for a in addresses]
-        pods = {r["name"] for r in refs if r.get("kind") == "Pod" and r.get("name")}
-        if not pods:
-            return None  # endpoints maintained by hand: nothing to compare with the selector
-        selector = ((self.get("v1", "Service", self.svc) or {}).get("spec") or {}).get(
-            "selector"
-        ) or {}
-        selected = {
-            p["metadata"]["name"]
-            for p in self.kube.list("v1", "Pod", self.ns)[0]
-            if selector
-            and all((p["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-        }
-        stale = pods - selected
-        if stale:
-            return (
-                f"{len(stale)} of {len(pods)} ready endpoints are still pods the new selector "
-                "does not choose (the endpoints controller has not caught up)"
-            )
-        return None
+        target = self.live_target()
+        if apex.apex_serves_target(self.kube, self.canary, target):
+            return None
+        return "its ready endpoints are not (yet) all pods of the target"
 
     def repoint_service(self) -> None:
         svc = self.get("v1", "Service", self.svc)
         if svc is None:
             raise StepFailed(f"service {self.svc} does not exist")
-        before = copy.deepcopy(svc)
-        new = free_of_canary(svc, self.name)
-        original = (svc["metadata"].get("annotations") or {}).get(ORIGINAL_SPEC_ANNOTATION)
-        if original:
-            saved = json.loads(original)
-            saved_spec = saved.get("spec", saved)
-            for key in ("selector", "ports", "type"):
-                if key in saved_spec:
-                    new["spec"][key] = saved_spec[key]
-        else:
-            new["spec"]["selector"] = self.target_selector()
-        self.kube.replace(new)
+        apex.release_apex_service(self.kube, self.canary, self.live_target())
         try:
             self.wait(f"service {self.svc} to have ready endpoints", self.ready_endpoints)
         except StepFailed:
-            live = self.get("v1", "Service", self.svc)
-            if live is not None:  # switch back: the primary still serves
-                live["spec"]["selector"] = before["spec"].get("selector")
-                self.kube.replace(live)
+            self.switch_back(svc)
             raise
+
+    def switch_back(self, before: Obj) -> None:
+        """The Service as it was before step 3, our marks included: the primary still serves,
+        and the next run repeats the step."""
+        live = self.get("v1", "Service", self.svc)
+        if live is None:
+            return
+        restored = copy.deepcopy(before)
+        restored["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        self.kube.replace(restored)
 
     # --- 4. routing ---
 
-    def routing_object(self) -> tuple[str, str] | None:
-        provider = self.canary.spec.provider
-        if provider == "istio":
-            return ISTIO_API, "VirtualService"
-        if provider == "gatewayapi":
-            return GATEWAY_API, "HTTPRoute"
+    def routing_handed_back(self) -> str | None:
+        ref = handback.routing_object(self.canary)
+        if ref is None:
+            return "the kubernetes provider routes through the apex Service alone"
+        if self.get(*ref) is None:
+            return f"no {ref[1]} {self.svc}"
+        if handback.routing_released(self.kube, self.canary):
+            return f"{ref[1]} {self.svc} no longer belongs to the canary"
         return None
 
-    def routing_handed_back(self) -> str | None:
-        kind = self.routing_object()
-        if kind is None:
-            return "the kubernetes provider routes through the apex Service alone"
-        obj = self.get(*kind, self.svc)
-        if obj is None:
-            return f"no {kind[1]} {self.svc}"
-        meta = obj["metadata"]
-        if self.ours(obj) or meta.get("ownerReferences"):
-            return None
-        if ORIGINAL_SPEC_ANNOTATION in (meta.get("annotations") or {}):
-            return None
-        return f"{kind[1]} {self.svc} no longer belongs to the canary"
-
     def hand_back_routing(self) -> None:
-        kind = self.routing_object()
-        assert kind is not None
-        obj = self.get(*kind, self.svc)
-        if obj is None:
-            return
-        original = (obj["metadata"].get("annotations") or {}).get(ORIGINAL_SPEC_ANNOTATION)
-        new = free_of_canary(obj, self.name)
-        if original:
-            saved = json.loads(original)
-            new["spec"] = saved.get("spec", saved)
-            self.kube.replace(new)
-            return
-        port = self.canary.spec.service.port
-        if kind[1] == "VirtualService":
-            # "mesh" is Istio's name for the sidecars, not an ingress gateway.
-            if not [g for g in obj["spec"].get("gateways") or [] if g != "mesh"]:
-                # Mesh-internal and ours: without it, callers reach the apex Service directly.
-                self.kube.delete(*kind, self.ns, self.svc)
-                return
-            for http in new["spec"].get("http") or []:
-                http["route"] = [
-                    {"destination": {"host": self.svc, "port": {"number": port}}, "weight": 100}
-                ]
-        else:
-            for rule in new["spec"].get("rules") or []:
-                rule["backendRefs"] = [{"name": self.svc, "port": port, "weight": 1}]
-        self.kube.replace(new)
+        handback.release_routing(self.kube, self.canary)
 
     # --- 5. generated objects ---
 
-    def config_copies(self) -> list[tuple[str, str, str]]:
-        """The primary's ConfigMap/Secret copies, found through its template's references."""
-        primary = self.get("apps/v1", "Deployment", self.primary)
-        if primary is None:
-            return []
-        refs = referenced_configs(primary["spec"]["template"])
-        return [("v1", kind, name) for kind, name in refs if name.endswith(PRIMARY_COPY_SUFFIX)]
-
-    def generated(self) -> list[tuple[str, str, str]]:
-        # The copies before the Deployment: once it is deleted, nothing names them any more.
-        objs = self.config_copies() + [
-            ("apps/v1", "Deployment", self.primary),
-            ("v1", "Service", f"{self.svc}-primary"),
-            ("v1", "Service", f"{self.svc}-canary"),
-        ]
-        if self.canary.spec.provider == "istio":
-            objs += [
-                (ISTIO_API, "DestinationRule", f"{self.svc}-primary"),
-                (ISTIO_API, "DestinationRule", f"{self.svc}-canary"),
-            ]
-        if self.canary.spec.autoscaler_ref is not None:
-            hpa = f"{self.canary.spec.autoscaler_ref.name}-primary"
-            objs.append((HPA_API, "HorizontalPodAutoscaler", hpa))
-        return objs
-
-    def generated_left(self) -> list[tuple[str, str, str]]:
-        left = []
-        for api_version, kind, name in self.generated():
-            try:
-                obj = self.get(api_version, kind, name)
-            except KubeError:  # e.g. the mesh CRD is not installed: nothing of that kind
-                continue
-            if obj is not None and self.ours(obj):
-                left.append((api_version, kind, name))
-        return left
+    def generated_left(self) -> list[handback.Ref]:
+        return handback.generated_left(self.kube, self.canary)
 
     def generated_removed(self) -> str | None:
         return None if self.generated_left() else "nothing left"
 
     def remove_generated(self) -> None:
-        for api_version, kind, name in self.generated_left():
-            self.kube.delete(api_version, kind, self.ns, name)
+        handback.remove_generated(self.kube, self.canary)
 
         def gone() -> str | None:
             left = self.generated_left()
@@ -349,10 +230,8 @@ class Offboarding:
     # --- 6. the Canary ---
 
     def delete_canary(self) -> None:
-        target = self.get("apps/v1", "Deployment", self.target)
-        if target is not None and target["metadata"].get("ownerReferences"):
-            # Deleting the Canary must never garbage-collect the app itself.
-            self.kube.replace(free_of_canary(target, self.name))
+        # Deleting the Canary must never garbage-collect the app itself.
+        handback.release_target(self.kube, self.canary)
         obj = get_canary(self.kube, self.ns, self.name)
         finalizers = obj["metadata"].get("finalizers") or []
         if FINALIZER in finalizers:
@@ -380,8 +259,10 @@ class Offboarding:
             .get("spec", {})
             .get("containers", [])
         )
-        generated = ", ".join(f"{k.lower()}/{n}" for _, k, n in self.generated())
-        kind = self.routing_object()
+        generated = ", ".join(
+            f"{k.lower()}/{n}" for _, k, n in handback.generated_objects(self.kube, self.canary)
+        )
+        ref = handback.routing_object(self.canary)
         return [
             Step(
                 f"suspend canary {self.name} so the agent stops acting on it",
@@ -401,7 +282,7 @@ class Offboarding:
                 self.repoint_service,
             ),
             Step(
-                f"hand {kind[1] if kind else 'routing'} {self.svc} back: all traffic "
+                f"hand {ref[1] if ref else 'routing'} {self.svc} back: all traffic "
                 f"through service {self.svc}",
                 self.routing_handed_back,
                 self.hand_back_routing,
@@ -417,25 +298,6 @@ class Offboarding:
                 self.delete_canary,
             ),
         ]
-
-
-def free_of_canary(obj: Obj, canary: str) -> Obj:
-    """A copy without the Canary's ownership: ownerReferences to it, our label, our annotations."""
-    new = copy.deepcopy(obj)
-    meta = new["metadata"]
-    meta["ownerReferences"] = [
-        r
-        for r in meta.get("ownerReferences") or []
-        if not (r.get("kind") == "Canary" and r.get("name") == canary)
-    ] or None
-    if meta["ownerReferences"] is None:
-        del meta["ownerReferences"]
-    labels = meta.get("labels") or {}
-    labels.pop(MANAGED_BY_LABEL, None)
-    annotations = meta.get("annotations") or {}
-    for key in [k for k in annotations if k.startswith(GROUP + "/")]:
-        del annotations[key]
-    return new
 
 
 @click.command(

@@ -37,7 +37,3 @@ def parse(obj: Obj) -> Canary:
         more = f" (and {len(e.problems) - 1} more)" if len(e.problems) > 1 else ""
         name = obj.get("metadata", {}).get("name", "?")
         raise CliError(f"canary {name} is invalid: {first}{more}") from None
-
-
-def service_name(c: Canary) -> str:
-    return c.spec.service.name or c.spec.target_ref.name

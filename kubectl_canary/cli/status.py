@@ -20,7 +20,6 @@ from kubectl_canary.cli.reads import (
     Obj,
     get_canary,
     parse,
-    service_name,
 )
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.cli.table_view import canary_rows
@@ -35,10 +34,11 @@ if TYPE_CHECKING:  # the typed model and detail view load only when one canary i
 def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> RouteView:
     """The weights the routing object really holds (not what status claims)."""
     from kubectl_canary.cli.detail_view import RouteView
+    from kubectl_canary.objects.names import service_names
     from kubectl_canary.objects.routes import http_route_weights, virtual_service_weights
 
-    svc = service_name(c)
-    hosts = (f"{svc}-primary", f"{svc}-canary")
+    svc, primary_host, canary_host = service_names(c)
+    hosts = (primary_host, canary_host)
     try:
         if c.spec.provider in ("istio", "gatewayapi"):
             api, kind, read = (
@@ -73,11 +73,12 @@ def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> R
 
 def workloads(kube: Kube, c: Canary) -> tuple[Workload, Workload]:
     from kubectl_canary.cli.detail_view import Workload
+    from kubectl_canary.objects.names import primary_name
 
-    target = c.spec.target_ref.name
-    p = kube.get("apps/v1", "Deployment", c.namespace, f"{target}-primary")
+    target, primary = c.spec.target_ref.name, primary_name(c)
+    p = kube.get("apps/v1", "Deployment", c.namespace, primary)
     t = kube.get("apps/v1", "Deployment", c.namespace, target)
-    return Workload.from_obj(f"{target}-primary", p), Workload.from_obj(target, t)
+    return Workload.from_obj(primary, p), Workload.from_obj(target, t)
 
 
 def render_one(session: Session, obj: Obj, output: str | None) -> str:

@@ -13,6 +13,15 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Routes:
+    """Weights as a router reports them; they sum to 100."""
+
+    primary: int
+    canary: int
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
 class RouteWeights:
     """Raw weights of the rule holding the canary (Gateway API weights are proportions)."""
 

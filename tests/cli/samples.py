@@ -157,3 +157,19 @@ def release(fake: Any, name: str = "mhs", **kw: Any) -> Obj:
     fake.add(deployment(name, "ghcr.io/acme/mhs:1.1.3", ready=1))
     fake.add(virtual_service(name, 100 - c["status"]["canaryWeight"]))
     return c
+
+
+def owner(fake: Any, name: str = "mhs", namespace: str = "test") -> list[Obj]:
+    """ownerReferences naming the stored Canary `name`: its uid is the one the store gave it,
+    as on a real API server (which also garbage-collects dependents of an unknown uid)."""
+    stored = fake.find("Canary", name, namespace)
+    assert stored is not None, f"add Canary {name} before objects it owns"
+    return [
+        {
+            "apiVersion": "kubectl-canary.dev/v1alpha1",
+            "kind": "Canary",
+            "name": name,
+            "uid": stored["metadata"]["uid"],
+            "controller": True,
+        }
+    ]

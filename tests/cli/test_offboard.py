@@ -7,22 +7,13 @@ import json
 from kubectl_canary.api.model import FINALIZER, MANAGED_BY_LABEL, ORIGINAL_SPEC_ANNOTATION
 from tests.cli import samples
 
-OWNER = [
-    {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "Canary",
-        "name": "mhs",
-        "uid": "uid-mhs",
-        "controller": True,
-    }
-]
 OURS = {MANAGED_BY_LABEL: "mhs"}
 
 
-def service(name: str, selector: dict, owned: bool = True) -> dict:
+def service(fake, name: str, selector: dict, owned: bool = True) -> dict:
     meta: dict = {"name": name, "namespace": "test"}
     if owned:
-        meta.update(labels=dict(OURS), ownerReferences=OWNER)
+        meta.update(labels=dict(OURS), ownerReferences=samples.owner(fake))
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -41,24 +32,28 @@ def failed_release(fake) -> None:
     primary = samples.deployment(
         "mhs-primary", "ghcr.io/acme/mhs:1.1.2", replicas=3, ready=3, app="mhs-primary"
     )
-    primary["metadata"].update(labels=dict(OURS), ownerReferences=OWNER)
+    primary["metadata"].update(labels=dict(OURS), ownerReferences=samples.owner(fake))
     primary["spec"]["template"]["metadata"]["labels"]["kubectl-canary.dev/app"] = "mhs"
     primary["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "A", "value": "1"}]
     fake.add(primary)
-    fake.add(service("mhs", {"app": "mhs-primary"}))
-    fake.add(service("mhs-primary", {"app": "mhs-primary"}))
-    fake.add(service("mhs-canary", {"app": "mhs"}))
+    fake.add(service(fake, "mhs", {"app": "mhs-primary"}))
+    fake.add(service(fake, "mhs-primary", {"app": "mhs-primary"}))
+    fake.add(service(fake, "mhs-canary", {"app": "mhs"}))
     for dr in ("mhs-primary", "mhs-canary"):
         fake.add(
             {
                 "apiVersion": "networking.istio.io/v1beta1",
                 "kind": "DestinationRule",
-                "metadata": {"name": dr, "labels": dict(OURS), "ownerReferences": OWNER},
+                "metadata": {
+                    "name": dr,
+                    "labels": dict(OURS),
+                    "ownerReferences": samples.owner(fake),
+                },
                 "spec": {"host": dr},
             }
         )
     vs = samples.virtual_service("mhs", 100)
-    vs["metadata"].update(labels=dict(OURS), ownerReferences=OWNER)
+    vs["metadata"].update(labels=dict(OURS), ownerReferences=samples.owner(fake))
     fake.add(vs)
     fake.add(
         {
@@ -263,7 +258,7 @@ def test_the_target_gets_the_original_configs_back_and_the_copies_go(run, fake):
             "metadata": {
                 "name": name + "-primary",
                 "labels": dict(OURS),
-                "ownerReferences": OWNER,
+                "ownerReferences": samples.owner(fake),
             },
             "data": {},
         }

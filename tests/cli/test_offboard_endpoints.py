@@ -16,7 +16,6 @@ from tests.cli import samples
 
 LAG_SECONDS = 5.0  # virtual time the endpoints controller takes to follow a selector change
 OURS = {MANAGED_BY_LABEL: "mhs"}
-OWNER = [{"apiVersion": "kubectl-canary.dev/v1alpha1", "kind": "Canary", "name": "mhs"}]
 
 
 def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -28,11 +27,11 @@ def pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def service(name: str, selector: dict[str, str]) -> dict[str, Any]:
+def service(fake: Any, name: str, selector: dict[str, str]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": name, "labels": dict(OURS), "ownerReferences": OWNER},
+        "metadata": {"name": name, "labels": dict(OURS), "ownerReferences": samples.owner(fake)},
         "spec": {"selector": selector, "ports": [{"port": 9898}]},
     }
 
@@ -102,11 +101,11 @@ def succeeded_release(fake: Any) -> None:
     fake.add(samples.canary(phase="Succeeded", weight=0, failed=0, provider="kubernetes"))
     fake.add(samples.deployment("mhs", "ghcr.io/acme/mhs:1.1.2", replicas=0, ready=0))
     primary = samples.deployment("mhs-primary", "ghcr.io/acme/mhs:1.1.2", app="mhs-primary")
-    primary["metadata"].update(labels=dict(OURS), ownerReferences=OWNER)
+    primary["metadata"].update(labels=dict(OURS), ownerReferences=samples.owner(fake))
     fake.add(primary)
     for name in ("mhs", "mhs-primary"):
-        fake.add(service(name, {"app": "mhs-primary"}))
-    fake.add(service("mhs-canary", {"app": "mhs"}))
+        fake.add(service(fake, name, {"app": "mhs-primary"}))
+    fake.add(service(fake, "mhs-canary", {"app": "mhs"}))
     for i in range(2):
         fake.add(pod(f"mhs-primary-old-{i}", {"app": "mhs-primary"}))
     fake.add(

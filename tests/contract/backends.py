@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from agent.workloads import ensure, primary_deployment, services
 from kubectl_canary.api.model import AnalysisSpec, Canary, CanarySpec, ServiceSpec, TargetRef
+from kubectl_canary.objects.builders import primary_deployment, services
+from kubectl_canary.objects.writer import ensure
 from kubectl_canary.resources import Obj, ResourceClient
 from tests.store_client import StoreClient
 
@@ -49,9 +50,18 @@ class CountingClient:
         self.writes.append(f"patch {kind}/{name}")
         return self.inner.patch_merge(api_version, kind, namespace, name, patch)
 
-    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        resource_version: str | None = None,
+    ) -> bool:
         self.writes.append(f"delete {kind}/{name}")
-        self.inner.delete(api_version, kind, namespace, name)
+        return self.inner.delete(
+            api_version, kind, namespace, name, resource_version=resource_version
+        )
 
 
 @dataclass

@@ -10,8 +10,6 @@ import json
 import pytest
 
 from agent.core.types import Routes
-from agent.routers import Router, RouterError, UnknownProviderError, router_for, router_names
-from agent.workloads import APPLIED_HASH_ANNOTATION, OwnershipError, is_subset, managed_by
 from kubectl_canary.api.model import (
     API_VERSION,
     MANAGED_BY_LABEL,
@@ -19,6 +17,15 @@ from kubectl_canary.api.model import (
     AnalysisSpec,
     Canary,
 )
+from kubectl_canary.objects.metadata import APPLIED_HASH_ANNOTATION, managed_by
+from kubectl_canary.objects.routers import (
+    Router,
+    RouterError,
+    UnknownProviderError,
+    router_for,
+    router_names,
+)
+from kubectl_canary.objects.writer import OwnershipError, is_subset
 from kubectl_canary.resources import ConflictError, Obj
 from tests.store_client import StoreClient
 
@@ -221,8 +228,47 @@ def test_finalize_of_our_own_object(backend: Backend, provider: str) -> None:
         assert live["spec"]["selector"] == {"app": "podinfo"}
         assert managed_by(live) is None
         assert not live["metadata"].get("ownerReferences")
+    elif provider == "gatewayapi":
+        # An HTTPRoute keeps serving its parents: handed over, every rule to the apex Service.
+        assert live is not None
+        assert_handed_over(live)
+        backends = [ref for rule in live["spec"]["rules"] for ref in rule["backendRefs"]]
+        assert {(ref["name"], ref["weight"]) for ref in backends} == {("podinfo", 100)}
     else:
+        # A mesh-only VirtualService: callers reach the apex Service directly without it.
         assert live is None
+
+
+def assert_handed_over(live: Obj) -> None:
+    """None of the Canary's marks are left: no label, no annotations of ours, no
+    ownerReference (garbage collection must not delete what still serves traffic)."""
+    assert managed_by(live) is None
+    annotations = live["metadata"].get("annotations") or {}
+    assert ORIGINAL_SPEC_ANNOTATION not in annotations
+    assert APPLIED_HASH_ANNOTATION not in annotations
+    assert not [
+        r for r in live["metadata"].get("ownerReferences") or [] if r["apiVersion"] == API_VERSION
+    ]
+
+
+def test_finalize_hands_over_a_virtual_service_serving_a_gateway(backend: Backend) -> None:
+    canary = backend.canary("istio", gateways=("public-gateway", "mesh"))
+    backend.install(canary)
+    router = reconciled(backend, "istio", canary)
+    router.set_routes(canary, 50, 50, mirror=True)
+
+    router.finalize(canary)
+    router.finalize(canary)  # idempotent
+
+    live = live_routing_object(backend, "istio")
+    assert live is not None
+    assert_handed_over(live)
+    assert live["spec"]["gateways"] == ["public-gateway", "mesh"]
+    for route in live["spec"]["http"]:
+        assert route["route"] == [
+            {"destination": {"host": "podinfo", "port": {"number": 9898}}, "weight": 100}
+        ]
+        assert "mirror" not in route
 
 
 def test_set_routes_retries_on_conflict(provider: str) -> None:

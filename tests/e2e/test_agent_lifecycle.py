@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_canary.api.model import FINALIZER, REQUEST_ANNOTATION
+from kubectl_canary.api.model import FINALIZER, MANAGED_BY_LABEL, REQUEST_ANNOTATION
 
 from .agent_harness import (
     CANARY_API,
@@ -124,8 +124,15 @@ def test_revert_on_deletion_with_hpa(tmp_path: Path) -> None:
             apex = c.get("v1", "Service", NS, NAME)
             assert apex is not None, "the apex Service keeps serving"
             assert apex["spec"]["selector"] == {"app": NAME}, apex["spec"]["selector"]
+            # The sample's VirtualService serves an ingress gateway: deleting it would cut
+            # those callers off, so it is handed over sending everything to the apex Service
+            # (docs/release-semantics.md, "The hand-back").
             vs = c.get("networking.istio.io/v1beta1", "VirtualService", NS, NAME)
-            assert vs is None, "the VirtualService the agent created is removed"
+            assert vs is not None, "the VirtualService serving the gateway is kept"
+            assert MANAGED_BY_LABEL not in (vs["metadata"].get("labels") or {})
+            assert not vs["metadata"].get("ownerReferences")
+            hosts = {d["destination"]["host"] for r in vs["spec"]["http"] for d in r["route"]}
+            assert hosts == {NAME}, vs["spec"]["http"]
             reasons = [e["message"] for e in c.events(NS, NAME)]
             assert any(m.startswith(f"Reverted {NAME}") for m in reasons), reasons
 

@@ -9,20 +9,15 @@ from typing import Any
 import pytest
 
 from agent.wiring import ProviderToolkit
-from agent.workloads import (
-    OwnershipError,
-    primary_config_copy,
-    primary_deployment,
-    restored_target,
-    template_hash,
-    tracked_config_refs,
-)
 from kubectl_canary.api.config_refs import (
     from_primary_copies,
     referenced_configs,
     to_primary_copies,
 )
 from kubectl_canary.api.model import MANAGED_BY_LABEL, Canary, CanarySpec, ServiceSpec, TargetRef
+from kubectl_canary.objects.builders import primary_config_copy, primary_deployment, restored_target
+from kubectl_canary.objects.hashes import template_hash, tracked_config_refs
+from kubectl_canary.objects.writer import OwnershipError
 from tests.store_client import StoreClient
 
 Obj = dict[str, Any]

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from agent.core.types import Routes
-from agent.routers import RouterError
-from agent.routers.kubernetes import KubernetesRouter
 from kubectl_canary.api.model import SHARED_POD_LABEL, AnalysisSpec
+from kubectl_canary.objects.routers import RouterError
+from kubectl_canary.objects.routers.kubernetes import KubernetesRouter
 from tests.contract.backends import Backend, fake_backend
 
 

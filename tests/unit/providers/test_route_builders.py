@@ -7,11 +7,6 @@ from typing import Any
 import pytest
 
 from agent.core.types import Routes
-from agent.routers import RouterError
-from agent.routers.gatewayapi import http_route, translate_match
-from agent.routers.gatewayapi import read_routes as read_http_route
-from agent.routers.istio import destination_rule, virtual_service
-from agent.routers.istio import read_routes as read_virtual_service
 from kubectl_canary.api.model import (
     AnalysisSpec,
     Canary,
@@ -20,6 +15,11 @@ from kubectl_canary.api.model import (
     ServiceSpec,
     TargetRef,
 )
+from kubectl_canary.objects.routers import RouterError
+from kubectl_canary.objects.routers.gatewayapi import http_route, translate_match
+from kubectl_canary.objects.routers.gatewayapi import read_routes as read_http_route
+from kubectl_canary.objects.routers.istio import destination_rule, virtual_service
+from kubectl_canary.objects.routers.istio import read_routes as read_virtual_service
 
 PORT = {"number": 9898}
 AB_MATCH = ({"headers": {"x-canary": {"exact": "insider"}}},)

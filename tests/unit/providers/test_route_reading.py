@@ -8,10 +8,6 @@ from __future__ import annotations
 import pytest
 
 from agent.core.types import Routes
-from agent.routers.gatewayapi import http_route
-from agent.routers.gatewayapi import read_routes as agent_reads_http_route
-from agent.routers.istio import read_routes as agent_reads_virtual_service
-from agent.routers.istio import virtual_service
 from kubectl_canary.api.model import (
     AnalysisSpec,
     Canary,
@@ -22,6 +18,10 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.cli.detail_view import Workload
 from kubectl_canary.cli.status import read_routes as status_reads
+from kubectl_canary.objects.routers.gatewayapi import http_route
+from kubectl_canary.objects.routers.gatewayapi import read_routes as agent_reads_http_route
+from kubectl_canary.objects.routers.istio import read_routes as agent_reads_virtual_service
+from kubectl_canary.objects.routers.istio import virtual_service
 from tests.store_client import StoreClient
 
 AB_MATCH = ({"headers": {"x-canary": {"exact": "insider"}}},)

@@ -8,26 +8,6 @@ from typing import Any
 
 import pytest
 
-from agent.workloads import (
-    APPLIED_HASH_ANNOTATION,
-    OwnershipError,
-    apex_service,
-    apply_promotion,
-    canary_service,
-    config_hash,
-    config_key,
-    ensure,
-    primary_config_copy,
-    primary_deployment,
-    primary_selector,
-    promote_template,
-    release,
-    restored_target,
-    selector_label,
-    services,
-    template_hash,
-    tracked_config_refs,
-)
 from kubectl_canary.api.model import (
     MANAGED_BY_LABEL,
     ORIGINAL_SPEC_ANNOTATION,
@@ -38,6 +18,25 @@ from kubectl_canary.api.model import (
     ServiceSpec,
     TargetRef,
 )
+from kubectl_canary.objects.builders import (
+    apex_service,
+    canary_service,
+    primary_config_copy,
+    primary_deployment,
+    promote_template,
+    restored_target,
+    services,
+)
+from kubectl_canary.objects.hashes import (
+    config_hash,
+    config_key,
+    template_hash,
+    tracked_config_refs,
+)
+from kubectl_canary.objects.metadata import APPLIED_HASH_ANNOTATION
+from kubectl_canary.objects.primary import apply_promotion
+from kubectl_canary.objects.selectors import primary_selector, selector_label
+from kubectl_canary.objects.writer import OwnershipError, ensure, release
 from kubectl_canary.resources import ConflictError
 from tests.store_client import StoreClient
 
@@ -393,7 +392,7 @@ def test_takeover_saves_the_original_and_release_restores_it() -> None:
     assert taken["spec"]["selector"] == {"app": "podinfo-primary"}
     assert taken["metadata"]["labels"] == {"owner": "me", MANAGED_BY_LABEL: "podinfo"}
 
-    release(client, "v1", "Service", "test", "podinfo", "podinfo")
+    release(client, "v1", "Service", "test", "podinfo", canary())
 
     after = client.get("v1", "Service", "test", "podinfo")
     assert after is not None
@@ -407,9 +406,9 @@ def test_release_deletes_ours_and_leaves_others_alone() -> None:
     ensure(client, apex_service(target(), canary()))
     client.add({**user_service(), "metadata": {"name": "other", "namespace": "test"}})
 
-    release(client, "v1", "Service", "test", "podinfo", "podinfo")
-    release(client, "v1", "Service", "test", "other", "podinfo")
-    release(client, "v1", "Service", "test", "missing", "podinfo")
+    release(client, "v1", "Service", "test", "podinfo", canary())
+    release(client, "v1", "Service", "test", "other", canary())
+    release(client, "v1", "Service", "test", "missing", canary())
 
     assert client.get("v1", "Service", "test", "podinfo") is None
     assert client.get("v1", "Service", "test", "other") is not None
@@ -438,7 +437,8 @@ def test_an_object_nobody_manages_is_taken_over_only_when_asked() -> None:
 
 
 def test_a_users_hpa_named_like_the_primarys_is_refused() -> None:
-    from agent.hpa import HPA_API, ensure_primary_hpa
+    from kubectl_canary.objects.builders import HPA_API
+    from kubectl_canary.objects.primary import ensure_primary_hpa
 
     client = StoreClient(namespace="test")
     hpa = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agent.observe import apex_on_target, label_selector, pending_request, workload
+from agent.observe import pending_request, workload
 from kubectl_canary.api.model import (
     REQUEST_ANNOTATION,
     Canary,
@@ -17,6 +17,7 @@ from kubectl_canary.api.model import (
     ServiceSpec,
     TargetRef,
 )
+from kubectl_canary.objects.apex import apex_on_target, label_selector
 
 
 def dep(gen: int = 2, observed: int = 2, replicas: int = 3, ready: int = 3, updated: int = 3):

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.routers import router_for
 from agent.wiring import ProviderToolkit
-from agent.workloads import MANAGED_BY_LABEL
+from kubectl_canary.api.model import MANAGED_BY_LABEL
+from kubectl_canary.objects.routers import router_for
 from tests.contract.backends import Backend, fake_backend
 from tests.store_client import StoreClient
 

@@ -22,8 +22,8 @@ from agent.core.types import (
 )
 from agent.telemetry import Telemetry
 from agent.tick import Ticker, TickSettings
-from agent.workloads import OwnershipError
 from kubectl_canary.api.model import FINALIZER, REQUEST_ANNOTATION, Canary, Phase
+from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ApiError
 from tests.store_client import StoreClient
 

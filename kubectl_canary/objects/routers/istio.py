@@ -11,18 +11,15 @@ weighted route. DestinationRules `<svc>-primary` and `<svc>-canary` carry servic
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from agent.core.types import Routes
-from agent.routers.base import RouteObjectRouter, ab_matches, routes_in_percent
-from agent.workloads import (
-    ensure,
-    generated_metadata,
-    release,
-    service_names,
-)
 from kubectl_canary.api.model import Canary
-from kubectl_canary.objects.routes import virtual_service_weights
+from kubectl_canary.objects.metadata import generated_metadata
+from kubectl_canary.objects.names import service_names
+from kubectl_canary.objects.routers.base import RouteObjectRouter, ab_matches, routes_in_percent
+from kubectl_canary.objects.routes import Routes, virtual_service_weights
+from kubectl_canary.objects.writer import ensure, release
 from kubectl_canary.resources import Obj
 
 API_VERSION = "networking.istio.io/v1beta1"
@@ -123,6 +120,22 @@ class IstioRouter(RouteObjectRouter):
     def finalize_companions(self, canary: Canary) -> None:
         _, primary_host, canary_host = service_names(canary)
         for host in (primary_host, canary_host):
-            release(
-                self._client, API_VERSION, "DestinationRule", canary.namespace, host, canary.name
-            )
+            release(self._client, API_VERSION, "DestinationRule", canary.namespace, host, canary)
+
+    def handed_over_spec(self, canary: Canary, live: Obj) -> Obj | None:
+        return handed_over_virtual_service(canary, live)
+
+
+def handed_over_virtual_service(canary: Canary, live: Obj) -> Obj | None:
+    """The spec of a VirtualService we created, sending all its routes to the apex Service
+    (the primary and canary hosts and mirroring go away with the Canary); None when it
+    serves the mesh only ("mesh" names the sidecars, not an ingress gateway)."""
+    spec = copy.deepcopy(live.get("spec") or {})
+    if not [g for g in spec.get("gateways") or [] if g != "mesh"]:
+        return None
+    apex = _destination(canary, service_names(canary)[0], 100)
+    for route in spec.get("http") or []:
+        route.pop("mirror", None)
+        route.pop("mirrorPercentage", None)
+        route["route"] = [copy.deepcopy(apex)]
+    return spec

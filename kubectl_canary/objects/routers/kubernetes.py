@@ -8,10 +8,10 @@ ready pods. The router moves the apex selector between three states:
 - canary weight 100:  `{<label>: <value>}`           target (canary) pods only (blue/green)
 - anything between:   `{SHARED_POD_LABEL: <value>}`  both pod sets
 
-where `<label>: <value>` is the target's selector label (see `workloads.selector_label`).
-The primary's pods get SHARED_POD_LABEL from `workloads.primary_deployment`; the target's pods
+where `<label>: <value>` is the target's selector label (see `selectors.selector_label`).
+The primary's pods get SHARED_POD_LABEL from `builders.primary_deployment`; the target's pods
 get it from `reconcile`, which adds it to the target's pod template (a label only this router
-reads; `workloads.template_hash` ignores it, so it is not a new revision). Labels are used
+reads; `hashes.template_hash` ignores it, so it is not a new revision). Labels are used
 rather than a mesh-free proxy so every transition keeps ready endpoints behind the Service:
 both pod sets carry the shared label, so switching selectors never empties it.
 
@@ -24,21 +24,20 @@ achieved, and analysis.match is a RouterError.
 
 from __future__ import annotations
 
-from agent.core.types import Routes
-from agent.routers.base import RouterError, check_weights, routes_in_percent
-from agent.workloads import (
-    apex_service,
-    ensure,
-    managed_by,
-    primary_name,
+from kubectl_canary.api.model import SHARED_POD_LABEL, Canary
+from kubectl_canary.objects.apex import release_apex_service
+from kubectl_canary.objects.builders import apex_service
+from kubectl_canary.objects.metadata import managed_by
+from kubectl_canary.objects.names import primary_name, service_name
+from kubectl_canary.objects.routers.base import RouterError, check_weights, routes_in_percent
+from kubectl_canary.objects.routes import Routes
+from kubectl_canary.objects.selectors import (
     primary_selector,
-    release_apex_service,
     selector_label,
-    service_name,
     shared_selector,
     target_selector,
 )
-from kubectl_canary.api.model import SHARED_POD_LABEL, Canary
+from kubectl_canary.objects.writer import ensure
 from kubectl_canary.resources import Obj, ResourceClient
 
 

@@ -12,18 +12,20 @@ PathPrefix "/" match, header match type) so that what we write is what we read b
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
-from agent.core.types import Routes
-from agent.routers.base import RouteObjectRouter, RouterError, ab_matches, routes_in_percent
-from agent.workloads import (
-    generated_metadata,
-    service_name,
-    service_names,
-)
 from kubectl_canary.api.model import Canary
-from kubectl_canary.objects.routes import http_route_weights
+from kubectl_canary.objects.metadata import generated_metadata
+from kubectl_canary.objects.names import service_name, service_names
+from kubectl_canary.objects.routers.base import (
+    RouteObjectRouter,
+    RouterError,
+    ab_matches,
+    routes_in_percent,
+)
+from kubectl_canary.objects.routes import Routes, http_route_weights
 from kubectl_canary.resources import Obj
 
 API_VERSION = "gateway.networking.k8s.io/v1"
@@ -158,3 +160,21 @@ class GatewayAPIRouter(RouteObjectRouter):
 
     def read(self, live: Obj, canary: Canary) -> Routes | None:
         return read_routes(live, canary)
+
+    def handed_over_spec(self, canary: Canary, live: Obj) -> Obj | None:
+        return handed_over_http_route(canary, live)
+
+
+def handed_over_http_route(canary: Canary, live: Obj) -> Obj:
+    """The spec of an HTTPRoute we created, sending every rule to the apex Service. Always
+    kept: its parents (a Gateway, or the apex Service itself for the mesh) keep serving it."""
+    spec = copy.deepcopy(live.get("spec") or {})
+    apex = _backend(canary, service_name(canary), 100)
+    for rule in spec.get("rules") or []:
+        rule["backendRefs"] = [copy.deepcopy(apex)]
+        filters = [f for f in rule.get("filters") or [] if f.get("type") != "RequestMirror"]
+        if filters:
+            rule["filters"] = filters
+        else:
+            rule.pop("filters", None)
+    return spec

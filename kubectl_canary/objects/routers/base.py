@@ -3,7 +3,7 @@
 Four operations, like Flagger's router interface: make the routing object exist (`reconcile`),
 move traffic (`set_routes`), read where traffic goes (`get_routes`), give everything back
 (`finalize`). Routers read and write through the shared `ResourceClient` only, and write
-with `agent.workloads.ensure` (full replace guarded by resourceVersion; CRDs reject strategic
+with `writer.ensure` (full replace guarded by resourceVersion; CRDs reject strategic
 merge and a merge patch would replace whole route lists).
 """
 
@@ -12,9 +12,11 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
-from agent.core.types import Routes
-from agent.workloads import ensure, managed_by, release, service_name
 from kubectl_canary.api.model import Canary
+from kubectl_canary.objects.metadata import managed_by
+from kubectl_canary.objects.names import service_name
+from kubectl_canary.objects.routes import Routes
+from kubectl_canary.objects.writer import ensure, release
 from kubectl_canary.resources import Obj, ResourceClient
 
 
@@ -40,7 +42,9 @@ class Router(Protocol):
         """Current weights; None when the routing object is missing or not ours to read."""
 
     def finalize(self, canary: Canary) -> None:
-        """Restore a taken-over routing object, or remove the ones we created."""
+        """Give the routing back (docs/release-semantics.md): restore a taken-over routing
+        object; hand over, sending everything to the apex Service, one we created that serves
+        an ingress gateway; delete the others we created."""
 
 
 def check_weights(primary: int, canary_weight: int) -> None:
@@ -105,6 +109,12 @@ class RouteObjectRouter:
     def finalize_companions(self, canary: Canary) -> None:
         """Give back what reconcile_companions made."""
 
+    def handed_over_spec(self, canary: Canary, live: Obj) -> Obj | None:
+        """The spec a routing object we created keeps when handed over, sending everything to
+        the apex Service: for one that serves an ingress gateway, which would stop serving
+        if it were deleted. None: delete it (callers reach the apex Service directly)."""
+        return None
+
     def _live(self, canary: Canary) -> Obj | None:
         return self._client.get(self.api_version, self.kind, canary.namespace, service_name(canary))
 
@@ -141,6 +151,14 @@ class RouteObjectRouter:
         return self.read(live, canary)
 
     def finalize(self, canary: Canary) -> None:
+        """docs/release-semantics.md: a taken-over routing object gets its original spec
+        back; one we created is rewritten to the apex Service and handed over when it serves
+        a gateway (`handed_over_spec`), else deleted; anything not ours is left alone."""
         name = service_name(canary)
-        release(self._client, self.api_version, self.kind, canary.namespace, name, canary.name)
+        live = self._client.get_live(self.api_version, self.kind, canary.namespace, name)
+        if live is not None:
+            keep = self.handed_over_spec(canary, live)
+            release(
+                self._client, self.api_version, self.kind, canary.namespace, name, canary, keep=keep
+            )
         self.finalize_companions(canary)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.routers.base import Router
-from agent.routers.gatewayapi import GatewayAPIRouter
-from agent.routers.istio import IstioRouter
-from agent.routers.kubernetes import KubernetesRouter
+from kubectl_canary.objects.routers.base import Router
+from kubectl_canary.objects.routers.gatewayapi import GatewayAPIRouter
+from kubectl_canary.objects.routers.istio import IstioRouter
+from kubectl_canary.objects.routers.kubernetes import KubernetesRouter
 from kubectl_canary.resources import ResourceClient
 
 _ROUTERS: dict[str, Callable[[ResourceClient], Router]] = {
