@@ -40,6 +40,7 @@ from agent.core import analysis, conditions, lifecycle, requests, transitions
 from agent.core.tick import Tick
 from agent.core.types import Decision, Initialize, Observations
 from kubectl_canary.api.model import Canary, Phase
+from kubectl_canary.api.steering import Refusal
 
 _STEADY = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
 
@@ -56,7 +57,7 @@ def _run(t: Tick) -> None:
     if t.obs.deleting:
         lifecycle.deletion_tick(t)
         if request is not None:
-            requests.refuse(t, request, f"{t.display} is being deleted")
+            requests.refuse(t, request, requests.explain(t, Refusal.DELETING))
         return
     lifecycle.reconcile_finalizer(t)
     if not _spec_valid(t):
