@@ -108,10 +108,12 @@ class ProviderToolkit:
             adopt = svc["metadata"]["name"] == apex
             workloads.ensure(client, svc, detect_drift=True, adopt=adopt)
 
-    def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
+    def promote(
+        self, canary: Canary, client: ResourceClient, target: Obj, with_replicas: bool
+    ) -> None:
         # The promoted configs' copies first, then the template that references them.
         workloads.write_config_copies(client, canary, target, True, self._no_copy)
-        workloads.apply_promotion(client, canary, with_replicas=not hpa)
+        workloads.apply_promotion(client, canary, with_replicas=with_replicas)
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:
         workloads.apply_target_restore(client, canary)

@@ -220,7 +220,10 @@ def test_canary_metrics_server_overrides_the_agent_default() -> None:
     assert kit.calls == ["query request-success-rate @http://other:9090"]
 
 
-def test_failed_action_writes_nothing_and_warns_once() -> None:
+def test_failed_action_writes_nothing_it_decided_and_reports_once_in_history() -> None:
+    """Nothing the failed tick decided is written; the failure itself is a SyncFailed Warning
+    in status.history and one Event, like any other transition."""
+
     def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
         status = dataclasses.replace(canary.status, phase=Phase.PROGRESSING)
         return Decision(status, (ScaleTarget(1), EmitEvent("Normal", "Synced", "never sent")))
@@ -229,12 +232,16 @@ def test_failed_action_writes_nothing_and_warns_once() -> None:
     k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
     delay = ticker("test/mhs")
     assert delay is not None and delay <= 10
-    assert "status" not in k.peek("Canary", "test", "mhs")
+    status = k.peek("Canary", "test", "mhs")["status"]
+    assert status.get("phase") != "Progressing"
+    assert [(h["type"], h["reason"]) for h in status["history"]] == [("Warning", "SyncFailed")]
+    assert "forbidden" in status["history"][0]["message"]
     assert [t for t, _ in events(k)] == ["Warning"]
-    assert "forbidden" in events(k)[0][1]
+    assert events(k)[0][1] == status["history"][0]["message"]
     k.fail_next["patch"] = ApiError("forbidden", 403, "Forbidden")
     ticker("test/mhs")
     assert len(events(k)) == 1  # the same failure is not reported again
+    assert len(k.peek("Canary", "test", "mhs")["status"]["history"]) == 1
     assert 'outcome="error"} 2' in tel.render()
 
 
