@@ -19,7 +19,7 @@ from kubectl_canary.api.model import FINALIZER, WebhookSpec
 from kubectl_canary.api.parse import parse_canary
 
 from .fakes import FakeCluster
-from .test_tick import FakeToolkit, canary_obj, deployment
+from .test_reconcile import FakeToolkit, canary_obj, deployment
 
 log = logging.getLogger("test")
 

@@ -1,4 +1,5 @@
-"""Plugin requests (abort, promote, pause, resume, retry): accept or refuse, exactly once.
+"""Steering requests from the plugin (abort, promote, pause, resume, retry): accept or
+refuse each, exactly once.
 
 The plugin writes a request into an annotation; the agent alone writes status, acknowledging
 each request id once in `status.lastRequest` and in history. Which request is accepted in which

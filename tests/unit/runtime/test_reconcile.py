@@ -20,8 +20,8 @@ from agent.core.types import (
     ScaleTarget,
     SetRoutes,
 )
+from agent.reconcile import Ticker, TickSettings
 from agent.telemetry import Telemetry
-from agent.tick import Ticker, TickSettings
 from agent.workloads import OwnershipError
 from kubectl_canary.api.model import REQUEST_ANNOTATION, Canary, Phase
 from kubectl_canary.resources import ApiError

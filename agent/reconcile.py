@@ -1,4 +1,5 @@
-"""One tick of one canary: observe from the caches, decide, act, write status once, record events.
+"""Reconcile one canary (the shell around the pure core's `decide`, agent/core): observe from
+the caches, decide, act, write status once, record events.
 
     obj --parse--> Canary --observe--> Observations --decide--> Decision
         (QueryMetrics/RunGates? run them, decide again at the same `now`)
@@ -54,7 +55,7 @@ from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_
 from kubectl_canary.api.render import render_status
 from kubectl_canary.resources import ApiError, NotFoundError, Obj
 
-log = logging.getLogger("agent.tick")
+log = logging.getLogger("agent.reconcile")
 
 DecideFn = Callable[[Canary, Observations, datetime], Decision]
 # How many decide passes a tick allows (gates, then metrics, then the real decision).
