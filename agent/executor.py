@@ -88,8 +88,8 @@ class Executor:
         elif isinstance(action, PromoteTemplate):
             if target is None:
                 raise RuntimeError(f"cannot promote: Deployment {canary.spec.target_ref.name}")
-            hpa = ensure_primary_hpa(client, canary) is not None
-            kit.promote(canary, client, target, hpa)
+            ensure_primary_hpa(client, canary)
+            kit.promote(canary, client, target, action.with_replicas)
         elif isinstance(action, Notify):
             for hook in action.webhooks:
                 payload = kit.webhook_payload(canary, hook, action.phase)

@@ -23,9 +23,9 @@ from agent.cached_client import CachedClient
 from agent.http_server import AgentHTTPServer, parse_listen
 from agent.leader import LeaderElector, LeaseTiming
 from agent.policy import RoutingPolicy, TenantPolicy
+from agent.reconcile import Ticker, TickSettings
 from agent.scheduler import Scheduler, TickRecord
 from agent.telemetry import Telemetry
-from agent.tick import Ticker, TickSettings
 from agent.triggers import TriggerIndex
 from kubectl_canary.api.durations import parse_duration
 from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS

@@ -12,6 +12,10 @@ lookout for the next due key: when a worker takes a key and none is left idle, a
 up to `max_workers`; those beyond `concurrency` leave when idle while another worker waits too.
 So a tenant's slow calls delay its own canaries, not another namespace's, until more than
 `max_workers / per_namespace` namespaces are slow at once.
+
+Time comes from two injected places: due times and idleness are read from `clock`, and workers
+wait for work on `condition` with a timeout. A test gives a virtual clock and a condition whose
+timed waits end when that clock is advanced, so every due time is met exactly, without sleeps.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class Scheduler:
         per_namespace: int | None = None,
         max_workers: int | None = None,
         spare_idle: float = 30.0,
+        condition: threading.Condition | None = None,
     ) -> None:
         self._tick = tick
         self._concurrency = max(1, concurrency)
@@ -62,7 +67,7 @@ class Scheduler:
         self._clock = clock
         self._on_tick = on_tick
         self._error_delay = error_delay
-        self._cond = threading.Condition()
+        self._cond = condition if condition is not None else threading.Condition()
         self._heap: list[tuple[float, int, str]] = []
         self._due: dict[str, float] = {}  # the live entry per key; heap entries may be stale
         self._running: set[str] = set()
@@ -118,9 +123,9 @@ class Scheduler:
                 self._spawn_locked(spare=False)
 
     def _spawn_locked(self, spare: bool) -> None:
-        t = threading.Thread(
-            target=self._work, args=(spare,), name=f"tick-{len(self._workers)}", daemon=True
-        )
+        # A spare's name says it leaves again (thread dumps, tests waiting for it to go).
+        name = f"tick-{len(self._workers)}{'-spare' if spare else ''}"
+        t = threading.Thread(target=self._work, args=(spare,), name=name, daemon=True)
         self._workers = [w for w in self._workers if w.is_alive()]
         self._workers.append(t)
         t.start()

@@ -44,8 +44,10 @@ class Toolkit(Protocol):
     def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
         """Create/update the primary Deployment and the Services (not the routing object)."""
 
-    def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
-        """Copy the target's template (and replicas without HPA) to the primary."""
+    def promote(
+        self, canary: Canary, client: ResourceClient, target: Obj, with_replicas: bool
+    ) -> None:
+        """Copy the target's template (and its replicas, `with_replicas`) to the primary."""
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:
         """Copy the primary's (last promoted) template back onto the target."""

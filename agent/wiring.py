@@ -87,8 +87,10 @@ class ProviderToolkit:
     def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
         primary.initialize(client, canary, target, self._no_copy)
 
-    def promote(self, canary: Canary, client: ResourceClient, target: Obj, hpa: bool) -> None:
-        primary.promote(client, canary, target, with_replicas=not hpa, no_copy=self._no_copy)
+    def promote(
+        self, canary: Canary, client: ResourceClient, target: Obj, with_replicas: bool
+    ) -> None:
+        primary.promote(client, canary, target, with_replicas=with_replicas, no_copy=self._no_copy)
 
     def restore_target(self, canary: Canary, client: ResourceClient) -> None:
         primary.apply_target_restore(client, canary)

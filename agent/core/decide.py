@@ -36,10 +36,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.core import analysis, conditions, lifecycle, requests, transitions
+from agent.core import analysis, conditions, lifecycle, steering, transitions
 from agent.core.tick import Tick
 from agent.core.types import Decision, Initialize, Observations
 from kubectl_canary.api.model import Canary, Phase
+from kubectl_canary.api.steering import Refusal
 
 _STEADY = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
 
@@ -52,41 +53,41 @@ def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
 
 
 def _run(t: Tick) -> None:
-    request = requests.pending(t)
+    request = steering.pending(t)
     if t.obs.deleting:
         lifecycle.deletion_tick(t)
         if request is not None:
-            requests.refuse(t, request, f"{t.display} is being deleted")
+            steering.refuse(t, request, steering.explain(t, Refusal.DELETING))
         return
     lifecycle.reconcile_finalizer(t)
     if not _spec_valid(t):
         if request is not None:
-            requests.refuse(t, request, f"the spec of {t.display} is invalid")
+            steering.refuse(t, request, f"the spec of {t.display} is invalid")
         return
     if t.spec.suspend:
         t.event("skipping canary run as object is suspended", once=True)
         if request is not None:
-            requests.refuse(t, request, f"{t.display} is suspended")
+            steering.refuse(t, request, f"{t.display} is suspended")
         return
     if not t.obs.target.exists:
         t.event(f"Target deployment {t.target_display} not found", warning=True, once=True)
         if request is not None:
-            requests.refuse(t, request, f"target deployment {t.target_display} not found")
+            steering.refuse(t, request, f"target deployment {t.target_display} not found")
         return
     phase = t.status.phase
     if phase == Phase.INITIALIZING:
         lifecycle.initializing_tick(t)
         if request is not None:
-            requests.refuse(t, request, f"{t.display} is still initializing")
+            steering.refuse(t, request, f"{t.display} is still initializing")
         return
     if lifecycle.repair_tick(t):
         if request is not None:
-            requests.refuse(t, request, f"{t.display} is being re-initialized")
+            steering.refuse(t, request, f"{t.display} is being re-initialized")
         return
     if t.canary.generation != t.status.observed_generation:
         # The spec changed (ports, hosts, gateways...): bring the generated objects in line.
         t.act(Initialize())
-    if request is not None and requests.handle(t, request):
+    if request is not None and steering.handle(t, request):
         return
     _phase_tick(t)
 

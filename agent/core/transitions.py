@@ -64,9 +64,15 @@ def restart_analysis(t: Tick) -> None:
 def start_promotion(t: Tick) -> None:
     """Copy the analysed template to the primary; traffic moves back once it is rolled out."""
     t.event(f"Copying {t.target_display} template spec to {t.primary_display}")
-    t.act(PromoteTemplate())
+    _promote_template(t)
     t.update(last_analysis_time=t.now_text, waiting_since="")
     t.enter(Phase.PROMOTING)
+
+
+def _promote_template(t: Tick) -> None:
+    # An HPA scales the primary through its `-primary` copy: copying the target's count would
+    # fight it.
+    t.act(PromoteTemplate(with_replicas=not t.obs.hpa_present))
 
 
 def _notify_post_rollout(t: Tick) -> None:
@@ -98,7 +104,7 @@ def promote_skipping_analysis(t: Tick) -> None:
     """skipAnalysis (or `promote --skip-analysis`): promote at once, no checks (Flagger)."""
     t.act(SetRoutes(TOTAL_WEIGHT, 0))
     t.event(f"Copying {t.target_display} template spec to {t.primary_display}")
-    t.act(PromoteTemplate())
+    _promote_template(t)
     t.act(ScaleTarget(0))
     _succeed(t)
     t.event(f"Promotion completed! Canary analysis was skipped for {t.target_display}")

@@ -104,7 +104,10 @@ class SetRoutes:
 
 @dataclass(frozen=True)
 class PromoteTemplate:
-    """Copy the target's pod template (and replicas when there is no HPA) to the primary."""
+    """Copy the target's pod template to the primary, and its replicas `with_replicas`:
+    without an HPA (with one, the primary's own HPA sets them)."""
+
+    with_replicas: bool
 
 
 @dataclass(frozen=True)

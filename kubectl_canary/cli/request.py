@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kubectl_canary.api import steering
 from kubectl_canary.api.model import (
     API_VERSION,
     REQUEST_ANNOTATION,
@@ -18,41 +19,39 @@ from kubectl_canary.api.model import (
     RequestAck,
     RequestAction,
 )
+from kubectl_canary.api.steering import Refusal
 from kubectl_canary.cli.errors import RefusedError, TimeoutExceeded
 from kubectl_canary.cli.options import Session
 
 Obj = dict[str, Any]
 
 POLL_SECONDS = 0.25
-# A release the plugin can still steer (the agent's own rule, agent/core/requests.py).
-IN_FLIGHT = {Phase.PROGRESSING.value, Phase.WAITING.value, Phase.WAITING_PROMOTION.value}
-PROMOTING = {Phase.PROMOTING.value, Phase.FINALISING.value}
 
 
 def refusal(obj: Obj, action: RequestAction) -> str | None:
-    """Why `action` makes no sense for this canary right now, or None when it may."""
+    """Why `action` makes no sense for this canary right now (the agent's own rules,
+    kubectl_canary/api/steering.py), or None when it may."""
     status = obj.get("status") or {}
     phase = status.get("phase") or Phase.INITIALIZING.value
     paused = bool(status.get("paused"))
     name = obj["metadata"]["name"]
-    if obj["metadata"].get("deletionTimestamp"):
-        return f"canary {name} is being deleted"
-    if action is RequestAction.RETRY:
-        if phase != Phase.FAILED.value:
-            return (
-                f"canary {name} is {phase}, not Failed: retry re-runs the analysis of a "
-                "failed revision"
-            )
+    deleting = bool(obj["metadata"].get("deletionTimestamp"))
+    why = steering.refusal(action, phase, paused=paused, deleting=deleting)
+    if why is None:
         return None
-    if action is RequestAction.RESUME:
-        return None if paused else f"canary {name} is not paused ({phase}): nothing to resume"
-    if phase in PROMOTING:
+    if why is Refusal.DELETING:
+        return f"canary {name} is being deleted"
+    if why is Refusal.NOT_FAILED:
+        return (
+            f"canary {name} is {phase}, not Failed: retry re-runs the analysis of a failed revision"
+        )
+    if why is Refusal.NOT_PAUSED:
+        return f"canary {name} is not paused ({phase}): nothing to resume"
+    if why is Refusal.TOO_LATE:
         return f"canary {name} is already being promoted ({phase}): too late to {action.value}"
-    if phase not in IN_FLIGHT:
-        return f"canary {name} is {phase}: no release in progress to {action.value}"
-    if action is RequestAction.PAUSE and paused:
+    if why is Refusal.ALREADY_PAUSED:
         return f"canary {name} is already paused"
-    return None
+    return f"canary {name} is {phase}: no release in progress to {action.value}"
 
 
 def request_patch(request: Request) -> Obj:

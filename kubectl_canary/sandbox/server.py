@@ -20,7 +20,8 @@ from . import discovery, openapi, rest, tables
 from .errors import BadRequest, NotFound, StoreError
 from .rest import MethodNotAllowed, Target
 from .selectors import SelectorError, labels_match, parse_label_selector
-from .store import Store, encode
+from .store import Store
+from .stored import encode
 from .watch import TooOld
 
 log = logging.getLogger(__name__)

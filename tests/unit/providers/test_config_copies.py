@@ -227,7 +227,7 @@ def test_initialize_again_keeps_the_copied_data_promotion_updates_it() -> None:
     assert copied is not None and copied["data"] == {"GREETING": "hello"}
 
     client.writes.clear()
-    kit().promote(canary(), client, target, hpa=False)
+    kit().promote(canary(), client, target, with_replicas=True)
     copied = client.get("v1", "ConfigMap", NS, "cfg-primary")
     assert copied is not None and copied["data"] == {"GREETING": "bonjour"}
     replaced = [(kind, name) for verb, kind, name in client.writes if verb == "update"]
@@ -235,7 +235,7 @@ def test_initialize_again_keeps_the_copied_data_promotion_updates_it() -> None:
 
     # A second promotion of the same data writes nothing.
     client.writes.clear()
-    kit().promote(canary(), client, target, hpa=False)
+    kit().promote(canary(), client, target, with_replicas=True)
     assert client.writes == []
 
 
@@ -249,7 +249,7 @@ def test_promotion_writes_the_copies_before_the_new_template() -> None:
     client.add(config("ConfigMap", "extra", {"X": "1"}))
     client.writes.clear()
 
-    kit().promote(canary(), client, target, hpa=False)
+    kit().promote(canary(), client, target, with_replicas=True)
 
     assert client.writes == [
         ("create", "ConfigMap", "extra-primary"),
@@ -262,7 +262,7 @@ def test_promotion_deletes_our_copy_of_a_config_that_is_gone() -> None:
     kit().initialize(canary(), client, target)
     client.delete("v1", "ConfigMap", NS, "cfg")
 
-    kit().promote(canary(), client, target, hpa=False)
+    kit().promote(canary(), client, target, with_replicas=True)
 
     assert client.get("v1", "ConfigMap", NS, "cfg-primary") is None
     assert client.get("v1", "Secret", NS, "creds-primary") is not None

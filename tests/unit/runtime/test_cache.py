@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from agent.cache import Caches, Informer, WatchSettings, rv_newer
 from kubectl_canary.resources import ApiError, NotFoundError
 
-from .test_scheduler import wait_until
+from .polling import wait_until
 
 
 def obj(name: str, rv: str, data: str = "") -> dict:

@@ -10,6 +10,7 @@ from agent.core.types import (
     AddFinalizer,
     GateResult,
     Notify,
+    PromoteTemplate,
     RemoveFinalizer,
     Revert,
     RevertRouting,
@@ -21,7 +22,7 @@ from kubectl_canary.api.parse import parse_canary
 from kubectl_canary.resources import ApiError
 from tests.store_client import StoreClient
 
-from .test_tick import FakeToolkit, canary_obj, deployment
+from .test_reconcile import FakeToolkit, canary_obj, deployment
 
 log = logging.getLogger("test")
 
@@ -87,3 +88,15 @@ def test_notify_sends_the_message_and_survives_failures() -> None:
     hook = WebhookSpec(name="slack", url="http://hook", type="event")
     ex.run(parse_canary(obj), obj, None, (Notify((hook,), "Progressing", "Advance weight 10"),))
     assert sent[0]["metadata"]["eventMessage"] == "Advance weight 10"
+
+
+def test_promotion_copies_replicas_as_the_core_chose() -> None:
+    """Whether replicas follow the template is the core's choice (an HPA exists or not): the
+    executor carries it out as given."""
+    _, kit, ex, obj = setup()
+    seen: list[bool] = []
+    kit.promote = lambda canary, client, target, with_replicas: seen.append(with_replicas)  # type: ignore[method-assign]
+    target = deployment()
+    ex.run(parse_canary(obj), obj, target, (PromoteTemplate(with_replicas=False),))
+    ex.run(parse_canary(obj), obj, target, (PromoteTemplate(with_replicas=True),))
+    assert seen == [False, True]

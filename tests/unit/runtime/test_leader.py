@@ -10,7 +10,7 @@ from agent.leader import LeaderElector, LeaseTiming
 from kubectl_canary.resources import ConflictError
 from tests.store_client import StoreClient
 
-from .test_scheduler import wait_until
+from .polling import wait_until
 
 
 class Clock:

@@ -1,16 +1,15 @@
-"""Plugin requests (abort, promote, pause, resume, retry): accept or refuse, exactly once.
+"""Steering requests from the plugin (abort, promote, pause, resume, retry): accept or
+refuse each, exactly once.
 
 The plugin writes a request into an annotation; the agent alone writes status, acknowledging
-each request id once in `status.lastRequest` and in history. Choices:
-- abort: only while a release can still be undone (Progressing, Waiting, WaitingPromotion).
-  Refused once Promoting: the primary already runs the new template, so "rolling back" would
-  route everything to the very revision being aborted.
-- promote --skip-analysis: promote now without checks (Progressing, Waiting, WaitingPromotion).
+each request id once in `status.lastRequest` and in history. Which request is accepted in which
+phase is `kubectl_canary.api.steering` (the plugin refuses by the same rules); this module
+carries the accepted ones out and words the refusals as Flagger-style events:
+- abort: roll back; promote --skip-analysis: promote now without checks;
 - promote: skip the remaining steps and any confirm-* gate, but only if this tick's checks
-  pass; refused (with the failing check) otherwise, and before the first step, when no traffic
-  has reached the canary yet.
-- pause: freeze a release in flight (no checks, no steps, weights kept); resume: continue.
-- retry: only when Failed; analyse the target's current revision again, no spec change.
+  pass; refused (with the failing check) otherwise;
+- pause: freeze a release in flight (no checks, no steps, weights kept); resume: continue;
+- retry: analyse the target's current revision again, no spec change.
 """
 
 from __future__ import annotations
@@ -18,12 +17,10 @@ from __future__ import annotations
 from agent.core import analysis, transitions
 from agent.core.tick import Tick
 from kubectl_canary.api.model import Phase, Request, RequestAck, RequestAction
+from kubectl_canary.api.steering import Refusal, promote_refusal, refusal
 
 ACCEPTED = "RequestAccepted"
 REFUSED = "RequestRefused"
-
-_IN_FLIGHT = (Phase.PROGRESSING, Phase.WAITING, Phase.WAITING_PROMOTION)
-_ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 
 
 def pending(t: Tick) -> Request | None:
@@ -51,21 +48,37 @@ def _title(request: Request) -> str:
     return request.action.value.capitalize()
 
 
+def explain(t: Tick, why: Refusal) -> str:
+    """The agent's wording of a refusal by the steering rules."""
+    phase = t.status.phase.value
+    if why is Refusal.DELETING:
+        return f"{t.display} is being deleted"
+    if why is Refusal.NOT_PAUSED:
+        return f"{t.display} is not paused"
+    if why is Refusal.NOT_FAILED:
+        return f"{t.display} is {phase}; only a Failed canary can be retried"
+    if why in (Refusal.TOO_LATE, Refusal.NOT_IN_FLIGHT):
+        return f"{t.display} is {phase}; no release is in progress"
+    if why is Refusal.ALREADY_PAUSED:
+        return f"{t.display} is already paused"
+    return (
+        f"the analysis of {t.display} has not started yet, there is nothing to judge; "
+        f"promote with --skip-analysis to promote without checks"
+    )
+
+
 def handle(t: Tick, request: Request) -> bool:
     """Answer `request`; True when it used up the tick (nothing else to do this time)."""
-    phase = t.status.phase
+    why = refusal(request.action, t.status.phase, paused=t.status.paused)
+    if why is not None:
+        refuse(t, request, explain(t, why))
+        return False
     action = request.action
     if action == RequestAction.RESUME:
-        if not t.status.paused:
-            refuse(t, request, f"{t.display} is not paused")
-            return False
         t.update(paused=False, waiting_since="")
         acknowledge(t, request, True, f"Resume requested: advancement of {t.display} resumed")
         return False
     if action == RequestAction.RETRY:
-        if phase != Phase.FAILED:
-            refuse(t, request, f"{t.display} is {phase.value}; only a Failed canary can be retried")
-            return False
         revision = t.obs.target.template_hash
         acknowledge(
             t, request, True, f"Retry requested: analysing revision {revision} of {t.display} again"
@@ -73,17 +86,11 @@ def handle(t: Tick, request: Request) -> bool:
         t.update(last_failed_spec="")
         transitions.start_analysis(t, f"Retrying analysis! Scaling up {t.target_display}")
         return True
-    if phase not in _IN_FLIGHT:
-        refuse(t, request, f"{t.display} is {phase.value}; no release is in progress")
-        return False
     if action == RequestAction.ABORT:
         acknowledge(t, request, True, f"Abort requested: rolling back {t.display}")
         transitions.rollback(t)
         return True
     if action == RequestAction.PAUSE:
-        if t.status.paused:
-            refuse(t, request, f"{t.display} is already paused")
-            return False
         t.update(paused=True)
         acknowledge(
             t,
@@ -101,13 +108,9 @@ def handle(t: Tick, request: Request) -> bool:
 
 
 def _promote_after_checks(t: Tick, request: Request) -> bool:
-    if t.status.phase not in _ANALYSING or not analysis.analysis_started(t):
-        refuse(
-            t,
-            request,
-            f"the analysis of {t.display} has not started yet, there is nothing to judge; "
-            f"promote with --skip-analysis to promote without checks",
-        )
+    why = promote_refusal(t.status.phase, analysis.analysis_started(t))
+    if why is not None:
+        refuse(t, request, explain(t, why))
         return False
     t.promotion_forced = True
     analysis.progressing_tick(t)

@@ -1,12 +1,14 @@
-"""One tick of one canary: observe from the caches, decide, act, write status once, record events.
+"""Reconcile one canary (the shell around the pure core's `decide`, agent/core): observe from
+the caches, decide, act, write status once, record events.
 
     obj --parse--> Canary --observe--> Observations --decide--> Decision
         (QueryMetrics/RunGates? run them, decide again at the same `now`)
         --execute actions--> write status (skip if unchanged) --> create Events
 
-A spec that does not parse never reaches the core: the tick sets a `Valid=False` condition and
-records a Warning event once per distinct problem, and the agent carries on with other canaries.
-Once the spec parses again, the core sees that condition and turns it to `Valid=True`.
+A spec that does not parse never reaches `decide`, and an action that fails stops the tick: the
+core says what status records of them (agent/core/faults.py), this module writes it and records
+the Event, and the agent carries on with other canaries. Once the spec parses again, `decide`
+sees the `Valid=False` condition and turns it to `Valid=True`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.cache import Caches
-from agent.core.conditions import VALID as VALID_CONDITION
+from agent.core import faults
 from agent.core.types import (
     Decision,
     EmitEvent,
@@ -43,11 +45,8 @@ from kubectl_canary.api.model import (
     API_VERSION,
     CLUSTER_TEMPLATE_KIND,
     FINALIZER,
-    HISTORY_LIMIT,
     Canary,
     CanaryStatus,
-    Condition,
-    HistoryEntry,
     MetricTemplate,
 )
 from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_status
@@ -59,7 +58,7 @@ from kubectl_canary.objects.selectors import generated_names_problem
 from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ApiError, NotFoundError, Obj
 
-log = logging.getLogger("agent.tick")
+log = logging.getLogger("agent.reconcile")
 
 DecideFn = Callable[[Canary, Observations, datetime], Decision]
 # How many decide passes a tick allows (gates, then metrics, then the real decision).
@@ -120,7 +119,6 @@ class Ticker:
         self._settings = settings
         self._clock = clock
         self._events = EventSink(client.create, telemetry)
-        self._last_failure: dict[str, str] = {}
 
     def __call__(self, key: str) -> float | None:
         ns, name = key.split("/", 1)
@@ -128,22 +126,20 @@ class Ticker:
         clog = for_canary(log, key)
         if obj is None:
             self._telemetry.forget(ns, name)
-            self._last_failure.pop(key, None)
             return None
         try:
             canary = parse_canary(obj, default_provider=self._settings.default_provider)
         except InvalidResource as exc:
-            self._not_valid(obj, "InvalidSpec", f"Invalid spec: {exc}", clog)
+            self._report(obj, faults.invalid_spec, str(exc), clog)
             self._telemetry.outcome("invalid")
             return self._settings.retry_seconds
         try:
             delay = self._tick(canary, obj, clog)
-            self._last_failure.pop(key, None)
             outcome = "ok"
         except OwnershipError as exc:
             # Not ours to take (a user's `<name>-primary` HPA, Deployment, Service): say so in
             # a condition until it is out of the way; the next clean tick clears it.
-            self._not_valid(obj, "ObjectInTheWay", f"Blocked: {exc}", clog)
+            self._report(obj, faults.object_in_the_way, str(exc), clog)
             delay = self._settings.retry_seconds
             outcome = "blocked"
         except (ApiError, RuntimeError, LookupError, ValueError) as exc:
@@ -342,38 +338,32 @@ class Ticker:
     # ----- failures -----
 
     def _failed(self, canary: Canary, obj: Obj, exc: Exception, clog: CanaryLogger) -> float:
-        """An action failed mid-tick: nothing is written; say so once per distinct error."""
+        """An action failed mid-tick: nothing it decided is written; the failure is reported."""
         clog.error("tick failed: %s", exc, extra={"error": type(exc).__name__})
-        message = f"Reconciliation failed: {exc}"
-        if self._last_failure.get(canary.key) != message:
-            self._last_failure[canary.key] = message
-            ev = EmitEvent("Warning", "SyncFailed", message)
-            self._event(obj, ev, self._clock(), clog)
+        self._report(obj, faults.sync_failed, str(exc), clog)
         return min(self._settings.retry_seconds, canary.spec.analysis.interval_seconds)
 
-    def _not_valid(self, obj: Obj, reason: str, message: str, clog: CanaryLogger) -> None:
-        """Valid=False with `reason`, one history entry and one Warning per distinct message."""
+    def _report(
+        self,
+        obj: Obj,
+        fault: Callable[[CanaryStatus, str, datetime], Decision | None],
+        problem: str,
+        clog: CanaryLogger,
+    ) -> None:
+        """Write what the core says of `problem` onto the stored status, then its Event; nothing
+        when the core finds it already reported."""
         try:
             status = parse_status(obj.get("status"))
         except InvalidResource:
             status = CanaryStatus()
-        current = next((c for c in status.conditions if c.type == VALID_CONDITION), None)
-        if current is not None and current.status == "False" and current.message == message:
-            return  # already reported; no event per tick
         now = self._clock()
-        stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        condition = Condition(VALID_CONDITION, "False", reason, message, stamp, stamp)
-        others = tuple(c for c in status.conditions if c.type != VALID_CONDITION)
-        entry = HistoryEntry(stamp, "Warning", reason, message)
-        status = dataclasses.replace(
-            status,
-            conditions=(*others, condition),
-            history=(*status.history, entry)[-HISTORY_LIMIT:],
-        )
-        clog.warning(message, extra={"reason": reason, "eventType": "Warning"})
+        decision = fault(status, problem, now)
+        if decision is None:
+            return  # already reported; no event per tick
         try:
-            write_status(self._client, obj, render_status(status))
+            write_status(self._client, obj, render_status(decision.status))
         except ApiError as err:
             clog.error("could not write status: %s", err)
-        ev = event_object(obj, "Warning", reason, message, now, self._settings.instance)
-        self._events.record(ev, clog)
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                self._event(obj, action, now, clog)

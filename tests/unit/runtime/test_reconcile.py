@@ -20,8 +20,8 @@ from agent.core.types import (
     ScaleTarget,
     SetRoutes,
 )
+from agent.reconcile import Ticker, TickSettings
 from agent.telemetry import Telemetry
-from agent.tick import Ticker, TickSettings
 from kubectl_canary.api.model import FINALIZER, REQUEST_ANNOTATION, Canary, Phase
 from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ApiError
@@ -219,7 +219,10 @@ def test_canary_metrics_server_overrides_the_agent_default() -> None:
     assert kit.calls == ["query request-success-rate @http://other:9090"]
 
 
-def test_failed_action_writes_nothing_and_warns_once() -> None:
+def test_failed_action_writes_nothing_it_decided_and_reports_once_in_history() -> None:
+    """Nothing the failed tick decided is written; the failure itself is a SyncFailed Warning
+    in status.history and one Event, like any other transition."""
+
     def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
         status = dataclasses.replace(canary.status, phase=Phase.PROGRESSING)
         return Decision(status, (ScaleTarget(1), EmitEvent("Normal", "Synced", "never sent")))
@@ -228,13 +231,17 @@ def test_failed_action_writes_nothing_and_warns_once() -> None:
     k.fail("patch", None, ApiError("forbidden", 403, "Forbidden"))
     delay = ticker("test/mhs")
     assert delay is not None and delay <= 10
-    assert "status" not in k.find("Canary", "mhs", "test")
+    status = k.find("Canary", "mhs", "test")["status"]
+    assert status.get("phase") != "Progressing"
+    assert [(h["type"], h["reason"]) for h in status["history"]] == [("Warning", "SyncFailed")]
+    assert "forbidden" in status["history"][0]["message"]
     assert [t for t, _ in events(k)] == ["Warning"]
-    assert "forbidden" in events(k)[0][1]
+    assert events(k)[0][1] == status["history"][0]["message"]
     k.fail("patch", None, ApiError("forbidden", 403, "Forbidden"))
     ticker("test/mhs")
     assert len(events(k)) == 1  # the same failure is not reported again
-    assert 'outcome="error"} 2' in tel.render()
+    assert len(k.find("Canary", "mhs", "test")["status"]["history"]) == 1
+    assert 'kubectl_canary_ticks_total{outcome="error"} 2.0' in tel.render()
 
 
 def test_an_object_in_the_way_is_a_condition_not_a_takeover() -> None:
@@ -258,7 +265,7 @@ def test_an_object_in_the_way_is_a_condition_not_a_takeover() -> None:
     assert valid[0]["status"] == "False" and valid[0]["reason"] == "ObjectInTheWay"
     assert "mhs-primary exists and is not ours" in valid[0]["message"]
     assert [t for t, _ in events(k)] == ["Warning"], "one Warning, not one per tick"
-    assert 'outcome="blocked"} 2' in tel.render()
+    assert 'kubectl_canary_ticks_total{outcome="blocked"} 2.0' in tel.render()
 
 
 def test_pending_request_is_observed_once() -> None:
