@@ -37,7 +37,7 @@ import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from kr8s import APITimeoutError
@@ -115,11 +115,12 @@ def _remove_temp_files(paths: list[str] | None = None) -> None:
 atexit.register(_remove_temp_files)
 
 
-class _Auth(KubeAuth):  # type: ignore[misc]
+class _Auth(KubeAuth):
     """kr8s's credential loader with kubectl's TLS trust and no key files left behind."""
 
     def __init__(self, config: Obj, context_name: str) -> None:
-        super().__init__(kubeconfig=config, serviceaccount="")
+        # kr8s reads a dict as an in-memory kubeconfig (its annotation names paths only).
+        super().__init__(kubeconfig=cast(Any, config), serviceaccount="")
         self._context_name = context_name
         self._tls: ssl.SSLContext | None = None
         self._written: list[str] = []

@@ -66,7 +66,8 @@ def check_list_follows_pages_and_selects_by_label(c: ResourceClient, ns: str) ->
     odd, _ = c.list(*CM, ns, label_selector="app=web,slot=1")
     assert sorted(i["metadata"]["name"] for i in odd) == ["app-1", "app-3"]
     everywhere, _ = c.list(*CM, None, label_selector="app=db")
-    assert ("other", ns) in {(i["metadata"]["name"], i["metadata"]["namespace"]) for i in everywhere}
+    found = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere}
+    assert (ns, "other") in found
 
 
 def check_list_of_a_type_not_served(c: ResourceClient, ns: str) -> None:
