@@ -1,6 +1,6 @@
 """Which cluster, user and namespace a command talks to, chosen by kubectl's kubeconfig rules.
 
-kr8s (the plugin's HTTP layer, kubectl_canary/kr8s_client.py) loads a kubeconfig too, but not
+kr8s (the plugin's HTTP layer, behind kubectl_canary/kube.py) loads a kubeconfig too, but not
 the way kubectl does, so this module decides and hands kr8s one resolved context:
 - several files in KUBECONFIG merge with the *first* file to name a cluster, user or context
   winning (kr8s lets the last one win);

@@ -171,7 +171,7 @@ CHECKS: list[Check] = [
 def clients(kubeconfig: str) -> dict[str, ResourceClient]:
     """Both adapters over one kubeconfig, listing in pages of PAGE_SIZE."""
     from agent.kube import KubeClient
-    from kubectl_canary.kr8s_client import connect
+    from kubectl_canary.kube import connect
 
     agent = KubeClient.from_kubeconfig(kubeconfig)
     agent.page_size = PAGE_SIZE

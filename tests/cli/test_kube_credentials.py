@@ -1,6 +1,7 @@
-"""The plugin's kr8s adapter against a tiny local API server: credentials as kubectl handles
-them (exec plugins with expiry and refresh on 401, CA trust, client certificates, proxies,
-impersonation), kr8s's temporary key files, and errors a user can act on."""
+"""The plugin's client (kubectl_canary/kube.py, over kr8s) against a tiny local API server:
+credentials as kubectl handles them (exec plugins with expiry and refresh on 401, CA trust,
+client certificates, proxies, impersonation), kr8s's temporary key files, and errors a user
+can act on."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_canary import kr8s_client
+from kubectl_canary import kube
 from kubectl_canary.resources import (
     ConfigError,
     ForbiddenError,
@@ -91,7 +92,7 @@ def runs(tmp_path: Path) -> int:
 def test_an_expired_exec_credential_is_renewed_before_the_request(api, tmp_path):
     past = datetime.now(UTC) - timedelta(minutes=1)
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, exec_plugin(tmp_path, past))
-    client = kr8s_client.connect(cfg)
+    client = kube.connect(cfg)
     client.get(*CANARY, "shop", "mhs")
     client.get(*CANARY, "shop", "mhs")
     assert [bearer(c) for c in api.calls] == ["t1", "t2"]
@@ -102,7 +103,7 @@ def test_an_expired_exec_credential_is_renewed_before_the_request(api, tmp_path)
 def test_an_exec_credential_is_reused_until_it_expires(api, tmp_path):
     later = datetime.now(UTC) + timedelta(hours=1)
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, exec_plugin(tmp_path, later))
-    client = kr8s_client.connect(cfg)
+    client = kube.connect(cfg)
     client.get(*CANARY, "shop", "mhs")
     client.get(*CANARY, "shop", "mhs")
     assert [bearer(c) for c in api.calls] == ["t1", "t1"]
@@ -112,7 +113,7 @@ def test_an_exec_credential_is_reused_until_it_expires(api, tmp_path):
 def test_a_401_runs_the_exec_plugin_again_and_retries_once(api, tmp_path):
     api.answer = lambda seen: (200, MHS) if bearer(seen) == "t2" else (401, {"message": "no"})
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, exec_plugin(tmp_path, None))
-    client = kr8s_client.connect(cfg)
+    client = kube.connect(cfg)
     assert client.get(*CANARY, "shop", "mhs") == MHS
     assert [bearer(c) for c in api.calls] == ["t1", "t2"]
     api.answer = lambda seen: (401, {"message": "Unauthorized"})
@@ -125,7 +126,7 @@ def test_a_static_token_refused_is_unauthorized_without_retrying(api, tmp_path):
     api.answer = lambda seen: (401, {"message": "Unauthorized"})
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, {"token": "old"})
     with pytest.raises(UnauthorizedError):
-        kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs")
+        kube.connect(cfg).get(*CANARY, "shop", "mhs")
     assert len(api.calls) == 1
 
 
@@ -134,7 +135,7 @@ def test_forbidden_is_one_request_with_the_servers_message(api, tmp_path):
     api.answer = lambda seen: (403, {"message": 'deployments.apps "locked" is forbidden: no'})
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, {"token": "t"})
     with pytest.raises(ForbiddenError, match='"locked" is forbidden: no'):
-        kr8s_client.connect(cfg).get("apps/v1", "Deployment", "shop", "locked")
+        kube.connect(cfg).get("apps/v1", "Deployment", "shop", "locked")
     assert len(api.calls) == 1
 
 
@@ -150,31 +151,31 @@ def test_a_token_file_is_read_again_after_a_401(api, tmp_path):
 
     api.answer = answer
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, {"tokenFile": "token"})
-    assert kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
+    assert kube.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
     assert [bearer(c) for c in api.calls] == ["old", "new"]
 
 
 def test_impersonation_flags_and_kubeconfig(api, tmp_path):
     user = {"token": "t", "as": "bob", "as-groups": ["ops"], "as-user-extra": {"scopes": ["a"]}}
     cfg = kubeconfig(tmp_path / "config", {"server": api.url}, user)
-    kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs")
+    kube.connect(cfg).get(*CANARY, "shop", "mhs")
     headers = api.last().headers
     assert headers.get_all("Impersonate-User") == ["bob"]
     assert headers.get_all("Impersonate-Group") == ["ops"]
     assert headers.get_all("Impersonate-Extra-scopes") == ["a"]
-    kr8s_client.connect(cfg, as_user="alice", as_groups=("g1", "g2")).get(*CANARY, "shop", "mhs")
+    kube.connect(cfg, as_user="alice", as_groups=("g1", "g2")).get(*CANARY, "shop", "mhs")
     headers = api.last().headers
     assert headers.get_all("Impersonate-User") == ["alice"]
     assert headers.get_all("Impersonate-Group") == ["g1", "g2"]
     plain = kubeconfig(tmp_path / "plain", {"server": api.url}, {"token": "t"})
     with pytest.raises(ConfigError, match="--as USER"):
-        kr8s_client.connect(plain, as_groups=("g1",))
+        kube.connect(plain, as_groups=("g1",))
 
 
 def test_proxy_url_from_the_kubeconfig(api, tmp_path):
     cluster = {"server": "http://kube.invalid:6443", "proxy-url": api.url}
     cfg = kubeconfig(tmp_path / "config", cluster, {"token": "t"})
-    assert kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
+    assert kube.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
     # A forward proxy receives the absolute URL of the API server.
     assert api.last().path == (
         "http://kube.invalid:6443/apis/kubectl-canary.dev/v1alpha1/namespaces/shop/canaries/mhs"
@@ -190,7 +191,7 @@ def test_missing_object_type_and_server(api, tmp_path):
         return 200, MHS
 
     api.answer = answer
-    client = kr8s_client.connect(kubeconfig(tmp_path / "config", {"server": api.url}, {}))
+    client = kube.connect(kubeconfig(tmp_path / "config", {"server": api.url}, {}))
     assert client.get(*CANARY, "shop", "x") is None
     assert len(api.calls) == 1  # one request, no waiting for the object to appear
     assert client.delete(*CANARY, "shop", "x") is False
@@ -202,28 +203,28 @@ def test_missing_object_type_and_server(api, tmp_path):
         client.delete(*CANARY, "shop", "y")
     unreachable = kubeconfig(tmp_path / "down", {"server": "http://127.0.0.1:9"}, {})
     with pytest.raises(UnreachableError, match=r"cannot reach the cluster at http://127.0.0.1:9"):
-        kr8s_client.connect(unreachable).get(*CANARY, "shop", "x")
+        kube.connect(unreachable).get(*CANARY, "shop", "x")
 
 
 def test_config_errors_are_one_line(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="kubeconfig /nope does not exist"):
-        kr8s_client.connect("/nope")
+        kube.connect("/nope")
     cfg = kubeconfig(tmp_path / "config", {"server": "http://127.0.0.1:9"}, {})
     with pytest.raises(ConfigError, match='context "other" does not exist'):
-        kr8s_client.connect(cfg, context="other")
+        kube.connect(cfg, context="other")
     failing = kubeconfig(tmp_path / "f", {"server": "http://127.0.0.1:9"}, {"exec": {
         "command": "/bin/false"}})  # fmt: skip
     with pytest.raises(ConfigError, match="exec credential plugin /bin/false exited 1"):
-        kr8s_client.connect(failing).get(*CANARY, "shop", "x")
+        kube.connect(failing).get(*CANARY, "shop", "x")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match="no kubeconfig found"):
-        kr8s_client.connect()
+        kube.connect()
 
 
 def test_pod_log_lines(api, tmp_path):
     api.answer = lambda seen: (200, b"one\ntwo\n")
-    client = kr8s_client.connect(kubeconfig(tmp_path / "config", {"server": api.url}, {}))
+    client = kube.connect(kubeconfig(tmp_path / "config", {"server": api.url}, {}))
     assert list(client.pod_log("ops", "agent-1", since_seconds=60)) == ["one", "two"]
     assert api.last().path == "/api/v1/namespaces/ops/pods/agent-1/log?sinceSeconds=60"
 
@@ -258,7 +259,7 @@ def test_ca_trust_is_kubectls(pki, tmp_path, monkeypatch):
         }
         for name, (trust, works) in cases.items():
             cfg = kubeconfig(tmp_path / name, {"server": api.url, **trust}, {"token": "t"})
-            client = kr8s_client.connect(cfg)
+            client = kube.connect(cfg)
             if works:
                 assert client.get(*CANARY, "shop", "mhs") == MHS, name
             else:
@@ -282,13 +283,13 @@ def test_client_certificate_and_server_name_leave_no_key_file(pki, tmp_path, mon
             "client-key-data": b64(pki / "alice.key"),
         }
         cfg = kubeconfig(tmp_path / "config", cluster, user)
-        assert kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
+        assert kube.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
         assert [c.peer_cn for c in api.calls] == ["alice"]  # kr8s loaded the key from a file
         assert os.listdir(files) == []  # ... which is gone already
         del cluster["tls-server-name"]
         cfg = kubeconfig(tmp_path / "config", cluster, user)
         with pytest.raises(UnreachableError, match="TLS error"):
-            kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs")
+            kube.connect(cfg).get(*CANARY, "shop", "mhs")
         assert os.listdir(files) == []
 
 
@@ -306,8 +307,8 @@ def test_key_files_written_but_never_loaded_are_removed_at_exit(pki, tmp_path):
     }  # fmt: skip
     code = (
         "import asyncio, json, os, sys\n"
-        "from kubectl_canary.kr8s_client import _Auth\n"
-        "auth = _Auth(json.loads(sys.argv[1]), 'ctx')\n"
+        "from kubectl_canary.kube import _auth_class\n"
+        "auth = _auth_class()(json.loads(sys.argv[1]), 'ctx')\n"
         "asyncio.run(auth.reauthenticate())\n"
         "print(len(os.listdir(sys.argv[2])))\n"
     )
@@ -332,5 +333,5 @@ def test_https_proxy_from_the_environment(pki, tmp_path, monkeypatch):
         monkeypatch.setenv("HTTPS_PROXY", proxy)
         trust = {"certificate-authority": str(pki / "ca.crt")}
         cfg = kubeconfig(tmp_path / "config", {"server": api.url, **trust}, {"token": "t"})
-        assert kr8s_client.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
+        assert kube.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
         assert seen == [api.url.removeprefix("https://")]
