@@ -335,3 +335,21 @@ def test_https_proxy_from_the_environment(pki, tmp_path, monkeypatch):
         cfg = kubeconfig(tmp_path / "config", {"server": api.url, **trust}, {"token": "t"})
         assert kube.connect(cfg).get(*CANARY, "shop", "mhs") == MHS
         assert seen == [api.url.removeprefix("https://")]
+
+
+def test_as_and_as_group_flags_reach_the_connection(fake):
+    from click.testing import CliRunner
+
+    from kubectl_canary.cli.main import cli
+    from kubectl_canary.cli.options import KubeFlags, Runtime
+
+    seen: list[KubeFlags] = []
+
+    def connect(flags: KubeFlags) -> Any:
+        seen.append(flags)
+        return fake
+
+    args = ["status", "-A", "--as", "alice", "--as-group", "ops", "--as-group", "dev"]
+    result = CliRunner().invoke(cli, args, obj=Runtime(connect=connect))
+    assert result.exit_code == 0, result.output
+    assert (seen[0].as_user, seen[0].as_groups) == ("alice", ("ops", "dev"))
