@@ -83,6 +83,8 @@ _KNOWN: tuple[ResourceKind, ...] = (
 class KubeClient:
     """REST over the official client's connection pool. Thread-safe."""
 
+    page_size = 500  # objects per list request; `list` follows `continue` for the rest
+
     def __init__(self, configuration: Any) -> None:
         from kubernetes.client import rest
 
@@ -313,7 +315,7 @@ class KubeClient:
         """All objects (following `continue` pages) and the list's resourceVersion."""
         path = self._path(api_version, kind, namespace)
         items: list[Obj] = []
-        query: dict[str, Any] = {"limit": 500}
+        query: dict[str, Any] = {"limit": self.page_size}
         if label_selector:
             query["labelSelector"] = label_selector
         while True:

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""CLI latency: `kubectl canary status -A` against `kubectl get canaries -A` on the sandbox.
+"""CLI latency: `kubectl canary status -A` against `kubectl get canaries -A`, in the same run.
 
     python3 bench/cli_latency.py [--runs 15] [--sizes 10,200] [--adapters] [--zipapp PYZ]
+                                 [--kubeconfig PATH]
 
-Starts a throwaway sandbox, creates N Canaries (with a status, as the agent would leave them),
-and reports the median wall time of each command run through the real `kubectl` (the plugin is
-found on PATH as `kubectl-canary`, like a krew install; `--zipapp` measures the built krew
-executable instead of the checkout), and their ratio. With --adapters it
-also compares two ways of listing from Python: this plugin's own client (kubectl_canary.kube)
-and the `kubernetes` package's kubeconfig loader + REST client, each in a fresh interpreter.
+Creates N Canaries (with a status, as the agent would leave them) and reports the median wall
+time of each command run through the real `kubectl` (the plugin is found on PATH as
+`kubectl-canary`, like a krew install; `--zipapp` measures a built launcher instead of the
+checkout), and their ratio. By default on a throwaway sandbox; `--kubeconfig` runs on that
+cluster instead, e.g. the real API server of ../shared/k8s
+(`--kubeconfig ${K8S_RUN:-/tmp/k8s-realcp}/kubeconfig`): the CRDs are applied, the Canaries
+go into `bench-*` namespaces, which are deleted at the end. With --adapters it also compares
+two ways of listing from Python, each in a fresh interpreter: the plugin's client
+(kubectl_canary.kube over kr8s) and the `kubernetes` package's kubeconfig loader + REST client.
 Prints only; a benchmark, not a test.
 """
 
@@ -28,12 +32,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kubectl_canary import kube  # noqa: E402
+from agent.kube import KubeClient  # noqa: E402
 from kubectl_canary.api.model import API_VERSION  # noqa: E402
 from kubectl_canary.resources import AlreadyExistsError  # noqa: E402
 from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
-NAMESPACES = ("shop", "web", "payments", "search")
+NAMESPACES = ("bench-shop", "bench-web", "bench-payments", "bench-search")
+CRDS = ROOT / "kubectl_canary" / "manifests" / "crds"
 
 OWN_CLIENT = """
 from kubectl_canary import kube
@@ -85,17 +90,15 @@ def status(i: int) -> dict[str, object]:
     }
 
 
-def populate(client: kube.RestClient, start: int, stop: int) -> None:
+def populate(client: KubeClient, start: int, stop: int) -> None:
+    """Through the agent's client, which writes the status subresource as the agent does."""
     for ns in NAMESPACES:
         with contextlib.suppress(AlreadyExistsError):
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     for i in range(start, stop):
         created = client.create(canary(i))
         created["status"] = status(i)
-        path = client.path(
-            API_VERSION, "Canary", created["metadata"]["namespace"], created["metadata"]["name"]
-        )
-        client.request("PUT", path + "/status", created)
+        client.update_status(created)
 
 
 def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
@@ -112,6 +115,13 @@ def median_seconds(cmd: list[str], env: dict[str, str], runs: int) -> float:
         )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def drop_namespaces(kubectl: str, env: dict[str, str], wait: bool = False) -> None:
+    subprocess.run(
+        [kubectl, "delete", "namespace", *NAMESPACES, "--ignore-not-found", f"--wait={wait}"],
+        env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
 
 
 def plugin_shim(folder: Path, zipapp: Path | None) -> Path:
@@ -136,23 +146,38 @@ def main() -> int:
     parser.add_argument(
         "--zipapp", type=Path, help="measure this built zipapp (scripts/build_release.py)"
     )
+    parser.add_argument(
+        "--kubeconfig", type=Path, help="run on this cluster instead of a throwaway sandbox"
+    )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         print("kubectl is not on PATH", file=sys.stderr)
         return 1
-    with (
-        tempfile.TemporaryDirectory(prefix="cli-latency-") as tmp,
-        start_sandbox(Path(tmp) / "sandbox", simulation=False) as sandbox,
-    ):
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cli-latency-")))
+        if args.kubeconfig is None:
+            sandbox = stack.enter_context(start_sandbox(tmp / "sandbox", simulation=False))
+            kubeconfig, where = sandbox.kubeconfig, "the sandbox"
+        else:
+            kubeconfig, where = args.kubeconfig.resolve(), f"the cluster of {args.kubeconfig}"
         env = dict(os.environ)
-        env["KUBECONFIG"] = str(sandbox.kubeconfig)
-        env["PATH"] = f"{plugin_shim(Path(tmp), args.zipapp)}{os.pathsep}{env['PATH']}"
+        env["KUBECONFIG"] = str(kubeconfig)
+        env["PATH"] = f"{plugin_shim(tmp, args.zipapp)}{os.pathsep}{env['PATH']}"
         env["PYTHONPATH"] = str(ROOT)
-        os.environ["KUBECONFIG"] = env["KUBECONFIG"]
-        client = kube.connect()
+        client = KubeClient.from_kubeconfig(str(kubeconfig))
+        if args.kubeconfig is not None:
+            apply = [kubectl, "apply", "--server-side", "-f", str(CRDS)]
+            subprocess.run(apply, env=env, check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [kubectl, "wait", "--for=condition=Established", "-f", str(CRDS)],
+                env=env, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            stack.callback(drop_namespaces, kubectl, env)
+            drop_namespaces(kubectl, env, wait=True)  # a previous run's leftovers
         made = 0
+        print(f"on {where}")
         print(f"{'canaries':>8}  {'plugin status -A':>17}  {'kubectl get -A':>15}  ratio")
         for size in sizes:
             populate(client, made, size)

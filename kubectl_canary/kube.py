@@ -1,29 +1,49 @@
-"""The plugin's one door to the Kubernetes API: kubeconfig loading and a small REST client.
+"""The plugin's one door to the Kubernetes API: the `Kube` interface and its adapter over kr8s.
 
-Why not the `kubernetes` package? Importing it costs ~250 ms before the first request (and more
-on first use of its API classes); this module needs only `http.client`, `ssl` and PyYAML (~30 ms),
-which keeps `kubectl canary status` close to `kubectl get` (numbers in docs/plugin.md). It
-understands what kubectl's kubeconfig does for the common cases: several files in KUBECONFIG,
-contexts and their namespace, CA/client certificates (files or inline data), bearer tokens and
-token files, basic auth, exec credential plugins and an OIDC auth-provider's id-token.
+Commands see `Kube`: the shared resource protocol (`kubectl_canary.resources`, the one the agent
+implements too) plus the few calls only the plugin makes (`pod_log`, `server_version`,
+`get_path`, the context it talks to). `connect()` returns the real one, a `Kr8sClient`; tests
+implement `Kube` over the sandbox's store or a fake.
 
-Everything above this module sees plain dicts and the errors of `kubectl_canary.resources`.
+What kr8s does here: the httpx session (TLS files, bearer token, `tls-server-name`, `proxy-url`
+or HTTPS_PROXY/NO_PROXY from the environment) and `Api.call_api`. What this module does itself,
+and why:
+- the context is chosen by kubectl's rules (kubectl_canary/kubeconfig.py: kr8s lets the last
+  of several kubeconfig files win and ignores tokenFile and impersonation) and the exec plugin
+  is run here (kubectl_canary/exec_credential.py), again when its credential expires or the
+  server answers 401 (kr8s runs it once and forgets the expiry);
+- TLS trust is kubectl's: the kubeconfig's CA alone when it names one, the system roots when it
+  does not (kr8s would trust no roots beside a client certificate, and certifi's otherwise);
+- kr8s writes inline certificates and keys to temporary files it never removes; they are
+  removed as soon as the TLS context holds them, and at exit at the latest;
+- requests are raw REST (`call_api` with our own status handling): kr8s's objects wait ~2 s
+  before reporting a missing object, its error handling re-authenticates three times on a 403,
+  and its watch hides 410 Gone; the CLI's watch views own their list-then-watch loop instead.
+
+kr8s is async. Its sync facade keeps one event loop per thread, but the watch views call from
+several threads; so one daemon thread runs one asyncio loop for the process, every call is
+submitted to it, and all threads share one connection pool.
+
+kr8s, httpx and asyncio cost ~0.3-0.5 s to import, so they are imported on the first request,
+not with this module: every command module imports `Kube` from here, and `--help`, completion,
+`version --client`, `convert` and `create --dry-run` must stay fast (tests/cli/test_lean_start.py).
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
+import atexit
+import contextlib
 import json
 import os
-import socket
-import ssl
 import threading
 import urllib.parse
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from kubectl_canary import kubeconfig
+from kubectl_canary.exec_credential import ExecCredential, run_exec_plugin
 from kubectl_canary.resources import (
     ApiError,
     ConfigError,
@@ -32,10 +52,22 @@ from kubectl_canary.resources import (
     Objs,
     ResourceClient,
     ResourceTypeMissingError,
-    UnauthorizedError,
     UnreachableError,
     error_for,
 )
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+T = TypeVar("T")
+
+JSON = "application/json"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+CONNECT_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 30.0
+PAGE_SIZE = 500
 
 # kind -> (plural, namespaced) for the kinds the plugin touches; other kinds use discovery.
 KNOWN_KINDS: dict[str, tuple[str, bool]] = {
@@ -66,12 +98,6 @@ KNOWN_KINDS: dict[str, tuple[str, bool]] = {
     "PodDisruptionBudget": ("poddisruptionbudgets", True),
 }
 
-CONNECT_TIMEOUT = 10.0
-REQUEST_TIMEOUT = 30.0
-
-
-# ----- the interface commands use (tests implement it over the sandbox's store) -----
-
 
 class Kube(ResourceClient, Protocol):
     """The shared resource protocol plus what only the plugin needs: the session's defaults
@@ -92,464 +118,424 @@ class Kube(ResourceClient, Protocol):
         """GET any API path returning JSON (e.g. a service proxy)."""
 
 
-# ----- kubeconfig -----
+# ----- kr8s's temporary key and certificate files -----
+
+_temp_files: set[str] = set()
+_temp_lock = threading.Lock()
 
 
-@dataclass
-class Credentials:
-    server: str
-    namespace: str
-    context_name: str
-    ca_data: bytes | None = None
-    insecure: bool = False
-    tls_server_name: str | None = None
-    cert_data: bytes | None = None
-    key_data: bytes | None = None
-    token: str | None = None
-    token_file: str | None = None
-    basic: tuple[str, str] | None = None
-    exec_config: Obj | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
+def _remove_temp_files(paths: list[str] | None = None) -> None:
+    with _temp_lock:
+        chosen = list(_temp_files) if paths is None else paths
+        for path in chosen:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            _temp_files.discard(path)
 
 
-def _kubeconfig_paths(kubeconfig: str | None) -> list[str]:
-    if kubeconfig:
-        if not os.path.exists(kubeconfig):
-            raise ConfigError(f"kubeconfig {kubeconfig} does not exist")
-        return [kubeconfig]
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        paths = [p for p in env.split(os.pathsep) if p and os.path.exists(p)]
-        return paths
-    default = os.path.join(os.path.expanduser("~"), ".kube", "config")
-    return [default] if os.path.exists(default) else []
+atexit.register(_remove_temp_files)
 
 
-def _merged_kubeconfig(paths: list[str]) -> tuple[Obj, dict[str, str]]:
-    """kubectl's merge rule: the first file to define a name (or current-context) wins.
+def _kubectl_tls(auth: Any, context_name: str) -> ssl.SSLContext:
+    """The TLS context kubectl would use for the files kr8s's loader found."""
+    import ssl
 
-    Returns the merged config and, per cluster/user name, the directory relative paths resolve
-    against.
-    """
-    import yaml  # deferred: not every command needs a kubeconfig
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not auth.server.startswith("https:"):
+        return ctx  # plain HTTP: never used, and loading roots would cost time
+    try:
+        if auth._insecure_skip_tls_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif auth.server_ca_file:
+            ctx.load_verify_locations(cafile=str(auth.server_ca_file))
+        else:
+            ctx.load_default_certs()
+        if auth.client_cert_file and auth.client_key_file:
+            ctx.load_cert_chain(str(auth.client_cert_file), str(auth.client_key_file))
+    except (ssl.SSLError, OSError) as e:
+        raise ConfigError(
+            f'context "{context_name}": cannot load its certificates or key: '
+            f"{getattr(e, 'reason', None) or e}"
+        ) from None
+    return ctx
 
-    merged: Obj = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
-    base_dirs: dict[str, str] = {}
-    for path in paths:
+
+def _written_by_kr8s(auth: Any) -> list[str]:
+    """The files kr8s made of `*-data` fields (each a NamedTemporaryFile(delete=False))."""
+    return [
+        str(path)
+        for path, source, key in (
+            (auth.client_key_file, auth._user, "client-key-data"),
+            (auth.client_cert_file, auth._user, "client-certificate-data"),
+            (auth.server_ca_file, auth._cluster, "certificate-authority-data"),
+        )
+        if path and key in source
+    ]
+
+
+@cache
+def _auth_class() -> type[Any]:
+    """kr8s's credential loader with kubectl's TLS trust and no key files left behind;
+    defined on first use because importing kr8s is the expensive part of a command."""
+    from kr8s._auth import KubeAuth
+
+    class Auth(KubeAuth):
+        def __init__(self, config: Obj, context_name: str) -> None:
+            # kr8s reads a dict as an in-memory kubeconfig (its annotation names paths only).
+            super().__init__(kubeconfig=cast(Any, config), serviceaccount="")
+            self.context_name = context_name
+            self.tls: ssl.SSLContext | None = None
+            self.written: list[str] = []
+
+        async def reauthenticate(self) -> None:
+            self.tls = None
+            try:
+                await super().reauthenticate()
+            finally:
+                self.written = _written_by_kr8s(self)
+                with _temp_lock:
+                    _temp_files.update(self.written)
+
+        async def ssl_context(self) -> ssl.SSLContext:
+            if self.tls is None:
+                try:
+                    self.tls = _kubectl_tls(self, self.context_name)
+                finally:
+                    _remove_temp_files(self.written)  # the context holds them in memory now
+            return self.tls
+
+    return Auth
+
+
+# ----- one event loop for every thread of the process -----
+
+
+class _Loop:
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=self.loop.run_forever, name="kr8s-loop", daemon=True)
+        thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
+        import asyncio
+
+        async def wrapped() -> T:
+            return await coro
+
+        future = asyncio.run_coroutine_threadsafe(wrapped(), self.loop)
         try:
-            with open(path, encoding="utf-8") as f:
-                doc = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read kubeconfig {path}: {e}") from None
-        if not isinstance(doc, dict):
-            raise ConfigError(f"kubeconfig {path} is not a mapping")
-        base = os.path.dirname(os.path.abspath(path))
-        for section, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
-            for entry in doc.get(section) or []:
-                name = entry.get("name")
-                if name is not None and name not in merged[section]:
-                    merged[section][name] = entry.get(inner) or {}
-                    base_dirs[f"{section}/{name}"] = base
-        if not merged["current-context"] and doc.get("current-context"):
-            merged["current-context"] = doc["current-context"]
-    return merged, base_dirs
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """A sync iterator over an async one running on the loop."""
+        try:
+            while True:
+                try:
+                    item = self.run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                # After Ctrl-C the generator may still be running its cancelled step: give up
+                # quietly, the process is about to end.
+                with contextlib.suppress(Exception):
+                    self.run(aclose(), timeout=5)
 
 
-def _read_file(path: str, base: str) -> bytes:
-    full = path if os.path.isabs(path) else os.path.join(base, path)
+_loop: _Loop | None = None
+_loop_lock = threading.Lock()
+
+
+def _the_loop() -> _Loop:
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = _Loop()
+        return _loop
+
+
+# ----- the client -----
+
+
+def _cause(e: BaseException) -> str:
+    """What went wrong underneath httpx's wrapping, the way the socket layer says it
+    ("Connection refused", a TLS verification error)."""
+    import ssl
+
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error: {cause.reason or cause}"
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno)
+        if isinstance(cause, BaseExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]  # anyio: one error per address tried
+        else:
+            cause = cause.__cause__ or cause.__context__
+    return str(e) or type(e).__name__
+
+
+def _split(path: str) -> tuple[str, str]:
+    """`call_api` joins base and url with '/': give it the path in two parts."""
+    head, _, tail = path.rpartition("/")
+    return (head, tail) if head else (path, "")
+
+
+def resource_words(
+    api_version: str, kind: str, kinds: dict[str, tuple[str, bool]] = KNOWN_KINDS
+) -> str:
+    """How kubectl names a resource type in messages: `deployments.apps`, `services`."""
+    group = api_version.rpartition("/")[0]
+    plural = kinds.get(kind, (kind.lower() + "s", True))[0]
+    return f"{plural}.{group}" if group else plural
+
+
+def _error(status: int, raw: bytes, what: str) -> ApiError:
+    """The shared error for an API answer, with the server's message as its one line."""
     try:
-        with open(full, "rb") as f:
-            return f.read()
-    except OSError as e:
-        raise ConfigError(f"cannot read {full}: {e.strerror}") from None
-
-
-def _in_cluster() -> Credentials | None:
-    """The pod's service account, when the plugin itself runs inside a cluster."""
-    host = os.environ.get("KUBERNETES_SERVICE_HOST")
-    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
-    if not host or not os.path.exists(f"{sa}/token"):
-        return None
-    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-    ns = None
-    if os.path.exists(f"{sa}/namespace"):
-        ns = _read_file(f"{sa}/namespace", sa).decode().strip()
-    ca = _read_file(f"{sa}/ca.crt", sa) if os.path.exists(f"{sa}/ca.crt") else None
-    return Credentials(
-        server=f"https://{host}:{port}",
-        namespace=ns or "default",
-        context_name="in-cluster",
-        ca_data=ca,
-        token_file=f"{sa}/token",
-    )
-
-
-def load_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
-    paths = _kubeconfig_paths(kubeconfig)
-    if not paths:
-        found = _in_cluster()
-        if found:
-            return found
-        raise ConfigError(
-            "no kubeconfig found: set KUBECONFIG, pass --kubeconfig or create ~/.kube/config"
-        )
-    cfg, base_dirs = _merged_kubeconfig(paths)
-    ctx_name = context or cfg["current-context"]
-    if not ctx_name:
-        raise ConfigError("the kubeconfig has no current context: pass --context")
-    ctx = cfg["contexts"].get(ctx_name)
-    if ctx is None:
-        raise ConfigError(f'context "{ctx_name}" does not exist in the kubeconfig')
-    cluster = cfg["clusters"].get(ctx.get("cluster", ""))
-    if cluster is None:
-        raise ConfigError(f'context "{ctx_name}" names cluster "{ctx.get("cluster")}", not found')
-    user_name = ctx.get("user", "")
-    user = cfg["users"].get(user_name, {}) if user_name else {}
-    cbase = base_dirs.get(f"clusters/{ctx['cluster']}", ".")
-    ubase = base_dirs.get(f"users/{user_name}", ".")
-    server = cluster.get("server")
-    if not server:
-        raise ConfigError(f'cluster "{ctx["cluster"]}" has no server')
-    creds = Credentials(
-        server=server.rstrip("/"),
-        namespace=ctx.get("namespace") or "default",
-        context_name=ctx_name,
-        insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        tls_server_name=cluster.get("tls-server-name"),
-    )
-    if cluster.get("certificate-authority-data"):
-        creds.ca_data = base64.b64decode(cluster["certificate-authority-data"])
-    elif cluster.get("certificate-authority"):
-        creds.ca_data = _read_file(cluster["certificate-authority"], cbase)
-    if user.get("client-certificate-data"):
-        creds.cert_data = base64.b64decode(user["client-certificate-data"])
-    elif user.get("client-certificate"):
-        creds.cert_data = _read_file(user["client-certificate"], ubase)
-    if user.get("client-key-data"):
-        creds.key_data = base64.b64decode(user["client-key-data"])
-    elif user.get("client-key"):
-        creds.key_data = _read_file(user["client-key"], ubase)
-    if user.get("token"):
-        creds.token = user["token"]
-    elif user.get("tokenFile"):
-        tf = user["tokenFile"]
-        creds.token_file = tf if os.path.isabs(tf) else os.path.join(ubase, tf)
-    if user.get("username"):
-        creds.basic = (user["username"], user.get("password", ""))
-    if user.get("exec"):
-        creds.exec_config = dict(user["exec"])
-    if user.get("auth-provider"):
-        provider = user["auth-provider"]
-        id_token = (provider.get("config") or {}).get("id-token")
-        if not id_token:
-            raise ConfigError(
-                f'auth-provider "{provider.get("name")}" is not supported; use an exec plugin'
-            )
-        creds.token = id_token
-    if user.get("as"):
-        creds.extra_headers["Impersonate-User"] = str(user["as"])
-    if cluster.get("proxy-url"):
-        # Connecting directly instead would fail in a confusing way; say it plainly.
-        raise ConfigError(f'cluster "{ctx["cluster"]}" uses proxy-url, which is not supported')
-    return creds
-
-
-def _run_exec_plugin(exec_config: Obj, cluster_server: str) -> Obj:
-    """Run a client-go credential plugin and return its ExecCredential status."""
-    import subprocess
-
-    command = exec_config.get("command")
-    if not command:
-        raise ConfigError("exec credential plugin has no command")
-    env = dict(os.environ)
-    for item in exec_config.get("env") or []:
-        env[item["name"]] = item["value"]
-    info = {
-        "apiVersion": exec_config.get("apiVersion", "client.authentication.k8s.io/v1"),
-        "kind": "ExecCredential",
-        "spec": {"interactive": False, "cluster": {"server": cluster_server}},
-    }
-    env["KUBERNETES_EXEC_INFO"] = json.dumps(info)
-    try:
-        done = subprocess.run(
-            [command, *(exec_config.get("args") or [])],
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        hint = exec_config.get("installHint", "")
-        raise ConfigError(f"exec credential plugin {command} failed: {e} {hint}".strip()) from None
-    if done.returncode != 0:
-        err = done.stderr.decode(errors="replace").strip().splitlines()
-        raise ConfigError(
-            f"exec credential plugin {command} exited {done.returncode}: "
-            f"{err[-1] if err else ''}".rstrip(": ")
-        )
-    try:
-        status: Obj = json.loads(done.stdout)["status"]
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"exec credential plugin {command} printed no ExecCredential") from None
-    return status
-
-
-# ----- HTTP -----
-
-
-def _status_error(status: int, body: bytes, what: str) -> ApiError:
-    """Map an API error response to one of the shared errors, keeping the server's message."""
-    try:
-        doc = json.loads(body)
+        doc = json.loads(raw)
         if not isinstance(doc, dict):
             doc = {}
     except ValueError:
         doc = {}
-    message = doc.get("message") or body.decode(errors="replace").strip() or f"HTTP {status}"
-    message = message.splitlines()[0] if message else message
-    reason = doc.get("reason", "")
-    details = doc.get("details") or {}
-    if (
-        status == 404
-        and not details.get("name")
-        and "could not find the requested resource" in message
-    ):
-        # A missing object names itself in details; a missing resource type does not.
+    message = doc.get("message") or raw.decode(errors="replace").strip() or f"HTTP {status}"
+    message = message.splitlines()[0]
+    reason = str(doc.get("reason", ""))
+    if status == 404 and not (doc.get("details") or {}).get("name"):
+        # A missing object names itself in details; a type the server does not serve does not
+        # (the real API server answers "404 page not found" for an unknown group).
         return ResourceTypeMissingError(f"the server does not serve {what}", status, reason, doc)
     if status == 401:
-        return UnauthorizedError(f"unauthorized: {message}", status, reason, doc)
+        message = f"unauthorized: {message}"
     return error_for(status, message, reason, doc)
 
 
-class _TLSConnection(http.client.HTTPSConnection):
-    """HTTPS with an optional TLS server name (kubeconfig `tls-server-name`) for verification."""
+class Kr8sClient:
+    """A `ResourceClient` over kr8s. Thread-safe; no request is made until the first call."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        server_name: str | None,
-        context: ssl.SSLContext,
-        timeout: float | None,
-    ) -> None:
-        super().__init__(host, port, context=context, timeout=timeout)
-        self._server_name = server_name or host
-        self._tls = context
+    def __init__(self, target: kubeconfig.Target, page_size: int = PAGE_SIZE) -> None:
+        self.default_namespace = target.namespace
+        self.context_name = target.context_name
+        self.server = target.server
+        self.page_size = page_size
+        self._target = target
+        self._headers = target.impersonation.headers()
+        self._kinds = dict(KNOWN_KINDS)
+        self._credential: ExecCredential | None = None
+        self._generation = 0  # bumped by each (re)authentication
+        self._api: Any = None
+        self._auth: Any = None
+        self._auth_lock: asyncio.Lock | None = None
 
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self._server_name)
+    # --- credentials (run on the loop) ---
 
+    def _refreshable(self) -> bool:
+        return bool(self._target.exec_config or self._target.token_file)
 
-class RestClient:
-    """A `Kube` over HTTP(S). One keep-alive connection for requests; one per stream."""
+    async def _authenticate(self, stale_generation: int | None = None) -> int:
+        """Load credentials (again when `stale_generation` is the current one, i.e. the server
+        refused them, or when the exec credential has expired); return the generation."""
+        import asyncio
 
-    def __init__(self, creds: Credentials) -> None:
-        self.creds = creds
-        self.default_namespace = creds.namespace
-        self.context_name = creds.context_name
-        self.server = creds.server
-        url = urllib.parse.urlsplit(creds.server)
-        self._https = url.scheme == "https"
-        self._host = url.hostname or "localhost"
-        self._port = url.port or (443 if self._https else 80)
-        self._prefix = url.path.rstrip("/")
-        self._ssl: ssl.SSLContext | None = None
-        self._conn: http.client.HTTPConnection | None = None
-        self._lock = threading.Lock()
-        self._discovered: dict[tuple[str, str], tuple[str, bool]] = {}
-        self._exec_token: str | None = None
-        self._exec_done = False
+        from kr8s.asyncio import Api
 
-    # --- connection plumbing ---
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is not None:
-            return self._ssl
-        ctx = ssl.create_default_context()
-        if self.creds.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        elif self.creds.ca_data:
-            ctx.load_verify_locations(cadata=self.creds.ca_data.decode())
-        cert, key = self.creds.cert_data, self.creds.key_data
-        if cert and key:
-            import tempfile
-
-            # ssl can only load a client certificate from files; keep them private and brief.
-            with tempfile.TemporaryDirectory(prefix="kubectl-canary-") as tmp:
-                cpath, kpath = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
-                for path, data in ((cpath, cert), (kpath, key)):
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(data)
-                ctx.load_cert_chain(cpath, kpath)
-        self._ssl = ctx
-        return ctx
-
-    def _apply_exec(self) -> None:
-        assert self.creds.exec_config is not None
-        status = _run_exec_plugin(self.creds.exec_config, self.creds.server)
-        self._exec_done = True
-        if status.get("token"):
-            self._exec_token = status["token"]
-        if status.get("clientCertificateData") and status.get("clientKeyData"):
-            self.creds.cert_data = status["clientCertificateData"].encode()
-            self.creds.key_data = status["clientKeyData"].encode()
-
-    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
-        if self.creds.exec_config and not self._exec_done:
-            self._apply_exec()
-        if self._https:
-            ctx = self._ssl_context()
-            return _TLSConnection(self._host, self._port, self.creds.tls_server_name, ctx, timeout)
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
-
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": "kubectl-canary"}
-        token = self._exec_token or self.creds.token
-        if not token and self.creds.token_file:
+        if self._auth_lock is None:
+            self._auth_lock = asyncio.Lock()
+        async with self._auth_lock:
+            now = datetime.now(UTC)
+            expired = self._credential is not None and self._credential.expired(now)
+            if self._api is not None and not expired and stale_generation != self._generation:
+                return self._generation
+            user = self._target.user
+            if self._target.exec_config and (
+                self._credential is None or expired or stale_generation is not None
+            ):
+                self._credential = await asyncio.to_thread(
+                    run_exec_plugin, self._target.exec_config, self.server
+                )
+                self._credential.apply(user)
+            if self._target.token_file:
+                user["token"] = self._read_token_file(self._target.token_file)
+            if self._auth is None:
+                self._api = Api(bypass_factory=True, kubeconfig=self._target.kr8s_kubeconfig())
+                self._auth = self._api.auth = _auth_class()(
+                    self._target.kr8s_kubeconfig(), self.context_name
+                )
             try:
-                with open(self.creds.token_file, encoding="utf-8") as f:
-                    token = f.read().strip()
-            except OSError as e:
-                raise ConfigError(f"cannot read token file: {e.strerror}") from None
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        elif self.creds.basic:
-            raw = f"{self.creds.basic[0]}:{self.creds.basic[1]}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode()
-        headers.update(self.creds.extra_headers)
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
+                await self._auth.reauthenticate()
+            except (ValueError, KeyError, OSError) as e:
+                raise ConfigError(f'context "{self.context_name}": {e}') from None
+            await self._api._create_session()
+            self._generation += 1
+            return self._generation
 
-    def _unreachable(self, e: Exception) -> UnreachableError:
-        detail = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        if isinstance(e, ssl.SSLError):
-            detail = f"TLS error: {e.reason or e}"
-        return UnreachableError(f"cannot reach the cluster at {self.server}: {detail}")
+    @staticmethod
+    def _read_token_file(path: str) -> str:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError as e:
+            raise ConfigError(f"cannot read token file {path}: {e.strerror}") from None
 
-    def request(
+    # --- HTTP (run on the loop) ---
+
+    def _unreachable(self, e: BaseException) -> UnreachableError:
+        from kr8s import APITimeoutError
+
+        if isinstance(e, APITimeoutError):
+            return UnreachableError(f"the cluster at {self.server} did not answer in time")
+        return UnreachableError(f"cannot reach the cluster at {self.server}: {_cause(e)}")
+
+    def _request_args(
         self,
         method: str,
         path: str,
-        body: Any = None,
-        content_type: str | None = None,
-        what: str = "",
+        query: dict[str, str] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: Any,  # an httpx.Timeout
+    ) -> dict[str, Any]:
+        base, url = _split(path)
+        headers = [("Accept", JSON), *self._headers]
+        args: dict[str, Any] = {
+            "method": method,
+            "version": "",
+            "base": base,
+            "url": url,
+            "raise_for_status": False,
+            "timeout": timeout,
+        }
+        if query:
+            args["params"] = query
+        if body is not None:
+            args["content"] = json.dumps(body).encode()
+            headers.append(("Content-Type", content_type or JSON))
+        args["headers"] = headers
+        return args
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str] | None,
+        body: Any,
+        content_type: str | None,
+        what: str,
     ) -> Obj:
-        data = None if body is None else json.dumps(body).encode()
-        if data is not None and content_type is None:
-            content_type = "application/json"
-        with self._lock:
-            for attempt in (1, 2):
-                if self._conn is None:
-                    self._conn = self._new_connection(REQUEST_TIMEOUT)
-                try:
-                    self._conn.request(
-                        method, self._prefix + path, body=data, headers=self._headers(content_type)
-                    )
-                    resp = self._conn.getresponse()
-                    raw = resp.read()
-                    break
-                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
-                    # A kept-alive connection the server closed: retry once on a fresh one.
-                    self._conn.close()
-                    self._conn = None
-                    if attempt == 2:
-                        raise self._unreachable(e) from None
-                except (OSError, http.client.HTTPException) as e:
-                    self._conn.close()
-                    self._conn = None
-                    raise self._unreachable(e) from None
-        if resp.status >= 400:
-            raise _status_error(resp.status, raw, what or path)
+        import httpx
+        from kr8s import APITimeoutError
+
+        timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+        args = self._request_args(method, path, query, body, content_type, timeout)
+        generation = await self._authenticate()
+        for attempt in (1, 2):
+            try:
+                async with self._api.call_api(**args) as resp:
+                    status, raw = resp.status_code, resp.content
+            except (httpx.TransportError, APITimeoutError) as e:
+                raise self._unreachable(e) from None
+            if status == 401 and attempt == 1 and self._refreshable():
+                generation = await self._authenticate(stale_generation=generation)
+                continue
+            break
+        if status >= 400:
+            raise _error(status, raw, what)
         if not raw:
             return {}
         try:
             result: Obj = json.loads(raw)
         except ValueError:
-            raise ApiError(f"{method} {path}: the server sent invalid JSON", resp.status) from None
+            raise ApiError(f"{method} {path}: the server sent invalid JSON", status) from None
         return result
 
-    def _stream(self, path: str, what: str, timeout: float | None) -> Iterator[bytes]:
-        conn = self._new_connection(timeout)
+    async def _lines(
+        self, path: str, query: dict[str, str], what: str, read_timeout: float | None
+    ) -> AsyncIterator[str]:
+        import httpx
+        from kr8s import APITimeoutError
+
+        timeout = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
+        args = self._request_args("GET", path, query, None, None, timeout)
+        generation = await self._authenticate()
+        streaming = False
         try:
-            try:
-                conn.request("GET", self._prefix + path, headers=self._headers())
-                resp = conn.getresponse()
-            except (OSError, http.client.HTTPException) as e:
-                raise self._unreachable(e) from None
-            if resp.status >= 400:
-                raise _status_error(resp.status, resp.read(), what)
-            while True:
-                try:
-                    line = resp.readline()
-                except TimeoutError:
+            for attempt in (1, 2):
+                async with self._api.call_api(stream=True, **args) as resp:
+                    if resp.status_code == 401 and attempt == 1 and self._refreshable():
+                        await resp.aread()
+                        generation = await self._authenticate(stale_generation=generation)
+                        continue
+                    if resp.status_code >= 400:
+                        raise _error(resp.status_code, await resp.aread(), what)
+                    streaming = True
+                    async for line in resp.aiter_lines():
+                        yield line
                     return
-                except (OSError, http.client.HTTPException) as e:
-                    raise self._unreachable(e) from None
-                if not line:
-                    return
-                yield line
-        finally:
-            conn.close()
+        except (httpx.TransportError, APITimeoutError) as e:
+            if streaming and isinstance(e, APITimeoutError):
+                return  # nothing for `read_timeout`: the stream is over
+            raise self._unreachable(e) from None
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        what: str = "",
+    ) -> Obj:
+        return _the_loop().run(self._send(method, path, query, body, content_type, what or path))
 
     # --- paths ---
 
     def _resource(self, api_version: str, kind: str) -> tuple[str, bool]:
-        known = KNOWN_KINDS.get(kind)
+        known = self._kinds.get(kind)
         if known:
             return known
-        key = (api_version, kind)
-        if key not in self._discovered:
-            base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-            doc = self.request("GET", base, what=api_version)
-            for res in doc.get("resources", []):
-                if "/" not in res["name"]:
-                    self._discovered[(api_version, res["kind"])] = (
-                        res["name"],
-                        bool(res["namespaced"]),
-                    )
-            if key not in self._discovered:
-                raise ResourceTypeMissingError(
-                    f"the server does not serve {kind} in {api_version}", 404
-                )
-        return self._discovered[key]
+        base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        doc = self._call("GET", base, what=api_version)
+        for res in doc.get("resources", []):
+            if res.get("kind") == kind and "/" not in res.get("name", ""):
+                found = (str(res["name"]), bool(res.get("namespaced")))
+                self._kinds[kind] = found
+                return found
+        raise ResourceTypeMissingError(
+            f"the server does not serve {kind} in {api_version}", 404, "NotFound"
+        )
 
-    def path(
-        self, api_version: str, kind: str, namespace: str | None, name: str | None = None
-    ) -> str:
+    def _path(self, api_version: str, kind: str, namespace: str | None, name: str = "") -> str:
         plural, namespaced = self._resource(api_version, kind)
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
         if namespaced and namespace:
-            base += f"/namespaces/{urllib.parse.quote(namespace)}"
+            base += f"/namespaces/{urllib.parse.quote(namespace, safe='')}"
         base += f"/{plural}"
-        if name:
-            base += f"/{urllib.parse.quote(name)}"
-        return base
+        return f"{base}/{urllib.parse.quote(name, safe='')}" if name else base
 
-    @staticmethod
-    def _what(api_version: str, kind: str) -> str:
-        group = api_version.rpartition("/")[0]
-        plural = KNOWN_KINDS.get(kind, (kind.lower() + "s", True))[0]
-        return f"{plural}.{group}" if group else plural
+    def _what(self, api_version: str, kind: str) -> str:
+        return resource_words(api_version, kind, self._kinds)
 
-    # --- the shared resource protocol ---
+    # --- ResourceClient ---
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        path = self._path(api_version, kind, namespace, name)
         try:
-            return self.request(
-                "GET",
-                self.path(api_version, kind, namespace, name),
-                what=self._what(api_version, kind),
-            )
-        except NotFoundError as e:
-            if isinstance(e, ResourceTypeMissingError):
-                raise
+            return self._call("GET", path, what=self._what(api_version, kind))
+        except ResourceTypeMissingError:
+            raise
+        except NotFoundError:
             return None
 
-    get_live = get  # nothing is cached: every read goes to the API server
+    get_live = get  # no caches: every read goes to the API server
 
     def list(
         self,
@@ -558,17 +544,13 @@ class RestClient:
         namespace: str | None = None,
         label_selector: str | None = None,
     ) -> tuple[Objs, str]:
-        path = self.path(api_version, kind, namespace)
-        query: dict[str, str] = {"limit": "500"}
+        path = self._path(api_version, kind, namespace)
+        query = {"limit": str(self.page_size)}
         if label_selector:
             query["labelSelector"] = label_selector
         items: Objs = []
         while True:
-            doc = self.request(
-                "GET",
-                f"{path}?{urllib.parse.urlencode(query)}",
-                what=self._what(api_version, kind),
-            )
+            doc = self._call("GET", path, query=query, what=self._what(api_version, kind))
             for item in doc.get("items") or []:
                 # List items carry no apiVersion/kind; restore them so items look like gets.
                 item.setdefault("apiVersion", api_version)
@@ -579,29 +561,54 @@ class RestClient:
                 return items, str(meta.get("resourceVersion", ""))
             query["continue"] = meta["continue"]
 
+    def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        resource_version: str,
+        timeout_seconds: int = 300,
+    ) -> Iterator[tuple[str, Obj]]:
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        path = self._path(api_version, kind, namespace)
+        what = self._what(api_version, kind)
+        lines = self._lines(path, query, what, read_timeout=timeout_seconds + 30.0)
+        for line in _the_loop().iterate(lines):
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            etype, obj = event.get("type", ""), event.get("object") or {}
+            if etype == "ERROR":
+                code = int(obj.get("code", 0) or 0) or 500
+                raise _error(code, json.dumps(obj).encode(), what)
+            yield etype, obj
+
     def create(self, obj: Obj) -> Obj:
-        meta = obj.get("metadata", {})
-        path = self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
-        return self.request("POST", path, obj, what=self._what(obj["apiVersion"], obj["kind"]))
+        av, kind = obj["apiVersion"], obj["kind"]
+        path = self._path(av, kind, obj.get("metadata", {}).get("namespace"))
+        return self._call("POST", path, body=obj, what=self._what(av, kind))
 
     def replace(self, obj: Obj) -> Obj:
-        meta = obj["metadata"]
-        path = self.path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
-        return self.request("PUT", path, obj, what=self._what(obj["apiVersion"], obj["kind"]))
+        av, kind, meta = obj["apiVersion"], obj["kind"], obj["metadata"]
+        path = self._path(av, kind, meta.get("namespace"), meta["name"])
+        return self._call("PUT", path, body=obj, what=self._what(av, kind))
 
     def patch_json(self, api_version: str, kind: str, namespace: str, name: str, ops: Objs) -> Obj:
-        path = self.path(api_version, kind, namespace, name)
-        return self.request(
-            "PATCH", path, ops, "application/json-patch+json", what=self._what(api_version, kind)
-        )
+        path = self._path(api_version, kind, namespace, name)
+        what = self._what(api_version, kind)
+        return self._call("PATCH", path, body=ops, content_type=JSON_PATCH, what=what)
 
     def patch_merge(
         self, api_version: str, kind: str, namespace: str, name: str, patch: Obj
     ) -> Obj:
-        path = self.path(api_version, kind, namespace, name)
-        return self.request(
-            "PATCH", path, patch, "application/merge-patch+json", what=self._what(api_version, kind)
-        )
+        path = self._path(api_version, kind, namespace, name)
+        what = self._what(api_version, kind)
+        return self._call("PATCH", path, body=patch, content_type=MERGE_PATCH, what=what)
 
     def delete(
         self,
@@ -611,74 +618,53 @@ class RestClient:
         name: str,
         resource_version: str | None = None,
     ) -> bool:
-        path = self.path(api_version, kind, namespace, name)
-        options: Obj = {
-            "kind": "DeleteOptions",
-            "apiVersion": "v1",
-            "propagationPolicy": "Background",
-        }
+        path = self._path(api_version, kind, namespace, name)
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         if resource_version:
-            options["preconditions"] = {"resourceVersion": resource_version}
+            body["preconditions"] = {"resourceVersion": resource_version}
         try:
-            self.request("DELETE", path, options, what=self._what(api_version, kind))
-        except NotFoundError as e:
-            if isinstance(e, ResourceTypeMissingError):
-                raise
+            self._call("DELETE", path, body=body, what=self._what(api_version, kind))
+        except ResourceTypeMissingError:
+            raise
+        except NotFoundError:
             return False
         return True
 
-    def watch(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        resource_version: str,
-        timeout_seconds: int,
-    ) -> Iterator[tuple[str, Obj]]:
-        query = urllib.parse.urlencode(
-            {
-                "watch": "true",
-                "resourceVersion": resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": str(timeout_seconds),
-            }
-        )
-        path = self.path(api_version, kind, namespace) + "?" + query
-        for line in self._stream(path, self._what(api_version, kind), timeout_seconds + 30):
-            if not line.strip():
-                continue
-            event = json.loads(line)
-            if event.get("type") == "ERROR":
-                obj = event.get("object") or {}
-                raise _status_error(int(obj.get("code", 500)), json.dumps(obj).encode(), kind)
-            yield event["type"], event["object"]
+    # --- what the CLI needs besides ---
 
     def pod_log(
         self, namespace: str, pod: str, follow: bool = False, since_seconds: int | None = None
     ) -> Iterator[str]:
-        params: dict[str, str] = {}
+        """The pod's log lines (without newline); `follow` streams until the pod ends."""
+        query: dict[str, str] = {}
         if follow:
-            params["follow"] = "true"
+            query["follow"] = "true"
         if since_seconds is not None:
-            params["sinceSeconds"] = str(since_seconds)
-        path = self.path("v1", "Pod", namespace, pod) + "/log"
-        if params:
-            path += "?" + urllib.parse.urlencode(params)
-        for line in self._stream(path, "pods/log", None if follow else REQUEST_TIMEOUT):
-            yield line.decode(errors="replace").rstrip("\n")
+            query["sinceSeconds"] = str(since_seconds)
+        path = self._path("v1", "Pod", namespace, pod) + "/log"
+        lines = self._lines(path, query, "pods/log", None if follow else REQUEST_TIMEOUT)
+        for line in _the_loop().iterate(lines):
+            yield line.rstrip("\r\n")
 
     def server_version(self) -> Obj:
-        return self.request("GET", "/version", what="version")
+        return self._call("GET", "/version", what="version")
 
     def get_path(self, path: str) -> Obj:
-        return self.request("GET", path, what=path)
+        """GET any API path that answers JSON (e.g. a service proxy)."""
+        url = urllib.parse.urlsplit(path)
+        query = dict(urllib.parse.parse_qsl(url.query)) or None
+        return self._call("GET", url.path, query=query, what=url.path)
 
 
 def connect(
-    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
-) -> RestClient:
-    """Load credentials the way kubectl does and return a client (no request made yet)."""
-    creds = load_credentials(kubeconfig, context)
-    if namespace:
-        creds.namespace = namespace
-    return RestClient(creds)
+    kubeconfig_path: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    as_user: str | None = None,
+    as_groups: tuple[str, ...] = (),
+) -> Kr8sClient:
+    """Choose the context the way kubectl does and return a client (no request made yet).
+
+    `namespace` overrides the context's; `as_user`/`as_groups` impersonate (--as, --as-group).
+    """
+    return Kr8sClient(kubeconfig.resolve(kubeconfig_path, context, namespace, as_user, as_groups))

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from kubectl_canary.kube import RestClient
+from kubectl_canary.kube import resource_words
 from kubectl_canary.resources import (
     ApiError,
     GoneError,
@@ -328,8 +328,8 @@ class StoreClient:
         try:
             return self.store.type_for(api_version, kind)
         except NotFound:
-            # Worded as the plugin's REST client words it (`kube.RestClient`).
-            what = RestClient._what(api_version, kind)
+            # Worded as the plugin's client words it.
+            what = resource_words(api_version, kind)
             raise ResourceTypeMissingError(
                 f"the server does not serve {what}", 404, "NotFound"
             ) from None

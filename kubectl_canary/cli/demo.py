@@ -25,7 +25,7 @@ from kubectl_canary.cli.agent_info import DEFAULT_NAMESPACE, read_local
 from kubectl_canary.cli.apply import apply
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.init import init, stop_local_agent
-from kubectl_canary.cli.options import Session, current_runtime
+from kubectl_canary.cli.options import KubeFlags, Session, current_runtime
 from kubectl_canary.cli.reads import get_canary
 from kubectl_canary.cli.status import render_list, render_one
 from kubectl_canary.objects.names import primary_deployment_name
@@ -218,7 +218,7 @@ def demo(ctx: click.Context, interval: str, keep: bool, no_prometheus: bool) -> 
             click.echo(f"    API server {sandbox.url}; kubeconfig {sandbox.kubeconfig}")
             click.echo(f"    metrics: {how}")
             kubeconfig = str(sandbox.kubeconfig)
-            session = Session(current_runtime(), None, None, kubeconfig)
+            session = Session(current_runtime(), KubeFlags(kubeconfig=kubeconfig))
             try:
                 story(ctx, session, kubeconfig, metrics_url, interval, workdir)
                 if keep:
@@ -272,4 +272,6 @@ def story(
     obj = get_canary(session.kube, NS, APP)
     click.echo(render_one(session, obj, None))
     say("kubectl canary status -A")
-    click.echo(render_list(Session(session.runtime, None, None, kubeconfig, True), [obj], None))
+    click.echo(
+        render_list(Session(session.runtime, KubeFlags(kubeconfig=kubeconfig), True), [obj], None)
+    )

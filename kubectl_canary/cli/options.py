@@ -23,10 +23,23 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+@dataclass(frozen=True)
+class KubeFlags:
+    """The flags that choose the cluster and the identity, as kubectl spells them."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    as_user: str | None = None  # --as
+    as_groups: tuple[str, ...] = ()  # --as-group, repeatable
+
+
+def _connect(flags: KubeFlags) -> Kube:
     from kubectl_canary import kube
 
-    return kube.connect(kubeconfig, context, namespace)
+    return kube.connect(
+        flags.kubeconfig, flags.context, flags.namespace, flags.as_user, flags.as_groups
+    )
 
 
 def _utcnow() -> datetime:
@@ -37,7 +50,7 @@ def _utcnow() -> datetime:
 class Runtime:
     """Process-wide collaborators; tests pass their own as `obj=` to CliRunner.invoke."""
 
-    connect: Callable[[str | None, str | None, str | None], Kube] = _connect
+    connect: Callable[[KubeFlags], Kube] = _connect
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
@@ -46,22 +59,32 @@ class Runtime:
 @dataclass
 class Session:
     runtime: Runtime
-    namespace_flag: str | None
-    context: str | None
-    kubeconfig: str | None
+    flags: KubeFlags
     all_namespaces: bool = False
     _kube: Kube | None = None
 
     @property
     def kube(self) -> Kube:
         if self._kube is None:
-            self._kube = self.runtime.connect(self.kubeconfig, self.context, self.namespace_flag)
+            self._kube = self.runtime.connect(self.flags)
         return self._kube
 
     @property
+    def namespace_flag(self) -> str | None:
+        return self.flags.namespace
+
+    @property
+    def context(self) -> str | None:
+        return self.flags.context
+
+    @property
+    def kubeconfig(self) -> str | None:
+        return self.flags.kubeconfig
+
+    @property
     def namespace(self) -> str:
-        if self.namespace_flag:
-            return self.namespace_flag
+        if self.flags.namespace:
+            return self.flags.namespace
         return self.kube.default_namespace
 
     @property
@@ -79,7 +102,7 @@ def current_runtime() -> Runtime:
 
 
 def kube_options(listing: bool = False, namespace_help: str | None = None) -> Callable[[F], F]:
-    """-n/--namespace, --context, --kubeconfig (and -A when the command lists).
+    """-n/--namespace, --context, --kubeconfig, --as, --as-group (and -A when the command lists).
 
     The decorated function receives `session: Session` instead of those options.
     """
@@ -87,11 +110,16 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
     def decorate(f: F) -> F:
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            flags = KubeFlags(
+                kubeconfig=kwargs.pop("kubeconfig"),
+                context=kwargs.pop("context"),
+                namespace=kwargs.pop("namespace"),
+                as_user=kwargs.pop("as_user"),
+                as_groups=tuple(kwargs.pop("as_groups")),
+            )
             session = Session(
                 runtime=current_runtime(),
-                namespace_flag=kwargs.pop("namespace"),
-                context=kwargs.pop("context"),
-                kubeconfig=kwargs.pop("kubeconfig"),
+                flags=flags,
                 all_namespaces=kwargs.pop("all_namespaces", False),
             )
             return f(*args, session=session, **kwargs)
@@ -103,6 +131,16 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 is_flag=True,
                 help="List across all namespaces.",
             )(wrapper)
+        wrapper = click.option(
+            "--as-group",
+            "as_groups",
+            metavar="GROUP",
+            multiple=True,
+            help="Group to impersonate (repeat for several); needs --as.",
+        )(wrapper)
+        wrapper = click.option(
+            "--as", "as_user", metavar="USER", help="User to impersonate for this command."
+        )(wrapper)
         wrapper = click.option(
             "--kubeconfig",
             metavar="PATH",
@@ -153,9 +191,14 @@ def complete_canary_names(ctx: click.Context, param: click.Parameter, incomplete
 
     runtime = ctx.find_object(Runtime) or Runtime()
     try:
-        kube = runtime.connect(
-            ctx.params.get("kubeconfig"), ctx.params.get("context"), ctx.params.get("namespace")
+        flags = KubeFlags(
+            kubeconfig=ctx.params.get("kubeconfig"),
+            context=ctx.params.get("context"),
+            namespace=ctx.params.get("namespace"),
+            as_user=ctx.params.get("as_user"),
+            as_groups=tuple(ctx.params.get("as_groups") or ()),
         )
+        kube = runtime.connect(flags)
         items, _ = kube.list(API_VERSION, "Canary", kube.default_namespace)
     except KubeError:
         return []

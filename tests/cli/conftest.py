@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kubectl_canary.cli.main import cli
-from kubectl_canary.cli.options import Runtime
+from kubectl_canary.cli.options import KubeFlags, Runtime
 from tests.store_client import StoreClient
 
 NOW = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
@@ -46,7 +46,7 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 def run(fake: StoreClient, clock: VirtualClock) -> Callable[..., Result]:
-    def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> StoreClient:
+    def connect(flags: KubeFlags) -> StoreClient:
         return fake
 
     def invoke(*args: str, input: str | None = None) -> Result:

@@ -93,6 +93,8 @@ def release_script():  # type: ignore[no-untyped-def]
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: its dataclasses look their module up in sys.modules.
+    sys.modules.setdefault("build_release", module)
     spec.loader.exec_module(module)
     return module
 

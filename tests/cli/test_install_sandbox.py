@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from kubectl_canary.cli.main import cli
 from kubectl_canary.cli.options import Runtime
-from kubectl_canary.kube import RestClient, connect
+from kubectl_canary.kube import Kube, connect
 
 pytestmark = [pytest.mark.e2e]
 
@@ -30,7 +30,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def kube(sandbox: Path) -> RestClient:
+def kube(sandbox: Path) -> Kube:
     return connect(str(sandbox))
 
 
@@ -42,7 +42,7 @@ def run(sandbox: Path) -> Callable[..., Result]:
     return invoke
 
 
-def bindings(kube: RestClient) -> list[tuple[str, str]]:
+def bindings(kube: Kube) -> list[tuple[str, str]]:
     found = []
     for kind in ("ClusterRoleBinding", "RoleBinding"):
         for b in kube.list(RBAC, kind, None)[0]:

@@ -115,7 +115,7 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture
-def client(server, tmp_path, monkeypatch) -> kube.RestClient:
+def client(server, tmp_path, monkeypatch) -> kube.Kube:
     (tmp_path / "token").write_text("s3cret\n")
     first = tmp_path / "a.yaml"
     first.write_text(f"""

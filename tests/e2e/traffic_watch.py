@@ -153,7 +153,7 @@ class EndpointsSampler:
         for thread in self._threads:
             thread.join(WATCH_SECONDS + 10)
 
-    def _poll(self, client: kube.RestClient) -> None:
+    def _poll(self, client: kube.Kube) -> None:
         while not self._stop.is_set():
             try:
                 obj = client.get("v1", "Endpoints", self.namespace, self.name)
@@ -163,7 +163,7 @@ class EndpointsSampler:
                 self.counts.append(len(ready_addresses(obj)))
             self._stop.wait(SAMPLE_SECONDS)
 
-    def _watch(self, client: kube.RestClient) -> None:
+    def _watch(self, client: kube.Kube) -> None:
         version = self._list(client)
         while not self._stop.is_set():
             try:
@@ -183,7 +183,7 @@ class EndpointsSampler:
                 self.errors.append(f"watch: {exc}")
                 self._stop.wait(SAMPLE_SECONDS)
 
-    def _list(self, client: kube.RestClient) -> str:
+    def _list(self, client: kube.Kube) -> str:
         listed, version = client.list("v1", "Endpoints", self.namespace)
         mine = [i for i in listed if i["metadata"]["name"] == self.name]
         self.watched.append(len(ready_addresses(mine[0])) if mine else 0)
