@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """CLI latency: `kubectl canary status -A` against `kubectl get canaries -A`, in the same run.
 
-    python3 bench/cli_latency.py [--runs 15] [--sizes 10,200] [--adapters] [--zipapp PYZ]
+    python3 bench/cli_latency.py [--runs 15] [--sizes 10,200] [--adapters] [--launcher PATH]
                                  [--kubeconfig PATH]
 
 Creates N Canaries (with a status, as the agent would leave them) and reports the median wall
 time of each command run through the real `kubectl` (the plugin is found on PATH as
-`kubectl-canary`, like a krew install; `--zipapp` measures a built launcher instead of the
-checkout), and their ratio. By default on a throwaway sandbox; `--kubeconfig` runs on that
-cluster instead, e.g. the real API server of ../shared/k8s
+`kubectl-canary`, like a krew install; `--launcher` measures an unpacked krew archive's
+`kubectl-canary` instead of the checkout), and their ratio. By default on a throwaway sandbox;
+`--kubeconfig` runs on that cluster instead, e.g. the real API server of ../shared/k8s
 (`--kubeconfig ${K8S_RUN:-/tmp/k8s-realcp}/kubeconfig`): the CRDs are applied, the Canaries
 go into `bench-*` namespaces, which are deleted at the end. With --adapters it also compares
 two ways of listing from Python, each in a fresh interpreter: the plugin's client
@@ -124,11 +124,11 @@ def drop_namespaces(kubectl: str, env: dict[str, str], wait: bool = False) -> No
     )  # fmt: skip
 
 
-def plugin_shim(folder: Path, zipapp: Path | None) -> Path:
-    """A `kubectl-canary` on PATH running this checkout (or a built zipapp) with this Python."""
+def plugin_shim(folder: Path, launcher: Path | None) -> Path:
+    """A `kubectl-canary` on PATH running this checkout (or a krew archive's launcher)."""
     shim = folder / "kubectl-canary"
-    if zipapp is not None:
-        shim.write_text(f'#!/bin/sh\nexec {sys.executable} {zipapp.resolve()} "$@"\n')
+    if launcher is not None:
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} {launcher.resolve()} "$@"\n')
     else:
         shim.write_text(
             f"#!/bin/sh\nexec {sys.executable} -c "
@@ -144,7 +144,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,200")
     parser.add_argument("--adapters", action="store_true", help="compare Python client libraries")
     parser.add_argument(
-        "--zipapp", type=Path, help="measure this built zipapp (scripts/build_release.py)"
+        "--launcher",
+        type=Path,
+        help="measure this unpacked krew archive's kubectl-canary (scripts/build_release.py)",
     )
     parser.add_argument(
         "--kubeconfig", type=Path, help="run on this cluster instead of a throwaway sandbox"
@@ -164,7 +166,7 @@ def main() -> int:
             kubeconfig, where = args.kubeconfig.resolve(), f"the cluster of {args.kubeconfig}"
         env = dict(os.environ)
         env["KUBECONFIG"] = str(kubeconfig)
-        env["PATH"] = f"{plugin_shim(tmp, args.zipapp)}{os.pathsep}{env['PATH']}"
+        env["PATH"] = f"{plugin_shim(tmp, args.launcher)}{os.pathsep}{env['PATH']}"
         env["PYTHONPATH"] = str(ROOT)
         client = KubeClient.from_kubeconfig(str(kubeconfig))
         if args.kubeconfig is not None:

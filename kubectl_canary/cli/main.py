@@ -1,7 +1,8 @@
 """`kubectl-canary`: the root command, the command registry and the process entry point.
 
-Commands are listed here explicitly (a zipapp has no file system to discover them from) but
-imported only when invoked, so `kubectl canary status` does not pay for `init` or `demo`.
+Commands are listed here explicitly (a packaged build cannot be relied on to let them be
+discovered from the file system) but imported only when invoked, so `kubectl canary status`
+does not pay for `init` or `demo`.
 """
 
 from __future__ import annotations

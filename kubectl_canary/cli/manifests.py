@@ -1,4 +1,4 @@
-"""The manifests `init` installs, read from package data (works from a zipapp too).
+"""The manifests `init` installs, read from package data (works from any install).
 
 `manifests/crds/*.yaml` are applied as they are; `manifests/agent/*.yaml` carry `${VAR}`
 placeholders (namespace, image, provider, metrics server, watched namespaces) filled in here.

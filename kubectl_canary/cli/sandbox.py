@@ -6,22 +6,22 @@ kubeconfig (point KUBECONFIG at it) and its log.
 
 from __future__ import annotations
 
-import os
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-import kubectl_canary
 from kubectl_canary.cli.errors import CliError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def require_full_install(what: str) -> None:
-    """The sandbox runs as `python -m kubectl_canary.sandbox`, which a zipapp cannot provide."""
-    if not os.path.exists(kubectl_canary.__file__ or ""):
+    """The demo and a local agent run `canary-agent`, which the krew build (the plugin alone,
+    the agent ships as an image) does not carry."""
+    if importlib.util.find_spec("agent") is None:
         raise CliError(
             f"{what} needs the full package (the krew build is plugin-only): "
             "pipx install kubectl-canary"

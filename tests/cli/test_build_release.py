@@ -136,6 +136,9 @@ def test_archive_runs_in_an_isolated_interpreter(builds, tmp_path: Path) -> None
     assert manifests.returncode == 0, manifests.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(manifests.stdout)]
     assert kinds.count("CustomResourceDefinition") == 3 and "Deployment" in kinds
+    demo = run(str(launcher), "demo")
+    assert demo.returncode != 0
+    assert "needs the full package (the krew build is plugin-only)" in demo.stderr
     # The cluster client and its compiled dependencies load from lib/ alone.
     client = run(
         "-c",
