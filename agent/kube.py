@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from kubectl_canary.resources import ApiError, GoneError, NotFoundError, Obj, error_for
+from kubectl_canary.resources import (
+    ApiError,
+    GoneError,
+    NotFoundError,
+    Obj,
+    delete_options,
+    error_for,
+    list_pages,
+)
 
 log = logging.getLogger("agent.kube")
 
@@ -288,9 +296,7 @@ class KubeClient:
         resource_version: str | None = None,
     ) -> bool:
         path = self._path(api_version, kind, namespace, name)
-        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        if resource_version:
-            body["preconditions"] = {"resourceVersion": resource_version}
+        body = delete_options(resource_version)
         try:
             self._request("DELETE", path, verb="delete", body=body)
         except NotFoundError:
@@ -314,21 +320,13 @@ class KubeClient:
     ) -> tuple[list[Obj], str]:
         """All objects (following `continue` pages) and the list's resourceVersion."""
         path = self._path(api_version, kind, namespace)
-        items: list[Obj] = []
-        query: dict[str, Any] = {"limit": self.page_size}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        while True:
-            doc = self._request("GET", path, verb="list", query=query)
-            for item in doc.get("items") or []:
-                # List items carry no apiVersion/kind; restore them so items look like gets.
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", kind)
-                items.append(item)
-            meta = doc.get("metadata") or {}
-            if not meta.get("continue"):
-                return items, str(meta.get("resourceVersion", ""))
-            query["continue"] = meta["continue"]
+        return list_pages(
+            lambda query: self._request("GET", path, verb="list", query=query),
+            api_version,
+            kind,
+            self.page_size,
+            label_selector,
+        )
 
     def watch(
         self,

@@ -53,7 +53,9 @@ from kubectl_canary.resources import (
     ResourceClient,
     ResourceTypeMissingError,
     UnreachableError,
+    delete_options,
     error_for,
+    list_pages,
 )
 
 if TYPE_CHECKING:
@@ -545,21 +547,14 @@ class Kr8sClient:
         label_selector: str | None = None,
     ) -> tuple[Objs, str]:
         path = self._path(api_version, kind, namespace)
-        query = {"limit": str(self.page_size)}
-        if label_selector:
-            query["labelSelector"] = label_selector
-        items: Objs = []
-        while True:
-            doc = self._call("GET", path, query=query, what=self._what(api_version, kind))
-            for item in doc.get("items") or []:
-                # List items carry no apiVersion/kind; restore them so items look like gets.
-                item.setdefault("apiVersion", api_version)
-                item.setdefault("kind", kind)
-                items.append(item)
-            meta = doc.get("metadata") or {}
-            if not meta.get("continue"):
-                return items, str(meta.get("resourceVersion", ""))
-            query["continue"] = meta["continue"]
+        what = self._what(api_version, kind)
+        return list_pages(
+            lambda query: self._call("GET", path, query=query, what=what),
+            api_version,
+            kind,
+            self.page_size,
+            label_selector,
+        )
 
     def watch(
         self,
@@ -619,9 +614,7 @@ class Kr8sClient:
         resource_version: str | None = None,
     ) -> bool:
         path = self._path(api_version, kind, namespace, name)
-        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        if resource_version:
-            body["preconditions"] = {"resourceVersion": resource_version}
+        body = delete_options(resource_version)
         try:
             self._call("DELETE", path, body=body, what=self._what(api_version, kind))
         except ResourceTypeMissingError:

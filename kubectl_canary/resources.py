@@ -21,7 +21,7 @@ the real API server):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 Obj = dict[str, Any]
@@ -94,6 +94,41 @@ def error_for(status: int, message: str, reason: str = "", body: Obj | None = No
     elif status == 410:
         cls = GoneError
     return cls(message, status, reason, body)
+
+
+def list_pages(
+    fetch: Callable[[dict[str, str]], Obj],
+    api_version: str,
+    kind: str,
+    page_size: int,
+    label_selector: str | None,
+) -> tuple[Objs, str]:
+    """Every item of a list, page by page (`limit`, then `continue`), and the resourceVersion
+    of the list. `fetch` GETs the collection with the query it is given."""
+    query = {"limit": str(page_size)}
+    if label_selector:
+        query["labelSelector"] = label_selector
+    items: Objs = []
+    while True:
+        doc = fetch(dict(query))
+        for item in doc.get("items") or []:
+            # List items carry no apiVersion/kind; restore them so items look like gets.
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+            items.append(item)
+        meta = doc.get("metadata") or {}
+        if not meta.get("continue"):
+            return items, str(meta.get("resourceVersion", ""))
+        query["continue"] = meta["continue"]
+
+
+def delete_options(resource_version: str | None) -> Obj:
+    """The body of a DELETE both adapters send: dependents go in the background (garbage
+    collection), and a resourceVersion, when given, must still be the object's."""
+    body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+    if resource_version:
+        body["preconditions"] = {"resourceVersion": resource_version}
+    return body
 
 
 class Resources(Protocol):
