@@ -123,8 +123,14 @@ def wait_invalid(c: ClusterView, ns: str, name: str, *words: str) -> str:
     message = str(condition(c, ns, name, "Valid").get("message", ""))
     for word in words:
         assert word.lower() in message.lower(), message
-    warnings = [e for e in c.events(ns, name) if e.get("type") == "Warning"]
-    assert warnings, f"no Warning event for {ns}/{name}"
+    # The agent writes the status first and posts the Event after it in the same tick, so a
+    # reader can see the condition a moment before the Event exists.
+    wait_for(
+        f"a Warning event for {ns}/{name}",
+        lambda: any(e.get("type") == "Warning" for e in c.events(ns, name)),
+        30,
+        0.5,
+    )
     return message
 
 
