@@ -6,9 +6,10 @@
   desired object with the live one field by field would see a difference on every tick.
   Updates are full replaces guarded by resourceVersion, retried from a fresh read on conflict.
 - Taking over an object that exists but is not ours (no MANAGED_BY_LABEL) saves its spec in
-  ORIGINAL_SPEC_ANNOTATION first and adds no ownerReference, so deleting the Canary never
-  garbage-collects a user's object; `release` restores that spec, or deletes what we created
-  (or rewrites and hands it over, when it must keep serving). docs/release-semantics.md.
+  ORIGINAL_SPEC_ANNOTATION first, changes only the fields the router steers (`takeover.py`)
+  and adds no ownerReference, so deleting the Canary never garbage-collects a user's object;
+  `release` restores that spec, or deletes what we created (or rewrites and hands it over,
+  when it must keep serving). docs/release-semantics.md.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Collection, Mapping
-from typing import Any
 
 from kubectl_canary.api.model import MANAGED_BY_LABEL, ORIGINAL_SPEC_ANNOTATION, Canary
 from kubectl_canary.objects.gitops import is_tracking
 from kubectl_canary.objects.hashes import DATA_FIELDS, applied_hash
-from kubectl_canary.objects.metadata import APPLIED_HASH_ANNOTATION, is_ours, is_owned_by
+from kubectl_canary.objects.metadata import (
+    APPLIED_HASH_ANNOTATION,
+    is_ours,
+    is_owned_by,
+    is_taken_over,
+)
+from kubectl_canary.objects.takeover import foreign_manager, is_subset, taken_over_spec
 from kubectl_canary.resources import ConflictError, Obj, ResourceClient
 
 # Spec fields the API server assigns to a Service; a replace must carry them over.
@@ -45,22 +51,6 @@ def _ids(obj: Obj) -> tuple[str, str, str, str]:
     return obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]
 
 
-def is_subset(desired: Any, live: Any) -> bool:
-    """True when every field of `desired` has the same value in `live` (which may hold more:
-    server defaults). Lists must have the same length and match element by element."""
-    if isinstance(desired, dict):
-        return isinstance(live, dict) and all(
-            k in live and is_subset(v, live[k]) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(desired) == len(live)
-            and all(is_subset(d, x) for d, x in zip(desired, live, strict=True))
-        )
-    return bool(desired == live)
-
-
 def ensure(
     client: ResourceClient,
     desired: Obj,
@@ -76,8 +66,10 @@ def ensure(
     rewrites when the live spec no longer contains ours (someone edited it): use it for objects
     whose values the server does not canonicalise (Services, routing objects), not Deployments.
     `adopt` takes over an object of the same name that nobody manages (its spec is saved for
-    `release`): only for what users call, the apex Service and the routing object. Anything
-    else in the way (a user's HPA, Deployment or Service named like ours) is an OwnershipError.
+    `release`; only the steered fields change, `takeover.py`): only for what users call, the
+    apex Service and the routing object, and never one another controller owns or steers.
+    Anything else in the way (a user's HPA, Deployment or Service named like ours) is an
+    OwnershipError.
     """
     owner = desired["metadata"]["labels"][MANAGED_BY_LABEL]
     want = applied_hash(desired, create_only)
@@ -110,6 +102,12 @@ def ensure(
                 f"{kind} {namespace}/{name} exists and is not managed by kubectl-canary; it is "
                 "not taken over: rename or delete it, or let the Canary use another name"
             )
+        other = foreign_manager(live, owner) if live_owner is None else None
+        if other is not None:
+            raise OwnershipError(
+                f"{kind} {namespace}/{name} is managed by {other}; it is not taken over: "
+                "two controllers steering one object would fight over every request"
+            )
         try:
             return client.replace(_updated(live, desired, want, create_only))
         except ConflictError:
@@ -126,21 +124,29 @@ def _in_sync(
         return False
     if (meta.get("annotations") or {}).get(APPLIED_HASH_ANNOTATION) != want:
         return False
+    if not drift:
+        return True
+    live_spec = live.get("spec") or {}
+    if is_taken_over(live):
+        return taken_over_spec(live["kind"], live_spec, desired.get("spec") or {}) == live_spec
     spec = {k: v for k, v in (desired.get("spec") or {}).items() if k not in create_only}
-    return not drift or is_subset(spec, live.get("spec") or {})
+    return is_subset(spec, live_spec)
 
 
 def _updated(live: Obj, desired: Obj, want: str, create_only: Collection[str]) -> Obj:
-    """The live object with our spec and metadata, keeping what the server or user owns."""
+    """The live object with our spec and metadata, keeping what the server or user owns: of
+    a user's object (being taken over, or taken over before), only the steered fields change."""
     result = copy.deepcopy(live)
     meta = _meta(result)
     taken_over = (meta.get("labels") or {}).get(MANAGED_BY_LABEL) is None
-    keep = tuple(create_only) + _SERVER_ASSIGNED_SPEC.get(result["kind"], ())
     old_spec = live.get("spec") or {}
-    spec = copy.deepcopy(desired.get("spec") or {})
-    for key in keep:
-        if key in old_spec:
-            spec[key] = copy.deepcopy(old_spec[key])
+    if taken_over or is_taken_over(live):
+        spec = taken_over_spec(result["kind"], old_spec, desired.get("spec") or {})
+    else:
+        spec = copy.deepcopy(desired.get("spec") or {})
+        for key in tuple(create_only) + _SERVER_ASSIGNED_SPEC.get(result["kind"], ()):
+            if key in old_spec:
+                spec[key] = copy.deepcopy(old_spec[key])
     if "spec" in desired or "spec" in live:
         result["spec"] = spec
     for key in DATA_FIELDS:

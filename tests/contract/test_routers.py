@@ -25,7 +25,8 @@ from kubectl_canary.objects.routers import (
     router_for,
     router_names,
 )
-from kubectl_canary.objects.writer import OwnershipError, is_subset
+from kubectl_canary.objects.takeover import is_subset
+from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ConflictError, Obj
 from tests.store_client import StoreClient
 
