@@ -73,9 +73,10 @@ class Executor:
         elif isinstance(action, Initialize):
             if target is None:
                 raise RuntimeError(f"cannot initialize: Deployment {canary.spec.target_ref.name}")
-            kit.initialize(canary, client, target)
+            kit.initialize(canary, client, target, action.routing)
             ensure_primary_hpa(client, canary)
-            kit.router(canary, client).reconcile(canary)
+            if action.routing:
+                kit.router(canary, client).reconcile(canary)
         elif isinstance(action, ScaleTarget):
             self._scale_target(canary, target, action.replicas)
         elif isinstance(action, SetRoutes):

@@ -48,12 +48,13 @@ from kubectl_canary.api.model import (
     Canary,
     CanaryStatus,
     MetricTemplate,
+    Phase,
 )
 from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_status
 from kubectl_canary.api.render import render_status
-from kubectl_canary.objects.apex import apex_serves_target
+from kubectl_canary.objects.apex import apex_serves_target, pods_of, service_serves
 from kubectl_canary.objects.builders import HPA_API
-from kubectl_canary.objects.names import primary_name
+from kubectl_canary.objects.names import primary_name, service_name, service_names
 from kubectl_canary.objects.selectors import generated_names_problem
 from kubectl_canary.objects.writer import OwnershipError
 from kubectl_canary.resources import ApiError, NotFoundError, Obj
@@ -83,6 +84,11 @@ def _reverting(canary: Canary) -> bool:
         and canary.spec.revert_on_deletion
         and FINALIZER in canary.finalizers
     )
+
+
+def _onboarding(canary: Canary) -> bool:
+    """A Canary initialising (not being deleted): staged onboarding waits on endpoints."""
+    return canary.deletion_timestamp is None and canary.status.phase == Phase.INITIALIZING
 
 
 class EventSink:
@@ -179,8 +185,19 @@ class Ticker:
             hpa = self._caches.get(HPA_API, "HorizontalPodAutoscaler", ns, ref.name)
         request = pending_request(canary, clog.warning)
         on_target = self._apex_on_target(canary, target) if _reverting(canary) else None
+        on_primary = self._on_primary(canary, primary) if _onboarding(canary) else (None, None)
         obs = observations(
-            canary, target, target_hash, primary, "", routes, hpa, request, spec_error, on_target
+            canary,
+            target,
+            target_hash,
+            primary,
+            "",
+            routes,
+            hpa,
+            request,
+            spec_error,
+            on_target,
+            on_primary,
         )
         decision = self._decide_fully(canary, obs, now, templates, clog)
         executor = Executor(self._client, self._toolkit, clog)
@@ -201,6 +218,17 @@ class Ticker:
         so the API load does not grow with the number of canaries. None: cannot tell.
         """
         return apex_serves_target(self._client, canary, target)
+
+    def _on_primary(self, canary: Canary, primary: Obj | None) -> tuple[bool | None, bool | None]:
+        """Whether the primary Service's and the apex Service's ready endpoints are all the
+        primary's pods: three live reads, made only while a Canary initialises (as for
+        `_apex_on_target`, the API load does not grow with the number of canaries)."""
+        pods = pods_of(self._client, primary)
+        _, primary_service, _ = service_names(canary)
+        return (
+            service_serves(self._client, canary.namespace, primary_service, pods),
+            service_serves(self._client, canary.namespace, service_name(canary), pods),
+        )
 
     def _target_hash(self, ns: str, target: Obj) -> str:
         configs: dict[tuple[str, str], Obj | None] = {}

@@ -41,8 +41,11 @@ class Toolkit(Protocol):
     def template_hash(self, deployment: Obj, configs: Mapping[tuple[str, str], Obj | None]) -> str:
         """Checksum of the pod template plus the given tracked configs' data."""
 
-    def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
-        """Create/update the primary Deployment and the Services (not the routing object)."""
+    def initialize(
+        self, canary: Canary, client: ResourceClient, target: Obj, routing: bool
+    ) -> None:
+        """Create/update the primary Deployment and the Services (not the routing object);
+        the apex Service only with `routing` (see `Initialize`)."""
 
     def promote(
         self, canary: Canary, client: ResourceClient, target: Obj, with_replicas: bool

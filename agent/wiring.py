@@ -84,8 +84,10 @@ class ProviderToolkit:
         }
         return hashes.template_hash(deployment, config_hashes)
 
-    def initialize(self, canary: Canary, client: ResourceClient, target: Obj) -> None:
-        primary.initialize(client, canary, target, self._no_copy)
+    def initialize(
+        self, canary: Canary, client: ResourceClient, target: Obj, routing: bool
+    ) -> None:
+        primary.initialize(client, canary, target, routing, self._no_copy)
 
     def promote(
         self, canary: Canary, client: ResourceClient, target: Obj, with_replicas: bool

@@ -34,21 +34,35 @@ def reconcile_finalizer(t: Tick) -> None:
 
 
 def initializing_tick(t: Tick) -> None:
-    """Create the generated objects; once the primary serves, scale the target to zero.
+    """Onboard in three steps, so the name users call always has a ready endpoint behind it:
+
+    1. create the primary Deployment and its Services, leaving the apex Service and the
+       routing object alone (a user's keeps sending traffic to the target's pods);
+    2. once the primary is ready and the primary Service's endpoints are its pods, point the
+       apex Service and the routing object at the primary (taking a user's over);
+    3. once the routing object is ours and the apex Service's endpoints are the primary's
+       pods, scale the target to zero.
 
     The first deployment is promoted without analysis (Flagger): the target's revision
     becomes both the last applied and the last promoted one.
     """
-    t.act(Initialize())
-    t.enter(Phase.INITIALIZING)
     primary = t.obs.primary
     threshold = t.analysis.primary_ready_threshold
-    if readiness.is_ready(primary, threshold) and t.obs.routes is not None:
+    ready = readiness.is_ready(primary, threshold)
+    routed = t.obs.routes is not None
+    t.act(Initialize(routing=routed or (ready and t.obs.primary_service_on_primary is True)))
+    t.enter(Phase.INITIALIZING)
+    if ready and routed and t.obs.apex_on_primary is True:
         t.act(ScaleTarget(0))
         revision = t.obs.target.template_hash
         t.update(last_applied_spec=revision, last_promoted_spec=revision, canary_weight=0)
         t.enter(Phase.INITIALIZED)
         t.event(f"Initialization done! {t.display}")
+        return
+    if ready:
+        # Only the endpoints controller is awaited (a second or two), and nothing triggers a
+        # tick when it catches up (Endpoints are not watched): look again soon.
+        t.requeue_within(ENDPOINTS_REQUEUE_SECONDS)
         return
     if primary.exists:
         reason = readiness.waiting_reason(primary, threshold)

@@ -75,6 +75,11 @@ class Observations:
     # ready Endpoints are all pods of the target (at least one), i.e. the endpoints controller
     # has caught up with `Revert`, so the routing object may go and the primary be collected.
     apex_on_target: bool | None = None
+    # Initializing only (None: not observed, counts as not yet): whether the ready Endpoints of
+    # the primary Service `<svc>-primary` (what a routing object sends traffic to) and of the
+    # apex Service are all pods of the primary, at least one.
+    primary_service_on_primary: bool | None = None
+    apex_on_primary: bool | None = None
 
 
 # ----- actions, executed by the runtime in order -----
@@ -82,7 +87,13 @@ class Observations:
 
 @dataclass(frozen=True)
 class Initialize:
-    """Create/update the primary Deployment, the Services and the routing object (100/0)."""
+    """Create/update the primary Deployment, the Services and the routing object (100/0).
+
+    `routing=False`: all but the apex Service and the routing object, which users call and
+    which may be theirs to take over; while the primary is not serving they are left as they
+    are (a user's keeps sending traffic to the target's pods)."""
+
+    routing: bool = True
 
 
 @dataclass(frozen=True)

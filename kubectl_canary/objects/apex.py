@@ -1,5 +1,6 @@
-"""The apex Service at the hand-back: pointed at the target's pods, and whether its ready
-endpoints are the target's pods yet (what both revertOnDeletion and offboard wait for)."""
+"""The apex Service at the hand-back: pointed at the target's pods; and whether a Service's
+ready endpoints are a Deployment's pods yet: the target's (what both revertOnDeletion and
+offboard wait for) or the primary's (what onboarding waits for)."""
 
 from __future__ import annotations
 
@@ -40,15 +41,16 @@ def label_selector(selector: Obj) -> str:
     return ",".join(parts)
 
 
-def apex_on_target(endpoints: Obj | None, target_pods: Iterable[Obj]) -> bool:
-    """Whether a Service's ready endpoints are all pods of the target (and there is one).
+def serves_only(endpoints: Obj | None, pods: Iterable[Obj]) -> bool:
+    """Whether a Service's ready endpoints are all among `pods` (and there is one).
 
-    Right after the hand-back points the apex Service at the target, its Endpoints still list
-    the primary's pods until the endpoints controller catches up; letting go of the primary
-    then (garbage collection, offboard's deletion) would remove pods that still take requests.
-    So every ready address naming a Pod must name one of `target_pods` (the pods the target
-    Deployment's selector chooses). Ready addresses naming no Pod at all are maintained by hand
-    (a Service without selector): nothing to compare them with, they pass.
+    A Service whose selector just changed still lists the pods of its old selector until the
+    endpoints controller catches up. So every ready address naming a Pod must name one of
+    `pods` (the pods a Deployment's selector chooses): the hand-back waits for the target's
+    (letting go of the primary earlier would remove pods that still take requests), the
+    onboarding for the primary's (scaling the target to zero earlier would). Ready addresses
+    naming no Pod at all are maintained by hand (a Service without selector): nothing to
+    compare them with, they pass.
     """
     addresses = [
         a for s in (endpoints or {}).get("subsets") or [] for a in s.get("addresses") or []
@@ -57,20 +59,33 @@ def apex_on_target(endpoints: Obj | None, target_pods: Iterable[Obj]) -> bool:
         return False
     refs = [a.get("targetRef") or {} for a in addresses]
     serving = {r["name"] for r in refs if r.get("kind") == "Pod" and r.get("name")}
-    ours = {(p.get("metadata") or {}).get("name") for p in target_pods}
+    ours = {(p.get("metadata") or {}).get("name") for p in pods}
     return serving <= ours
 
 
-def apex_serves_target(client: ResourceClient, canary: Canary, target: Obj | None) -> bool | None:
-    """`apex_on_target` read from the cluster: the apex Service's Endpoints and the target's
-    pods (two live reads: neither is cached). None when it cannot tell (no target, or a
-    target without selector, which would list every pod of the namespace)."""
-    if target is None:
+def pods_of(client: ResourceClient, deployment: Obj | None) -> list[Obj] | None:
+    """The pods a Deployment's selector chooses (a live list: Pods are not cached). None when
+    it cannot tell: no Deployment, or one without selector (that would be every pod)."""
+    if deployment is None:
         return None
-    selector = label_selector((target.get("spec") or {}).get("selector") or {})
+    selector = label_selector((deployment.get("spec") or {}).get("selector") or {})
     if not selector:
         return None
-    ns = canary.namespace
-    endpoints = client.get("v1", "Endpoints", ns, service_name(canary))
-    pods, _ = client.list("v1", "Pod", ns, label_selector=selector)
-    return apex_on_target(endpoints, pods)
+    namespace = (deployment.get("metadata") or {}).get("namespace", "")
+    pods, _ = client.list("v1", "Pod", namespace, label_selector=selector)
+    return pods
+
+
+def service_serves(
+    client: ResourceClient, namespace: str, service: str, pods: list[Obj] | None
+) -> bool | None:
+    """`serves_only` read from the cluster (Endpoints are not cached); None without pods."""
+    if pods is None:
+        return None
+    return serves_only(client.get("v1", "Endpoints", namespace, service), pods)
+
+
+def apex_serves_target(client: ResourceClient, canary: Canary, target: Obj | None) -> bool | None:
+    """Whether the apex Service's ready endpoints are the target's pods (two live reads).
+    None when it cannot tell (see `pods_of`)."""
+    return service_serves(client, canary.namespace, service_name(canary), pods_of(client, target))

@@ -38,10 +38,15 @@ PRIMARY_CREATE_ONLY = (
 
 
 def initialize(
-    client: ResourceClient, canary: Canary, target: Obj, no_copy: Collection[str] = ()
+    client: ResourceClient,
+    canary: Canary,
+    target: Obj,
+    routing: bool = True,
+    no_copy: Collection[str] = (),
 ) -> None:
     """Create/update the primary Deployment and the Services (not the routing object, nor
-    the HPA copy: `ensure_primary_hpa`)."""
+    the HPA copy: `ensure_primary_hpa`). The apex Service, the name users call, only with
+    `routing`: onboarding points it at the primary only once the primary serves."""
     # The copies first: the primary's template references them.
     write_config_copies(client, canary, target, False, no_copy)
     primary = primary_deployment(target, canary, no_copy=no_copy)
@@ -50,7 +55,8 @@ def initialize(
     for svc in services(target, canary):
         # Only the apex Service, the name users call, may be a user's to take over.
         adopt = svc["metadata"]["name"] == apex
-        ensure(client, svc, detect_drift=True, adopt=adopt)
+        if routing or not adopt:
+            ensure(client, svc, detect_drift=True, adopt=adopt)
 
 
 def promote(

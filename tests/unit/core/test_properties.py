@@ -95,7 +95,7 @@ class Checker:
     request_ids: int = 0
 
     def run(self, operations: list[tuple[tuple[Any, ...], list[int]]]) -> None:
-        for _ in range(2):  # initialise: the interesting part starts with a release
+        for _ in range(3):  # initialise: the interesting part starts with a release
             self.tick(60)
         for operation, ticks in operations:
             self.change(operation)

@@ -71,7 +71,7 @@ def test_last_metrics_hold_every_value_against_its_threshold() -> None:
 
 
 def test_promoted_condition_follows_the_phase() -> None:
-    initialized = decide(canary(), observe(), at(0)).status
+    initialized = decide(canary(), observe(apex_on_primary=True), at(0)).status
     promoted = {c.type: c for c in initialized.conditions}["Promoted"]
     assert (promoted.status, promoted.reason) == ("True", "Initialized")
     assert initialized.last_transition_time == stamp(0)

@@ -17,9 +17,12 @@ def test_the_story_of_design_section_1() -> None:
         timeline.append((decision.status.phase, events(decision)))
 
     # 2. The agent initialises; the first deployment is promoted without analysis.
-    tick()  # creates mhs-primary and the routing object
+    tick()  # creates mhs-primary, leaving the apex Service and the routing object alone
     assert world.primary_version == "1.1.1"
-    tick()  # the primary is ready: scale the target to 0
+    assert world.routes is None
+    tick()  # the primary serves: the routing object points at it
+    assert world.routes is not None and world.target_replicas == 2
+    tick()  # the apex Service's endpoints are the primary's pods: scale the target to 0
     assert world.target_replicas == 0
     tick()  # nothing to do
     # 3. 1.1.2: scaled up, then 10, 20, 30, 40, 50, promoted, routed back, scaled down.
@@ -35,6 +38,7 @@ def test_the_story_of_design_section_1() -> None:
     tick()  # Failed stays Failed: a failed revision never runs again on its own
 
     assert timeline == [
+        (Phase.INITIALIZING, []),
         (Phase.INITIALIZING, []),
         (Phase.INITIALIZED, ["Initialization done! mhs.application"]),
         (Phase.INITIALIZED, []),
@@ -93,7 +97,7 @@ def test_the_story_of_design_section_1() -> None:
 def test_story_routes_and_scaling_in_order() -> None:
     """The weights the router was given over the 1.1.2 release, and its scale calls."""
     world = World(canary())
-    for _ in range(3):
+    for _ in range(4):
         world.tick()
     world.target_version = "1.1.2"
     for _ in range(9):

@@ -93,41 +93,101 @@ def waited(message: str) -> tuple[HistoryEntry, ...]:
 
 
 CASES = [
-    # ----- initialisation -----
+    # ----- initialisation (staged: never a moment without a ready endpoint) -----
     pytest.param(
         Case(
             canary(),
             observe(primary=WorkloadObservation(False), routes=None),
             Phase.INITIALIZING,
             [],
-            [Initialize()],
+            [Initialize(routing=False)],
         ),
-        id="init-creates-objects",
+        id="init-creates-the-primary-side-only",
     ),
     pytest.param(
         Case(
             canary(),
-            observe(primary=workload(ready=0)),
+            observe(primary=workload(ready=0), routes=None),
             Phase.INITIALIZING,
             [f"mhs-primary.application not ready: {NOT_READY}"],
-            [Initialize()],
+            [Initialize(routing=False)],
         ),
         id="init-waits-for-primary",
     ),
     pytest.param(
         Case(
             canary(),
-            observe(),
+            observe(routes=None, primary_service_on_primary=False, apex_on_primary=True),
+            Phase.INITIALIZING,
+            [],
+            [Initialize(routing=False)],
+        ),
+        id="init-ready-primary-waits-for-its-service-endpoints",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(routes=None),
+            Phase.INITIALIZING,
+            [],
+            [Initialize(routing=False)],
+        ),
+        id="init-unobserved-endpoints-count-as-not-yet",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(routes=None, primary_service_on_primary=True, apex_on_primary=True),
+            Phase.INITIALIZING,
+            [],
+            [Initialize(routing=True)],
+        ),
+        id="init-routes-to-the-primary-once-it-serves",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(primary=workload(ready=1), routes=None, primary_service_on_primary=True),
+            Phase.INITIALIZING,
+            [f"mhs-primary.application not ready: {ONE_OF_TWO}"],
+            [Initialize(routing=False)],
+        ),
+        id="init-serving-service-but-primary-below-threshold",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(apex_on_primary=False),
+            Phase.INITIALIZING,
+            [],
+            [Initialize(routing=True)],
+        ),
+        id="init-keeps-the-target-until-the-apex-endpoints-are-the-primary",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(primary=workload(ready=1), apex_on_primary=True),
+            Phase.INITIALIZING,
+            [f"mhs-primary.application not ready: {ONE_OF_TWO}"],
+            [Initialize(routing=True)],
+        ),
+        id="init-routed-primary-no-longer-ready",
+    ),
+    pytest.param(
+        Case(
+            canary(),
+            observe(apex_on_primary=True),
             Phase.INITIALIZED,
             ["Initialization done! mhs.application"],
-            [Initialize(), ScaleTarget(0)],
+            [Initialize(routing=True), ScaleTarget(0)],
         ),
         id="init-done",
     ),
     pytest.param(
         Case(
             canary(analysis_spec=analysis(primary_ready_threshold=50)),
-            observe(primary=workload(ready=1)),
+            observe(primary=workload(ready=1), apex_on_primary=True),
             Phase.INITIALIZED,
             ["Initialization done! mhs.application"],
             [Initialize(), ScaleTarget(0)],
@@ -137,7 +197,7 @@ CASES = [
     pytest.param(
         Case(
             canary(revert_on_deletion=True),
-            observe(),
+            observe(apex_on_primary=True),
             Phase.INITIALIZED,
             ["Initialization done! mhs.application"],
             [AddFinalizer(), Initialize(), ScaleTarget(0)],
@@ -1078,3 +1138,21 @@ def test_waiting_for_the_endpoints_is_recorded_once_and_polled_briefly() -> None
     done = run_tick(replace(subject, status=first.status), replace(obs, apex_on_target=True), at(4))
     assert done.actions[:3] == (Revert(), RevertRouting(), RemoveFinalizer())
     assert not any(isinstance(a, RequeueAfter) for a in done.actions)
+
+
+@pytest.mark.parametrize(
+    ("obs", "requeue"),
+    [
+        (observe(routes=None), 2.0),  # the primary Service's endpoints: a second or two
+        (observe(apex_on_primary=False), 2.0),  # the apex Service's endpoints
+        (observe(primary=workload(ready=0), routes=None), 10.0),  # pods take longer
+    ],
+    ids=["primary-service", "apex", "primary-pods"],
+)
+def test_onboarding_looks_again_soon_while_endpoints_catch_up(
+    obs: Observations, requeue: float
+) -> None:
+    """Nothing triggers a tick when an endpoints controller catches up (Endpoints are not
+    watched), so a ready primary waiting on endpoints polls briefly."""
+    decision = run_tick(canary(), obs, at(0))
+    assert [a for a in decision.actions if isinstance(a, RequeueAfter)] == [RequeueAfter(requeue)]

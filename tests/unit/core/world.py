@@ -3,9 +3,9 @@
 It applies the core's actions the way the runtime would (scale, route, promote, finalizers)
 and turns its state back into observations, so tests can tell a release as a story instead of
 hand-writing every observation. Pods are ready as soon as they are asked for, except for
-versions listed in `crashing`; metrics come from per-version behaviour. The apex Service's
-endpoints follow its selector one tick late, as an endpoints controller that has not caught up
-when the next tick observes.
+versions listed in `crashing`; metrics come from per-version behaviour. The Services'
+endpoints follow their selectors one tick late, as an endpoints controller that has not caught
+up when the next tick observes.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class World:
     service_on_target: bool = False
     endpoints_on_target: bool = False
     routing_reverted: bool = False
+    # Onboarding: the primary Service's and the apex Service's ready endpoints are the
+    # primary's pods (one tick after the primary is ready, and after the routing is ours).
+    primary_service_serves: bool = False
+    apex_on_primary: bool = False
     decisions: list[Decision] = field(default_factory=list)
 
     def _workload(self, version: str, replicas: int) -> WorkloadObservation:
@@ -81,6 +85,8 @@ class World:
             deleting=self.deleting,
             # The runtime reads the endpoints only for a Canary being deleted.
             apex_on_target=self.endpoints_on_target if self.deleting else None,
+            primary_service_on_primary=self.primary_service_serves,
+            apex_on_primary=self.apex_on_primary,
         )
 
     def metrics(self) -> dict[str, MetricResult]:
@@ -103,7 +109,7 @@ class World:
                 if self.primary_version is None:
                     self.primary_version = self.target_version
                     self.primary_replicas = self.target_replicas
-                if self.routes is None:
+                if self.routes is None and action.routing:
                     self.routes = Routes(100, 0)
             elif isinstance(action, ScaleTarget):
                 self.target_replicas = action.replicas
@@ -140,5 +146,14 @@ class World:
         self.apply(decision)
         target_serves = self.target_replicas > 0 and self.target_version not in self.crashing
         self.endpoints_on_target = selected_target and target_serves
+        primary_serves = (
+            self.primary_version is not None
+            and self.primary_replicas > 0
+            and self.primary_version not in self.crashing
+        )
+        # The routing written this tick is what the endpoints controller follows by the next.
+        routed = self.routes is not None
+        self.apex_on_primary = self.primary_service_serves and routed and primary_serves
+        self.primary_service_serves = primary_serves
         self.decisions.append(decision)
         return decision

@@ -195,7 +195,7 @@ def kit() -> ProviderToolkit:
 def test_initialize_writes_the_copies_before_the_primary() -> None:
     client, target = seeded("hello")
 
-    kit().initialize(canary(), client, target)
+    kit().initialize(canary(), client, target, True)
 
     creates = [(kind, name) for verb, kind, name in client.writes if verb == "create"]
     assert creates[:3] == [
@@ -215,14 +215,14 @@ def test_initialize_writes_the_copies_before_the_primary() -> None:
 
 def test_initialize_again_keeps_the_copied_data_promotion_updates_it() -> None:
     client, target = seeded("hello")
-    kit().initialize(canary(), client, target)
+    kit().initialize(canary(), client, target, True)
     live = client.get("v1", "ConfigMap", NS, "cfg")
     assert live is not None
     client.replace({**live, "data": {"GREETING": "bonjour"}})
 
     # Initialise runs again on a spec change mid-release: the new data must not reach the
     # primary's pods without analysis.
-    kit().initialize(canary(), client, target)
+    kit().initialize(canary(), client, target, True)
     copied = client.get("v1", "ConfigMap", NS, "cfg-primary")
     assert copied is not None and copied["data"] == {"GREETING": "hello"}
 
@@ -241,7 +241,7 @@ def test_initialize_again_keeps_the_copied_data_promotion_updates_it() -> None:
 
 def test_promotion_writes_the_copies_before_the_new_template() -> None:
     client, target = seeded("hello")
-    kit().initialize(canary(), client, target)
+    kit().initialize(canary(), client, target, True)
     target = client.get("apps/v1", "Deployment", NS, "podinfo") or {}
     container = target["spec"]["template"]["spec"]["containers"][0]
     container["envFrom"].append({"configMapRef": {"name": "extra"}})
@@ -259,7 +259,7 @@ def test_promotion_writes_the_copies_before_the_new_template() -> None:
 
 def test_promotion_deletes_our_copy_of_a_config_that_is_gone() -> None:
     client, target = seeded("hello")
-    kit().initialize(canary(), client, target)
+    kit().initialize(canary(), client, target, True)
     client.delete("v1", "ConfigMap", NS, "cfg")
 
     kit().promote(canary(), client, target, with_replicas=True)
@@ -273,7 +273,7 @@ def test_a_config_named_like_a_copy_that_is_not_ours_is_never_overwritten() -> N
     client.add(config("ConfigMap", "cfg-primary", {"mine": "yes"}))
 
     with pytest.raises(OwnershipError, match="cfg-primary"):
-        kit().initialize(canary(), client, target)
+        kit().initialize(canary(), client, target, True)
     kept = client.get("v1", "ConfigMap", NS, "cfg-primary")
     assert kept is not None and kept["data"] == {"mine": "yes"}
     assert client.get("apps/v1", "Deployment", NS, "podinfo-primary") is None

@@ -17,7 +17,7 @@ from kubectl_canary.api.model import (
     ServiceSpec,
     TargetRef,
 )
-from kubectl_canary.objects.apex import apex_on_target, label_selector
+from kubectl_canary.objects.apex import label_selector, serves_only
 
 
 def dep(gen: int = 2, observed: int = 2, replicas: int = 3, ready: int = 3, updated: int = 3):
@@ -138,14 +138,14 @@ TARGET_PODS = [pod("mhs-6d9f-aaaaa"), pod("mhs-6d9f-bbbbb")]
         "manual",
     ],
 )
-def test_apex_on_target_compares_ready_endpoints_with_the_target_pods(
+def test_serves_only_compares_ready_endpoints_with_the_pods(
     eps: dict | None, expected: bool
 ) -> None:
-    assert apex_on_target(eps, TARGET_PODS) is expected
+    assert serves_only(eps, TARGET_PODS) is expected
 
 
-def test_apex_on_target_without_target_pods() -> None:
-    assert apex_on_target(endpoints(["mhs-6d9f-aaaaa"]), []) is False
+def test_serves_only_without_pods() -> None:
+    assert serves_only(endpoints(["mhs-6d9f-aaaaa"]), []) is False
 
 
 def test_label_selector_renders_labels_and_expressions() -> None:

@@ -77,7 +77,7 @@ class FakeToolkit:
     def template_hash(self, deployment: dict, configs: Any) -> str:
         return "h-" + deployment["spec"]["template"]["spec"]["containers"][0]["image"]
 
-    def initialize(self, canary: Canary, client: Any, target: dict) -> None:
+    def initialize(self, canary: Canary, client: Any, target: dict, routing: bool) -> None:
         self.calls.append("initialize")
 
     def promote(self, canary: Canary, client: Any, target: dict, hpa: bool) -> None:
@@ -254,7 +254,7 @@ def test_an_object_in_the_way_is_a_condition_not_a_takeover() -> None:
 
     k, kit, ticker, tel = setup(decide)
 
-    def in_the_way(canary: Canary, client: Any, target: dict) -> None:
+    def in_the_way(canary: Canary, client: Any, target: dict, routing: bool) -> None:
         raise OwnershipError("HorizontalPodAutoscaler test/mhs-primary exists and is not ours")
 
     kit.initialize = in_the_way  # type: ignore[method-assign]
@@ -406,7 +406,7 @@ def test_a_reverting_canary_observes_whether_the_apex_endpoints_are_the_target_p
     assert [o.apex_on_target for o in seen] == [False, True]
     # Two live reads per tick: the apex Endpoints, and the target's pods by its selector.
     reads = [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
-    assert reads == [("get", "Endpoints", "mhs"), ("list", "Pod", "app=mhs")] * 2
+    assert reads == [("list", "Pod", "app=mhs"), ("get", "Endpoints", "mhs")] * 2
 
 
 def test_endpoints_and_pods_are_never_read_outside_a_revert() -> None:
@@ -415,3 +415,56 @@ def test_endpoints_and_pods_are_never_read_outside_a_revert() -> None:
     ticker("test/mhs")
     assert seen[-1].apex_on_target is None
     assert not [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
+
+
+def _primary_deployment() -> dict:
+    primary = deployment()
+    primary["metadata"]["name"] = "mhs-primary"
+    primary["spec"]["selector"] = {"matchLabels": {"app": "mhs-primary"}}
+    primary["spec"]["template"]["metadata"]["labels"] = {"app": "mhs-primary"}
+    return primary
+
+
+def test_an_initialising_canary_observes_whether_the_endpoints_are_the_primary_pods() -> None:
+    """Staged onboarding: the primary Service's endpoints, then the apex Service's."""
+    k, ticker, seen = _reverting_setup(deleting=False)
+    k.add(_primary_deployment())
+    primary_eps = _apex_endpoints("mhs-primary-1")
+    primary_eps["metadata"]["name"] = "mhs-primary"
+    k.add(primary_eps)
+    k.add(_apex_endpoints("mhs-1", "mhs-2"))  # the user's Service still on the target
+    ticker("test/mhs")
+    k.edit(
+        "Endpoints",
+        "mhs",
+        lambda ep: ep.update(subsets=_apex_endpoints("mhs-primary-1")["subsets"]),
+    )
+    ticker("test/mhs")
+    seen_pairs = [(o.primary_service_on_primary, o.apex_on_primary) for o in seen]
+    assert seen_pairs == [(True, False), (True, True)]
+    # Three live reads per tick: the primary's pods, then both Services' Endpoints.
+    reads = [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
+    expected = [
+        ("list", "Pod", "app=mhs-primary"),
+        ("get", "Endpoints", "mhs-primary"),
+        ("get", "Endpoints", "mhs"),
+    ]
+    assert reads == expected * 2
+
+
+def test_endpoints_are_not_read_once_initialised() -> None:
+    k, ticker, seen = _reverting_setup(deleting=False)
+    k.add(_primary_deployment())
+    k.edit("Canary", "mhs", lambda c: c.update(status={"phase": "Initialized"}))
+    ticker("test/mhs")
+    assert (seen[-1].primary_service_on_primary, seen[-1].apex_on_primary) == (None, None)
+    assert not [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
+
+
+def test_initialize_without_routing_leaves_the_routing_object_alone() -> None:
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        return Decision(canary.status, (Initialize(routing=False),))
+
+    _, kit, ticker, _ = setup(decide)
+    ticker("test/mhs")
+    assert kit.calls == ["initialize"]

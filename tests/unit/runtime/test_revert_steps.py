@@ -62,7 +62,7 @@ def test_initialize_never_rewrites_what_the_primary_runs(backend: Backend) -> No
     kit = ProviderToolkit(lambda ns, name: None)
     target = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo")
     assert target is not None
-    kit.initialize(canary, backend.client, target)
+    kit.initialize(canary, backend.client, target, True)
     primary = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo-primary")
     assert primary is not None
 
@@ -71,7 +71,7 @@ def test_initialize_never_rewrites_what_the_primary_runs(backend: Backend) -> No
     backend.raw.replace(target)
     target = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo")
     assert target is not None
-    kit.initialize(canary, backend.client, target)
+    kit.initialize(canary, backend.client, target, True)
 
     after = backend.raw.get("apps/v1", "Deployment", backend.namespace, "podinfo-primary")
     assert after is not None
