@@ -23,6 +23,9 @@ event wording) with these deliberate differences (see docs/release-semantics.md)
 - Deletion with `revertOnDeletion` reverts only once the restored target is ready, and drops
   the routing and the finalizer only once the apex Service's endpoints are the target's pods
   (or the progress deadline passed); it lets go at once when the target is gone.
+- Onboarding is staged (Flagger staged it in 1.33): the apex Service and the routing object
+  move to the primary only once its Service's endpoints are its pods, and the target is scaled
+  to zero only once the apex Service's endpoints are (`lifecycle.initializing_tick`).
 - The idempotent `Initialize` is re-emitted when the generated objects are missing and once per
   new Canary generation, so spec changes (ports, hosts) reach them (Flagger: every tick).
 
