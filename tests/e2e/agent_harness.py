@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +102,12 @@ def start_agent(
     *extra: str,
     metrics_server: str = "",
     provider: str = "kubernetes",
+    command: Sequence[str] = (),
 ) -> AgentProcess:
+    """The agent as a process: `command` runs it (default: this checkout's `agent.main`;
+    the image test runs the one inside the image)."""
     cmd = [
-        sys.executable,
-        "-m",
-        "agent.main",
+        *(command or (sys.executable, "-m", "agent.main")),
         "--kubeconfig",
         str(kubeconfig),
         "--listen",

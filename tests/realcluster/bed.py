@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,18 +260,26 @@ class Bed:
 
     @contextmanager
     def agent(
-        self, log_path: Path, *extra: str, provider: str = "kubernetes"
+        self,
+        log_path: Path,
+        *extra: str,
+        provider: str = "kubernetes",
+        command: Sequence[str] = (),
+        kubeconfig: str = "",
     ) -> Iterator[AgentProcess]:
-        """The agent as a process under its ServiceAccount token. On the way out it must not
-        have met a single 403: RBAC is exactly what init installs, and it must be enough."""
+        """The agent as a process under its ServiceAccount token (`command`: see
+        `start_agent`; `kubeconfig`: where that command finds agent_kubeconfig). On the way
+        out it must not have met a single 403: RBAC is exactly what init installs, and it
+        must be enough."""
         agent = start_agent(
-            self.agent_kubeconfig,
+            Path(kubeconfig) if kubeconfig else self.agent_kubeconfig,
             log_path,
             "--lease-duration",
             "2s",
             *extra,
             metrics_server=self.prometheus_url,
             provider=provider,
+            command=command,
         )
         try:
             yield agent
