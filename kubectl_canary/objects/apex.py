@@ -1,5 +1,5 @@
 """The apex Service at the hand-back: pointed at the target's pods, and whether its ready
-endpoints are the target's pods yet (what both revertOnDeletion and offboard wait for)."""
+endpoints are the target's pods yet (what both the agent's deletion and offboard wait for)."""
 
 from __future__ import annotations
 

@@ -128,16 +128,6 @@ def test_uninstall_removes_what_init_installed(run, fake):
     assert fake.find("ClusterRole", "kubectl-canary-agent") is None
 
 
-def test_uninstall_force_deletes_canaries_first(run, fake):
-    play_cluster(fake)
-    run("init")
-    samples.release(fake)
-    result = run("uninstall", "--force")
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "canary/test/mhs deleted"
-    assert fake.find("Canary", "mhs") is None
-
-
 def test_an_upgrade_keeps_what_others_added_to_metadata(run, fake):
     play_cluster(fake)
     run("init")
