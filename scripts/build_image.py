@@ -89,7 +89,10 @@ from agent.main import main
 
 sys.exit(main())
 """
-PASSWD = "root:x:0:0:root:/root:/usr/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin\n"
+PASSWD = (
+    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    "nonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin\n"
+)
 GROUP = "root:x:0:\nnonroot:x:65532:\n"
 
 
@@ -159,8 +162,7 @@ def _write_status(rootfs: Path, arch: str) -> None:
     for pin in read_debian_lock(arch):
         name, ver = pin.split("=", 1)
         stanzas.append(
-            f"Package: {name}\nStatus: install ok installed\nVersion: {ver}\n"
-            f"Architecture: {arch}\n"
+            f"Package: {name}\nStatus: install ok installed\nVersion: {ver}\nArchitecture: {arch}\n"
         )
     status = rootfs / "var/lib/dpkg/status"
     status.parent.mkdir(parents=True, exist_ok=True)
@@ -363,9 +365,7 @@ def oci_archive(layer_tar: bytes, arch: str, out: Path) -> Path:
     }
     blobs: dict[str, bytes] = {}
     layer_desc = _blob(blobs, compressed.getvalue(), "application/vnd.oci.image.layer.v1.tar+gzip")
-    config_desc = _blob(
-        blobs, _json(config), "application/vnd.oci.image.config.v1+json"
-    )
+    config_desc = _blob(blobs, _json(config), "application/vnd.oci.image.config.v1+json")
     image_manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
