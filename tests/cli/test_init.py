@@ -87,7 +87,9 @@ def test_init_applies_waits_and_is_idempotent(run, fake):
     writes = len(fake.writes)
     second = run("init")
     assert second.exit_code == 0, second.output
-    assert all(line.endswith("unchanged") for line in second.stdout.splitlines()[:-1])
+    lines = second.stdout.splitlines()
+    assert lines[0] == "settings: no change"
+    assert all(line.endswith("unchanged") for line in lines[1:-1])
     assert len(fake.writes) == writes
     third = run("init", "--image", "example/agent:2")
     assert "deployment/kubectl-canary-agent configured" in third.stdout
