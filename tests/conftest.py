@@ -37,7 +37,7 @@ _summary_lines: list[str] = []
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _seconds
     if report.when == "call":
-        _summary_lines.extend(v for k, v in report.user_properties if k == _SUMMARY_PROPERTY)
+        _summary_lines.extend(str(v) for k, v in report.user_properties if k == _SUMMARY_PROPERTY)
     if any(m in report.keywords for m in _SERIAL_MARKERS):
         _serial_workers.add(str(getattr(report, "worker_id", "main")))
     if not report.nodeid.startswith(_TIER):
