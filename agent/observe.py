@@ -52,6 +52,7 @@ def workload(dep: Obj | None, template_hash: str = "") -> WorkloadObservation:
         template_hash=template_hash,
         images=tuple(str(c.get("image", "")) for c in containers),
         deadline_exceeded=deadline,
+        deleting=bool(meta.get("deletionTimestamp")),
     )
 
 

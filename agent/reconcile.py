@@ -78,12 +78,9 @@ class TickSettings:
 
 
 def _reverting(canary: Canary) -> bool:
-    """A Canary being deleted whose finalizer waits for the revert (revertOnDeletion)."""
-    return (
-        canary.deletion_timestamp is not None
-        and canary.spec.revert_on_deletion
-        and FINALIZER in canary.finalizers
-    )
+    """A Canary being deleted whose finalizer waits for the hand-back (every deleted Canary
+    the agent manages, whatever revertOnDeletion says)."""
+    return canary.deletion_timestamp is not None and FINALIZER in canary.finalizers
 
 
 def _onboarding(canary: Canary) -> bool:

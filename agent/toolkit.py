@@ -56,7 +56,7 @@ class Toolkit(Protocol):
         """Copy the primary's (last promoted) template back onto the target."""
 
     def revert(self, canary: Canary, client: ResourceClient) -> None:
-        """revertOnDeletion: restore the target and hand the apex Service back (idempotent;
+        """Deletion: restore the target and hand the apex Service back (idempotent;
         the routing object is the router's `finalize`, a later step)."""
 
     def query_metric(

@@ -11,7 +11,8 @@
   own copy of install.yaml: kustomize loads no file from outside a kustomization's directory.
 - `manifests/kustomize/overlays/namespaced/`: the agent watching only the namespace `apps`: the
   cluster-wide RoleBinding deleted, a RoleBinding in `apps`, the Deployment's
-  `--watch-namespace`. Copy it and change `apps` for your namespaces.
+  `--watch-namespace`, and the settings recorded on the ServiceAccount. Copy it and change
+  `apps` for your namespaces.
 tests/cli/test_gitops_manifests.py checks these files equal a fresh rendering and that
 `kubectl kustomize` of the overlay gives exactly what `init --watch-namespace apps` renders.
 """
@@ -28,8 +29,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kubectl_canary.cli.init import manifest_values, plan  # noqa: E402
-from kubectl_canary.cli.manifests import DEFAULT_IMAGE  # noqa: E402
+from kubectl_canary.cli.init import plan  # noqa: E402
+from kubectl_canary.cli.install_settings import InstallSettings  # noqa: E402
 
 OUT = ROOT / "manifests"
 NAMESPACE = "kubectl-canary"
@@ -40,8 +41,7 @@ Obj = dict[str, Any]
 
 
 def rendered(watch: tuple[str, ...]) -> list[Obj]:
-    values = manifest_values(NAMESPACE, DEFAULT_IMAGE, "kubernetes", "", watch)
-    return plan(values, agent_process=False)
+    return plan(NAMESPACE, InstallSettings(watch_namespace=watch), agent_process=False)
 
 
 def _key(doc: Obj) -> tuple[str, str, str]:
@@ -70,6 +70,28 @@ def _deployment_patch(doc: Obj) -> Obj:
     }
 
 
+def _annotations_patch(doc: Obj) -> Obj:
+    """A strategic-merge patch setting an object's annotations (init's recorded settings)."""
+    meta = doc["metadata"]
+    return {
+        "apiVersion": doc["apiVersion"],
+        "kind": doc["kind"],
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "annotations": meta["annotations"],
+        },
+    }
+
+
+def _only_annotations_differ(a: Obj, b: Obj) -> bool:
+    def bare(doc: Obj) -> Obj:
+        meta = {k: v for k, v in doc["metadata"].items() if k != "annotations"}
+        return {**doc, "metadata": meta}
+
+    return bare(a) == bare(b)
+
+
 def files() -> dict[Path, str]:
     base = rendered(())
     namespaced = rendered(EXAMPLE_WATCHED)
@@ -78,7 +100,8 @@ def files() -> dict[Path, str]:
     removed = [before[k] for k in before if k not in after]
     added = [after[k] for k in after if k not in before]
     changed = [after[k] for k in after if k in before and after[k] != before[k]]
-    unsupported = [_key(d) for d in changed if d["kind"] != "Deployment"]
+    annotated = [d for d in changed if _only_annotations_differ(d, before[_key(d)])]
+    unsupported = [_key(d) for d in changed if d["kind"] != "Deployment" and d not in annotated]
     if unsupported:
         raise SystemExit(f"the namespaced overlay cannot express changes to {unsupported}")
     # One patch per file: kustomize 5.5 (kubectl 1.32) crashes on a `$patch: delete` in a
@@ -92,7 +115,20 @@ def files() -> dict[Path, str]:
         }
         for d in removed
     }
-    patches.update({f"{d['kind'].lower()}-args.yaml": _deployment_patch(d) for d in changed})
+    patches.update(
+        {
+            f"{d['kind'].lower()}-annotations.yaml": _annotations_patch(d)
+            for d in changed
+            if d in annotated
+        }
+    )
+    patches.update(
+        {
+            f"{d['kind'].lower()}-args.yaml": _deployment_patch(d)
+            for d in changed
+            if d not in annotated
+        }
+    )
     kustomize = OUT / "kustomize"
     overlay = kustomize / "overlays" / "namespaced"
     watched = ", ".join(EXAMPLE_WATCHED)
@@ -112,7 +148,8 @@ def files() -> dict[Path, str]:
         **{overlay / name: _dump([patch]) for name, patch in patches.items()},
         overlay / "kustomization.yaml": HEADER
         + f"# The agent watches only: {watched}. For other namespaces, change them in\n"
-        + "# rolebindings.yaml (one RoleBinding each) and in deployment-args.yaml.\n"
+        + "# rolebindings.yaml (one RoleBinding each), deployment-args.yaml and\n"
+        + "# serviceaccount-annotations.yaml (what `kubectl canary init` finds installed).\n"
         + yaml.safe_dump(
             {
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",

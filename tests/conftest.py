@@ -28,10 +28,16 @@ _outcomes: dict[str, str] = {}
 _seconds = 0.0
 _skip_reasons: set[str] = set()
 _serial_workers: set[str] = set()
+# Lines a test leaves in its user_properties for the summary (tests/e2e/test_crash_points.py:
+# the boundaries each crash scenario covered); they travel with the report from xdist workers.
+_SUMMARY_PROPERTY = "crash points"
+_summary_lines: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _seconds
+    if report.when == "call":
+        _summary_lines.extend(str(v) for k, v in report.user_properties if k == _SUMMARY_PROPERTY)
     if any(m in report.keywords for m in _SERIAL_MARKERS):
         _serial_workers.add(str(getattr(report, "worker_id", "main")))
     if not report.nodeid.startswith(_TIER):
@@ -54,6 +60,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in sorted(_summary_lines):
+        terminalreporter.write_line(line)
     if len(_serial_workers) > 1:
         terminalreporter.write_sep(
             "!",

@@ -20,9 +20,12 @@ event wording) with these deliberate differences (see docs/release-semantics.md)
 - `rollback` webhooks are polled like Flagger's (a 2xx answer means roll back now); on a
   rollback, `post-rollout` webhooks are notified with phase Failed; `event` webhooks get every
   event.
-- Deletion with `revertOnDeletion` reverts only once the restored target is ready, and drops
-  the routing and the finalizer only once the apex Service's endpoints are the target's pods
-  (or the progress deadline passed); it lets go at once when the target is gone.
+- Deletion always hands the app back, whatever `revertOnDeletion` says (the agent holds its
+  finalizer on every Canary; Flagger's default lets garbage collection delete the primary
+  while the target sits at zero replicas). It reverts only once the restored target is ready,
+  and drops the routing and the finalizer only once the apex Service's endpoints are the
+  target's pods (or the progress deadline passed); it lets go at once when the target is gone
+  or there is nothing of ours to hand back (never initialised).
 - Onboarding is staged (Flagger staged it in 1.33): the apex Service and the routing object
   move to the primary only once its Service's endpoints are its pods, and the target is scaled
   to zero only once the apex Service's endpoints are (`lifecycle.initializing_tick`).

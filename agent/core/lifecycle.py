@@ -25,12 +25,12 @@ ENDPOINTS_REQUEUE_SECONDS = 2.0
 
 
 def reconcile_finalizer(t: Tick) -> None:
-    """Hold the finalizer exactly when `revertOnDeletion` asks for it."""
-    present = FINALIZER in t.canary.finalizers
-    if t.spec.revert_on_deletion and not present:
+    """Hold the finalizer on every Canary the agent manages, whatever `revertOnDeletion` says:
+    without it, deleting the Canary lets garbage collection take the primary (and an apex
+    Service we created) while the target sits at zero replicas, a full outage. Canaries made
+    before this rule get it on their next tick."""
+    if FINALIZER not in t.canary.finalizers:
         t.act(AddFinalizer())
-    elif not t.spec.revert_on_deletion and present:
-        t.act(RemoveFinalizer())
 
 
 def initializing_tick(t: Tick) -> None:
@@ -99,36 +99,48 @@ def repair_tick(t: Tick) -> bool:
 
 
 def deletion_tick(t: Tick) -> None:
-    """The Canary is being deleted: with revertOnDeletion, give the app back, then let go.
+    """The Canary is being deleted: give the app back to its target, then let go.
 
-    Three steps, each waited for: the target is scaled back up; once it is ready the apex
-    Service is pointed at its pods (`Revert`); once the Service's ready endpoints are all the
-    target's pods (`apex_on_target`), the routing object is restored or deleted
-    (`RevertRouting`) and the finalizer removed. Garbage collection then deletes the primary:
-    letting go as soon as the selector changed would let it delete pods the endpoints still
-    list, and (with a mesh) drop the routing while the Service still sent traffic to them.
+    Always, whatever `revertOnDeletion` says (it stays accepted for Flagger compatibility;
+    docs/release-semantics.md compares this with Flagger's garbage collection). Three steps,
+    each waited for: the target is scaled back up; once it is ready the apex Service is pointed
+    at its pods (`Revert`); once the Service's ready endpoints are all the target's pods
+    (`apex_on_target`), the routing object is restored or deleted (`RevertRouting`) and the
+    finalizer removed. Garbage collection then deletes the primary: letting go as soon as the
+    selector changed would let it delete pods the endpoints still list, and (with a mesh) drop
+    the routing while the Service still sent traffic to them.
 
     A target holding a revision that was never promoted (a Failed release, or one deleted
     mid-analysis) gets the primary's last promoted template back first: Flagger would put that
     revision in front of every user unanalysed. After the progress deadline the revert is
-    finished whatever the state, so a deletion is never blocked forever; a target that is gone
-    has nothing to revert.
+    finished whatever the state, so a deletion is never blocked forever. Nothing waits when
+    there is nothing to hand back: a target that is gone (or going, as in a namespace
+    deletion), or a Canary with neither primary nor routing of its own (never initialised).
     """
     t.requeue = None
     if FINALIZER not in t.canary.finalizers:
         return  # nothing of ours holds the object; owner references clean up the rest
-    if not t.spec.revert_on_deletion:
+    target = t.obs.target
+    if not target.exists or target.deleting:
+        state = "being deleted" if target.exists else "not found"
+        t.event(f"Target {t.target_display} {state}, nothing to revert; finalizer removed")
         t.act(RemoveFinalizer())
         return
-    target = t.obs.target
-    if not target.exists:
-        t.event(f"Target {t.target_display} not found, nothing to revert; finalizer removed")
+    if not t.obs.primary.exists and t.obs.routes is None and target.replicas > 0:
+        # No pod and no route of ours carries traffic: give back whatever was taken over
+        # (idempotent, no-ops when nothing was) and let go at once.
+        t.act(Revert())
+        t.act(RevertRouting())
         t.act(RemoveFinalizer())
+        t.event(
+            f"Nothing of {t.display} serves traffic (no primary, no routing): "
+            f"{t.target_display} keeps serving; finalizer removed"
+        )
         return
     if t.status.phase != Phase.TERMINATING:
         t.update(waiting_since=t.now_text)
         t.enter(Phase.TERMINATING)
-        t.event(f"Terminating {t.display}: restoring {t.target_display}")
+        t.event(f"Terminating {t.display}: restoring {t.target_display}{_whatever_revert(t)}")
     threshold = t.analysis.canary_ready_threshold
     promoted = t.status.last_promoted_spec
     restoring = bool(promoted) and t.obs.primary.exists and target.template_hash != promoted
@@ -175,3 +187,11 @@ def deletion_tick(t: Tick) -> None:
         return
     t.event(f"Waiting for {t.target_display} before reverting: {reason}", once=True)
     t.requeue = min(t.analysis.interval_seconds, INITIALIZING_REQUEUE_SECONDS)
+
+
+def _whatever_revert(t: Tick) -> str:
+    """Said once, when a Canary that does not ask for it is reverted: Flagger would delete the
+    primary with it and leave the target at zero replicas."""
+    if t.spec.revert_on_deletion:
+        return ""
+    return " (deleting a Canary always hands the app back, revertOnDeletion: false included)"

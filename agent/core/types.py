@@ -36,6 +36,8 @@ class WorkloadObservation:
     images: tuple[str, ...] = ()
     # True when the Deployment controller reported ProgressDeadlineExceeded.
     deadline_exceeded: bool = False
+    # True when it has a deletionTimestamp (e.g. its namespace is being deleted).
+    deleting: bool = False
 
     def ready_percent(self) -> int:
         if self.replicas <= 0:
@@ -71,7 +73,7 @@ class Observations:
     spec_error: str | None = None  # validation problems found by the runtime (bad spec)
     metrics: Mapping[str, MetricResult] | None = None  # by metric name; None: not queried
     gates: Mapping[str, GateResult] | None = None  # by webhook name; None: not called
-    # Deletion with revertOnDeletion only (None: not observed): True when the apex Service's
+    # Only while the Canary is being deleted (None: not observed): True when the apex Service's
     # ready Endpoints are all pods of the target (at least one), i.e. the endpoints controller
     # has caught up with `Revert`, so the routing object may go and the primary be collected.
     apex_on_target: bool | None = None
@@ -165,15 +167,15 @@ class RestoreTargetTemplate:
 
 @dataclass(frozen=True)
 class Revert:
-    """revertOnDeletion, first step: give the target its replicas back and point the apex
-    Service at its pods (handing the Service over). Idempotent: repeated while waiting for
-    `Observations.apex_on_target`."""
+    """The hand-back on deletion, first step: give the target its replicas back and point the
+    apex Service at its pods (handing the Service over). Idempotent: repeated while waiting
+    for `Observations.apex_on_target`."""
 
 
 @dataclass(frozen=True)
 class RevertRouting:
-    """revertOnDeletion, second step, once the apex Service's endpoints are the target's pods:
-    restore a taken-over routing object, or delete the ones we created."""
+    """The hand-back on deletion, second step, once the apex Service's endpoints are the
+    target's pods: restore a taken-over routing object, or delete the ones we created."""
 
 
 @dataclass(frozen=True)

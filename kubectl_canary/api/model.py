@@ -23,7 +23,8 @@ METRIC_TEMPLATE_PLURAL = "metrictemplates"
 # The plugin expresses intent through these annotations; the agent alone writes status and
 # acknowledges each request by copying its id into `status.lastRequest.id` (one writer per field).
 REQUEST_ANNOTATION = f"{GROUP}/request"
-# Finalizer the agent adds when `revertOnDeletion` is set.
+# Finalizer the agent holds on every Canary it manages (whatever `revertOnDeletion` says), so
+# a deletion always hands the app back before garbage collection removes the primary.
 FINALIZER = f"{GROUP}/revert"
 # Label put on every object the agent generates, with the Canary's name as value.
 MANAGED_BY_LABEL = f"{GROUP}/canary"

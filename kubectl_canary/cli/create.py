@@ -136,7 +136,9 @@ Examples:
 @click.option("--gateway", "gateways", multiple=True, help="Istio gateway (repeatable).")
 @click.option("--skip-analysis", is_flag=True, help="Promote new revisions without checks.")
 @click.option(
-    "--revert-on-deletion", is_flag=True, help="Restore the Deployment when the Canary is deleted."
+    "--revert-on-deletion",
+    is_flag=True,
+    help="Set revertOnDeletion (Flagger compatibility: every deletion hands the app back).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the Canary; create nothing.")
 @output_option("yaml", "json")

@@ -24,8 +24,9 @@ from kubectl_canary.cli.agent_info import (
     leader_pod,
 )
 from kubectl_canary.cli.apply import contains
-from kubectl_canary.cli.init import manifest_values, plan
-from kubectl_canary.cli.manifests import DEFAULT_IMAGE, crd_documents
+from kubectl_canary.cli.init import plan
+from kubectl_canary.cli.install_settings import InstallSettings
+from kubectl_canary.cli.manifests import crd_documents
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.permissions import (
     ReviewUnavailable,
@@ -141,10 +142,9 @@ def check_agent(kube: Kube, info: AgentInfo | None, now: Any) -> Iterator[Check]
 
 def check_rbac(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check]:
     # The installed mode's plan: namespaced installs have RoleBindings, no ClusterRoleBinding.
-    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", tuple(watched))
     rbac_kinds = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "ServiceAccount")
     problems = []
-    for doc in plan(values, agent_process=False):
+    for doc in plan(namespace, InstallSettings(watch_namespace=tuple(watched)), False):
         if doc["kind"] not in rbac_kinds:
             continue
         meta = doc["metadata"]
@@ -173,8 +173,7 @@ def watched_namespaces(info: AgentInfo | None) -> list[str]:
 
 def check_permissions(kube: Kube, namespace: str, watched: list[str]) -> Iterator[Check]:
     name = "agent permissions"
-    values = manifest_values(namespace, DEFAULT_IMAGE, "kubernetes", "", tuple(watched))
-    docs = plan(values, agent_process=False)
+    docs = plan(namespace, InstallSettings(watch_namespace=tuple(watched)), False)
     try:
         missing, excess = judge(granted(docs, watched), reviewer(kube, namespace))
     except ReviewUnavailable as e:

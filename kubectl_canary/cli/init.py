@@ -5,6 +5,9 @@ agent is a Deployment and `init` waits for its rollout and for a replica to take
 `--agent-process` is for the sandbox, which has no kubelet to run pods: the agent runs as a
 local background process instead (its log in a file, recorded in a ConfigMap so `logs`,
 `doctor` and `uninstall` find it) and `init` waits until it leads.
+
+Converging: the settings it installs are recorded in the cluster (install_settings.py), so a
+re-run without flags keeps them, and one with a flag changes only that setting.
 """
 
 from __future__ import annotations
@@ -38,6 +41,14 @@ from kubectl_canary.cli.agent_info import (
 )
 from kubectl_canary.cli.apply import apply, ref
 from kubectl_canary.cli.errors import CliError, TimeoutExceeded
+from kubectl_canary.cli.install_settings import (
+    SETTINGS_ANNOTATION,
+    InstallSettings,
+    changes,
+    merged,
+    stored,
+)
+from kubectl_canary.cli.install_settings import to_json as settings_json
 from kubectl_canary.cli.manifests import (
     DEFAULT_IMAGE,
     OUR_LABELS,
@@ -56,15 +67,13 @@ POLL_SECONDS = 1.0
 AGENT_STOP_SECONDS = 20.0
 
 
-def manifest_values(
-    namespace: str, image: str, provider: str, metrics_server: str, watch: tuple[str, ...]
-) -> dict[str, str]:
+def manifest_values(namespace: str, settings: InstallSettings) -> dict[str, str]:
     return {
         "NAMESPACE": namespace,
-        "IMAGE": image,
-        "PROVIDER": provider,
-        "METRICS_SERVER": metrics_server,
-        "WATCH_NAMESPACES": ",".join(watch),
+        "IMAGE": settings.image or DEFAULT_IMAGE,
+        "PROVIDER": settings.provider,
+        "METRICS_SERVER": settings.metrics_server,
+        "WATCH_NAMESPACES": ",".join(settings.watch_namespace),
         "VERSION": __version__,
     }
 
@@ -79,28 +88,22 @@ EGRESS_DEFAULTS = ("allow", "deny")
 _GATEWAY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/(\*|[a-z0-9]([-.a-z0-9]*[a-z0-9])?)$")
 
 
-def security_args(
-    allow_egress: tuple[str, ...],
-    egress_default: str | None,
-    allow_gateway: tuple[str, ...],
-    allow_wildcard_hosts: bool,
-    allow_tls_disable: bool,
-) -> list[str]:
+def security_args(settings: InstallSettings) -> list[str]:
     """The agent's security flags, only those set: the agent's own defaults stay in force."""
-    args = [f"--allow-egress={url}" for url in allow_egress]
-    if egress_default:
-        args.append(f"--egress-default={egress_default}")
-    args += [f"--allow-gateway={gw}" for gw in allow_gateway]
-    if allow_wildcard_hosts:
+    args = [f"--allow-egress={url}" for url in settings.allow_egress]
+    if settings.egress_default:
+        args.append(f"--egress-default={settings.egress_default}")
+    args += [f"--allow-gateway={gw}" for gw in settings.allow_gateway]
+    if settings.allow_wildcard_hosts:
         args.append("--allow-wildcard-hosts")
-    if allow_tls_disable:
+    if settings.allow_tls_disable:
         args.append("--allow-tls-disable")
     return args
 
 
 def _gateway(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
     for gw in value:
-        if not _GATEWAY.match(gw):
+        if gw and not _GATEWAY.match(gw):  # "" clears the list
             raise click.BadParameter(f"{gw!r} is not NS/NAME or NS/*", ctx, param)
     return value
 
@@ -123,12 +126,13 @@ KIND_ORDER = (
 POD_KINDS = ("Deployment", "NetworkPolicy", "PodDisruptionBudget")
 
 
-def plan(
-    values: dict[str, str], agent_process: bool, agent_args: tuple[str, ...] | list[str] = ()
-) -> list[Obj]:
-    """Every object `init` applies, in order: CRDs, the namespace, RBAC, then the agent."""
+def plan(namespace: str, settings: InstallSettings, agent_process: bool) -> list[Obj]:
+    """Every object `init` applies, in order: CRDs, the namespace, RBAC, then the agent.
+
+    The agent's ServiceAccount records `settings` (install_settings.py)."""
+    values = manifest_values(namespace, settings)
     agent = sorted(
-        agent_documents(values, agent_args),
+        agent_documents(values, security_args(settings)),
         key=lambda d: KIND_ORDER.index(d["kind"]) if d["kind"] in KIND_ORDER else len(KIND_ORDER),
     )
     if not any(d["kind"] == "Namespace" for d in agent):
@@ -141,6 +145,9 @@ def plan(
         labels = doc["metadata"].setdefault("labels", {})
         for key, value in OUR_LABELS.items():
             labels.setdefault(key, value)
+        if doc["kind"] == "ServiceAccount" and doc["metadata"]["name"] == AGENT_NAME:
+            annotations = doc["metadata"].setdefault("annotations", {})
+            annotations[SETTINGS_ANNOTATION] = settings_json(settings)
     return docs
 
 
@@ -293,12 +300,11 @@ def stop_local_agent(agent: LocalAgent, sleep: Callable[[float], None]) -> None:
 def start_local_agent(
     session: Session,
     namespace: str,
-    provider: str,
-    metrics_server: str,
-    watch: tuple[str, ...],
+    settings: InstallSettings,
     log_file: str,
-    extra_args: tuple[str, ...] | list[str],
+    extra_args: tuple[str, ...],
 ) -> tuple[LocalAgent, subprocess.Popen[bytes]]:
+    """The agent as a local process, run with the same settings a Deployment would get."""
     kube = session.kube
     previous = read_local(kube, namespace)
     if previous is not None and previous.alive():
@@ -311,7 +317,7 @@ def start_local_agent(
         "--namespace",
         namespace,
         "--provider",
-        provider,
+        settings.provider,
         "--listen",
         "127.0.0.1:0",
         "--identity",
@@ -319,10 +325,11 @@ def start_local_agent(
     ]
     if session.context:
         args += ["--context", session.context]
-    if metrics_server:
-        args += ["--metrics-server", metrics_server]
-    for ns in watch:
+    if settings.metrics_server:
+        args += ["--metrics-server", settings.metrics_server]
+    for ns in settings.watch_namespace:
         args += ["--watch-namespace", ns]
+    args += security_args(settings)
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
@@ -333,7 +340,7 @@ def start_local_agent(
             start_new_session=True,  # keeps running after this command returns
         )
     agent = LocalAgent(
-        identity, proc.pid, socket.gethostname(), log_file, __version__, metrics_server
+        identity, proc.pid, socket.gethostname(), log_file, __version__, settings.metrics_server
     )
     record = {
         "apiVersion": "v1",
@@ -366,39 +373,66 @@ def local_agent_leading(
     return check
 
 
+def installed_settings(kube: Kube, namespace: str) -> InstallSettings | None:
+    """The settings the last `init` recorded in `namespace`; None on a fresh install."""
+    return stored(kube.get("v1", "ServiceAccount", namespace, AGENT_NAME))
+
+
+def settings_report(before: InstallSettings | None, after: InstallSettings) -> list[str]:
+    """What `init` changes in the agent's settings, one line each, or why nothing changes."""
+    lines = changes(before or InstallSettings(), after)
+    if lines:
+        return lines
+    return ["settings: the defaults" if before is None else "settings: no change"]
+
+
 @click.command(
     "init",
     epilog="""\b
 Examples:
   kubectl canary init --provider istio --metrics-server http://prometheus.istio-system:9090
   kubectl canary init --watch-namespace shop --watch-namespace web
+  kubectl canary init                          # upgrade, keeping the installed settings
+  kubectl canary init --watch-namespace ''     # back to all namespaces, the rest kept
+  kubectl canary init --reset                  # back to the defaults
   kubectl canary init --dry-run -o yaml > kubectl-canary.yaml   # review or GitOps it
   kubectl canary init --agent-process                            # on the sandbox (no kubelet)
+
+\b
+Settings (provider, metrics server, image, watched namespaces, egress and gateway rules) are
+recorded on the agent's ServiceAccount. A flag not given keeps the installed value; init prints
+each setting it changes.
 """,
 )
 @kube_options(namespace_help=f"Namespace for the agent (default: {DEFAULT_NAMESPACE}).")
 @click.option(
     "--provider",
     type=click.Choice(PROVIDERS),
-    default="kubernetes",
-    show_default=True,
-    help="Traffic provider for Canaries that do not name one.",
+    default=None,
+    help="Traffic provider for Canaries that do not name one (default: kubernetes).",
 )
 @click.option(
-    "--metrics-server", default="", metavar="URL", help="Prometheus URL for metric checks."
+    "--metrics-server",
+    default=None,
+    metavar="URL",
+    help="Prometheus URL for metric checks ('' for none).",
 )
-@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="The agent's image.")
+@click.option(
+    "--image",
+    default=None,
+    help=f"The agent's image ('' for this plugin's: {DEFAULT_IMAGE}).",
+)
 @click.option(
     "--watch-namespace",
     multiple=True,
     metavar="NS",
-    help="Only act on Canaries in this namespace (repeatable; default: all).",
+    help="Only act on Canaries in this namespace (repeatable; '' for all namespaces).",
 )
 @click.option(
     "--allow-egress",
     multiple=True,
     metavar="URL",
-    help="A URL prefix the agent may call (metrics servers, webhooks; repeatable).",
+    help="A URL prefix the agent may call (metrics servers, webhooks; repeatable; '' for none).",
 )
 @click.option(
     "--egress-default",
@@ -411,10 +445,23 @@ Examples:
     multiple=True,
     metavar="NS/NAME|NS/*",
     callback=_gateway,
-    help="A Gateway HTTPRoutes may attach to (repeatable).",
+    help="A Gateway HTTPRoutes may attach to (repeatable; '' for none).",
 )
-@click.option("--allow-wildcard-hosts", is_flag=True, help="Let Canaries route wildcard hosts.")
-@click.option("--allow-tls-disable", is_flag=True, help="Let Canaries skip TLS verification.")
+@click.option(
+    "--allow-wildcard-hosts/--no-allow-wildcard-hosts",
+    default=None,
+    help="Let Canaries route wildcard hosts.",
+)
+@click.option(
+    "--allow-tls-disable/--no-allow-tls-disable",
+    default=None,
+    help="Let Canaries skip TLS verification.",
+)
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Forget the installed settings: flags not given take their defaults.",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Print what would be applied and pruned; change nothing."
 )
@@ -431,15 +478,7 @@ Examples:
 @click.option("--agent-arg", multiple=True, hidden=True, help="Extra argument for the agent.")
 def init(
     session: Session,
-    provider: str,
-    metrics_server: str,
-    image: str,
-    watch_namespace: tuple[str, ...],
-    allow_egress: tuple[str, ...],
-    egress_default: str | None,
-    allow_gateway: tuple[str, ...],
-    allow_wildcard_hosts: bool,
-    allow_tls_disable: bool,
+    reset: bool,
     dry_run: bool,
     output: str | None,
     no_wait: bool,
@@ -447,29 +486,44 @@ def init(
     agent_process: bool,
     agent_log: str | None,
     agent_arg: tuple[str, ...],
+    **given: Any,
 ) -> None:
     """Install or upgrade the CRDs, RBAC and agent, and wait until the agent is ready."""
     namespace = session.namespace_flag or DEFAULT_NAMESPACE
-    values = manifest_values(namespace, image, provider, metrics_server, watch_namespace)
-    security = security_args(
-        allow_egress, egress_default, allow_gateway, allow_wildcard_hosts, allow_tls_disable
-    )
-    docs = plan(values, agent_process, security)
+    if output and not dry_run:
+        raise click.UsageError("-o is only for --dry-run")
+    try:
+        before = installed_settings(session.kube, namespace)
+    except KubeError as e:
+        if not dry_run:
+            raise
+        # GitOps renders offline: from the flags and the defaults alone.
+        click.echo(f"not read the installed settings: {e}", err=True)
+        before = None
+    except CliError:
+        if not reset:  # a damaged record: --reset is the way out of it
+            raise
+        before = None
+    settings = merged(InstallSettings() if reset or before is None else before, given)
+    report = settings_report(before, settings)
+    docs = plan(namespace, settings, agent_process)
     if dry_run:
         if output == "json":
             click.echo(to_json({"apiVersion": "v1", "kind": "List", "items": docs}))
         else:
             click.echo(yaml_documents(docs), nl=False)
-        # On stderr, so the printed manifests stay valid YAML/JSON; GitOps renders offline.
+        # On stderr, so the printed manifests stay valid YAML/JSON.
+        for line in report:
+            click.echo(line, err=True)
         try:
             for line in prune(session.kube, docs, dry_run=True):
                 click.echo(line, err=True)
         except KubeError as e:
             click.echo(f"not checked what would be pruned: {e}", err=True)
         return
-    if output:
-        raise click.UsageError("-o is only for --dry-run")
     kube = session.kube
+    for line in report:
+        click.echo(line)
     for doc in docs:
         done = apply_namespace(kube, doc) if doc["kind"] == "Namespace" else apply(kube, doc)
         click.echo(f"{ref(doc)} {done}")
@@ -479,15 +533,7 @@ def init(
     wait_until(session, 60, crds_established(kube, crds), "the CRDs")
     if agent_process:
         log_file = agent_log or default_log_file(kubeconfig_path(session), namespace)
-        agent, proc = start_local_agent(
-            session,
-            namespace,
-            provider,
-            metrics_server,
-            watch_namespace,
-            log_file,
-            [*security, *agent_arg],
-        )
+        agent, proc = start_local_agent(session, namespace, settings, log_file, agent_arg)
         click.echo(f"local agent started: pid {agent.pid}, log {agent.log_file}")
         if not no_wait:
             wait_until(

@@ -11,14 +11,18 @@ The order is what keeps the apex Service serving throughout:
   5. delete what the agent generated (primary Deployment and its ConfigMap/Secret copies, the
      primary and canary Services, DestinationRules, the HPA copy), only objects owned by
      this Canary;
-  6. drop our finalizer and delete the Canary (nothing it owns is left to garbage-collect).
-Steps 2 to 5 are the hand-back the agent's revertOnDeletion runs too
+  6. delete the Canary, then drop our finalizer (nothing it owns is left to garbage-collect).
+Steps 2 to 5 are the hand-back the agent runs when a Canary is deleted
 (kubectl_canary/objects/handback.py; docs/release-semantics.md): both leave the same objects.
 Each step checks whether it is already done, so after a failure the same command continues.
+`hand_back` runs the steps for one Canary; `kubectl canary uninstall --force` uses it too.
+Only objects carrying this Canary's marks are changed or deleted (`metadata.is_ours`,
+`is_owned_by`): anything else named like ours is left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +39,7 @@ from kubectl_canary.kube import Kube
 from kubectl_canary.objects import apex, handback
 from kubectl_canary.objects.metadata import is_ours
 from kubectl_canary.objects.names import primary_name, service_name
-from kubectl_canary.resources import KubeError, ResourceTypeMissingError
+from kubectl_canary.resources import KubeError, NotFoundError, ResourceTypeMissingError
 
 Obj = dict[str, Any]
 
@@ -47,6 +51,15 @@ class StepFailed(CliError):
     pass
 
 
+class HandBackFailed(CliError):
+    """Step `step` of `total` failed: the later ones were not run, traffic is served as before
+    that step."""
+
+    def __init__(self, step: int, total: int, reason: str) -> None:
+        super().__init__(f"step {step} failed: {reason}")
+        self.step, self.total, self.reason = step, total, reason
+
+
 @dataclass
 class Step:
     title: str
@@ -55,14 +68,25 @@ class Step:
 
 
 class Offboarding:
-    """The six steps for one canary, bound to its live objects."""
+    """The six steps for one canary, bound to its live objects.
 
-    def __init__(self, session: Session, name: str, timeout: float) -> None:
+    `namespace` defaults to the session's; `agent_may_run=False` (the caller knows no agent
+    holds the Lease) skips waiting for an agent to confirm the suspension."""
+
+    def __init__(
+        self,
+        session: Session,
+        name: str,
+        timeout: float,
+        namespace: str | None = None,
+        agent_may_run: bool = True,
+    ) -> None:
         self.session = session
         self.kube: Kube = session.kube
-        self.ns = session.namespace
+        self.ns = namespace or session.namespace
         self.name = name
         self.timeout = timeout
+        self.agent_may_run = agent_may_run
         self.obj = get_canary(self.kube, self.ns, name)
         self.canary: Canary = parse(self.obj)
         self.target = self.canary.spec.target_ref.name
@@ -102,6 +126,8 @@ class Offboarding:
             API_VERSION, "Canary", self.ns, self.name, {"spec": {"suspend": True}}
         )
         generation = int(patched["metadata"].get("generation", 0))
+        if not self.agent_may_run:
+            return
 
         def observed() -> str | None:
             obj = get_canary(self.kube, self.ns, self.name)
@@ -232,18 +258,22 @@ class Offboarding:
     def delete_canary(self) -> None:
         # Deleting the Canary must never garbage-collect the app itself.
         handback.release_target(self.kube, self.canary)
-        obj = get_canary(self.kube, self.ns, self.name)
-        finalizers = obj["metadata"].get("finalizers") or []
+        # Delete first: a running agent puts its finalizer back on a Canary that is not being
+        # deleted, and the API server accepts no new finalizer once deletion has begun. The
+        # agent's own hand-back then finds nothing of ours left and lets go too.
+        self.kube.delete(API_VERSION, "Canary", self.ns, self.name)
+        obj = self.get(API_VERSION, "Canary", self.name)
+        finalizers = (obj or {}).get("metadata", {}).get("finalizers") or []
         if FINALIZER in finalizers:
             rest = [f for f in finalizers if f != FINALIZER]
-            self.kube.patch_merge(
-                API_VERSION,
-                "Canary",
-                self.ns,
-                self.name,
-                {"metadata": {"finalizers": rest or None}},
-            )
-        self.kube.delete(API_VERSION, "Canary", self.ns, self.name)
+            with contextlib.suppress(NotFoundError):  # the agent let go first
+                self.kube.patch_merge(
+                    API_VERSION,
+                    "Canary",
+                    self.ns,
+                    self.name,
+                    {"metadata": {"finalizers": rest or None}},
+                )
 
         def gone() -> str | None:
             return "still there" if self.get(API_VERSION, "Canary", self.name) else None
@@ -293,7 +323,7 @@ class Offboarding:
                 self.remove_generated,
             ),
             Step(
-                f"remove the finalizer and delete canary {self.name}",
+                f"delete canary {self.name} and remove the finalizer",
                 lambda: None,
                 self.delete_canary,
             ),
@@ -325,20 +355,29 @@ def offboard(session: Session, name: str, dry_run: bool, timeout: float) -> None
                 done = f"cannot run: {e}"
             click.echo(f"  {i}. {step.title}" + (f" (skipped: {done})" if done else ""))
         return
+    try:
+        hand_back(job, steps)
+    except HandBackFailed as e:
+        raise CliError(
+            f"{e}. Later steps were not run, so traffic is served as before this step; fix "
+            f"the cause and run `kubectl canary offboard {name} -n {job.ns}` again to continue"
+        ) from None
+    click.echo(f"canary {name} offboarded: deployment {job.target} serves service {job.svc}")
+
+
+def hand_back(job: Offboarding, steps: list[Step] | None = None, prefix: str = "") -> None:
+    """Run the steps of `job` in order, each skipped when already done, printing each (after
+    `prefix`); HandBackFailed names the step that failed (the later ones were not run)."""
+    steps = job.steps() if steps is None else steps
     for i, step in enumerate(steps, 1):
-        prefix = f"[{i}/{len(steps)}] {step.title}"
+        line = f"{prefix}[{i}/{len(steps)}] {step.title}"
         try:
             done = step.done()
             if done:
-                click.echo(f"{prefix}: skipped ({done})")
+                click.echo(f"{line}: skipped ({done})")
                 continue
-            click.echo(f"{prefix} ...")
+            click.echo(f"{line} ...")
             step.run()
         except (StepFailed, KubeError) as e:
-            raise CliError(
-                f"step {i} failed: {e}. Later steps were not run, so traffic is served as before "
-                f"this step; fix the cause and run `kubectl canary offboard {name} -n {job.ns}` "
-                "again to continue"
-            ) from None
+            raise HandBackFailed(i, len(steps), str(e)) from None
         click.echo("      done")
-    click.echo(f"canary {name} offboarded: deployment {job.target} serves service {job.svc}")

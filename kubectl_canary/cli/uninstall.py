@@ -4,10 +4,14 @@ It deletes what init made and only that: the agent's objects are found by their 
 every namespace, for the per-namespace RoleBindings), and the agent's namespace goes only when
 init created it (annotation kubectl-canary.dev/created-by-init), never one that existed.
 
-Refuses while Canaries exist: deleting the CRDs would delete them, and a Canary deleted without
-the agent leaves the app on the generated primary. `offboard` hands each app back first;
-`--force` deletes the Canaries instead (the agent still runs then, so those with
-`revertOnDeletion` are reverted) and goes on.
+Refuses while Canaries exist: deleting the CRDs deletes them, and a Canary deleted without
+its hand-back leaves the app on the generated primary, which garbage collection then removes.
+`--force` hands every app back first, the way `kubectl canary offboard` does (the same steps,
+cli/offboard.py `hand_back`, run by the plugin itself, so it works without a running agent),
+and removes the agent only once every Canary is gone: an app never ends up with fewer ready
+pods. A Canary already being deleted is the running agent's to hand back; uninstall waits for
+it. A hand-back that does not finish stops uninstall, with one line naming the Canary and what
+it waits for, before anything of the agent is deleted.
 """
 
 from __future__ import annotations
@@ -16,12 +20,18 @@ from typing import Any
 
 import click
 
-from kubectl_canary.api.model import API_VERSION, FINALIZER
-from kubectl_canary.cli.agent_info import DEFAULT_NAMESPACE, LOCAL_AGENT_CONFIGMAP, read_local
+from kubectl_canary.api.model import API_VERSION
+from kubectl_canary.cli.agent_info import (
+    DEFAULT_NAMESPACE,
+    LOCAL_AGENT_CONFIGMAP,
+    read_leader,
+    read_local,
+)
 from kubectl_canary.cli.apply import ref
-from kubectl_canary.cli.errors import RefusedError
+from kubectl_canary.cli.errors import CliError, RefusedError
 from kubectl_canary.cli.init import CREATED_BY_INIT, stop_local_agent
 from kubectl_canary.cli.manifests import crd_documents, ours
+from kubectl_canary.cli.offboard import POLL_SECONDS, HandBackFailed, Offboarding, hand_back
 from kubectl_canary.cli.options import Session, kube_options, timeout_option
 from kubectl_canary.cli.prune import where
 from kubectl_canary.kube import Kube
@@ -68,30 +78,52 @@ def _key(obj: Obj) -> str:
     return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
 
 
-def delete_canaries(session: Session, canaries: list[Obj], timeout: float) -> None:
-    """Delete them while the agent still runs; drop our finalizer if it does not finish."""
-    kube, runtime = session.kube, session.runtime
+def agent_runs(session: Session, namespace: str) -> bool:
+    """Whether an agent holds its Lease (renewed within its duration)."""
+    leader = read_leader(session.kube, namespace)
+    return leader is not None and leader.fresh(session.now())
+
+
+def hand_back_all(
+    session: Session, canaries: list[Obj], agent_namespace: str, timeout: float
+) -> None:
+    """Hand every Canary's app back and delete the Canary; CliError on the first that does
+    not finish, naming it and what it waits for."""
+    agent = agent_runs(session, agent_namespace)
     for c in canaries:
-        kube.delete(API_VERSION, "Canary", c["metadata"]["namespace"], c["metadata"]["name"])
-        click.echo(f"canary/{_key(c)} deleted")
+        ns, name = c["metadata"]["namespace"], c["metadata"]["name"]
+        if c["metadata"].get("deletionTimestamp") and agent:
+            wait_for_agent(session, ns, name, timeout)
+            continue
+        if session.kube.get(API_VERSION, "Canary", ns, name) is None:
+            continue  # gone meanwhile (its deletion finished)
+        click.echo(f"canary/{ns}/{name}: handing the app back")
+        job = Offboarding(session, name, timeout, namespace=ns, agent_may_run=agent)
+        try:
+            hand_back(job, prefix="  ")
+        except HandBackFailed as e:
+            raise CliError(
+                f"canary {ns}/{name} was not handed back: {e}; nothing of the agent was removed"
+                f" (fix it, then run `kubectl canary uninstall --force` again)"
+            ) from None
+        click.echo(f"canary/{ns}/{name} handed back and deleted")
+
+
+def wait_for_agent(session: Session, ns: str, name: str, timeout: float) -> None:
+    """A Canary already being deleted: the running agent hands it back; wait until it is gone."""
+    kube, runtime = session.kube, session.runtime
+    click.echo(f"canary/{ns}/{name}: being deleted, waiting for the agent's hand-back")
     start = runtime.monotonic()
-    while existing_canaries(kube):
+    while (obj := kube.get(API_VERSION, "Canary", ns, name)) is not None:
         if runtime.monotonic() - start >= timeout:
-            for c in existing_canaries(kube):
-                finalizers = [f for f in c["metadata"].get("finalizers", []) if f != FINALIZER]
-                kube.patch_merge(
-                    API_VERSION,
-                    "Canary",
-                    c["metadata"]["namespace"],
-                    c["metadata"]["name"],
-                    {"metadata": {"finalizers": finalizers or None}},
-                )
-                click.echo(
-                    f"warning: canary/{_key(c)} was not reverted in time; finalizer removed",
-                    err=True,
-                )
-            break
-        runtime.sleep(1.0)
+            history = (obj.get("status") or {}).get("history") or [{}]
+            waits = history[-1].get("message") or "no word from the agent"
+            raise CliError(
+                f"canary {ns}/{name} was not handed back within {timeout:g}s: {waits}; "
+                "nothing of the agent was removed"
+            )
+        runtime.sleep(POLL_SECONDS)
+    click.echo(f"canary/{ns}/{name} handed back by the agent")
 
 
 @click.command(
@@ -100,14 +132,24 @@ def delete_canaries(session: Session, canaries: list[Obj], timeout: float) -> No
 Examples:
   kubectl canary uninstall                 # refuses while Canaries exist
   kubectl canary offboard mhs -n shop && kubectl canary uninstall
-  kubectl canary uninstall --force         # delete every Canary too
+  kubectl canary uninstall --force         # hand every app back (as offboard), then remove
   kubectl canary uninstall --keep-crds
 """,
 )
 @kube_options(namespace_help=f"Namespace of the agent (default: {DEFAULT_NAMESPACE}).")
-@click.option("--force", is_flag=True, help="Delete existing Canaries too.")
-@click.option("--keep-crds", is_flag=True, help="Leave the CRDs (and so the Canaries) in place.")
-@timeout_option(120, "deleted Canaries to be reverted by the agent (with --force)")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Hand every Canary's app back first, as `offboard` does (no agent needed), and "
+    "delete the Canaries; stops before removing anything if one does not finish.",
+)
+@click.option(
+    "--keep-crds",
+    is_flag=True,
+    help="Leave the CRDs and the Canaries in place (they keep the agent's finalizer: a later "
+    "init picks them up).",
+)
+@timeout_option(300, "each step of each hand-back (with --force)")
 def uninstall(session: Session, force: bool, keep_crds: bool, timeout: float) -> None:
     """Remove the agent, its RBAC and the CRDs."""
     kube = session.kube
@@ -119,9 +161,9 @@ def uninstall(session: Session, force: bool, keep_crds: bool, timeout: float) ->
             more = f" and {len(canaries) - 5} more" if len(canaries) > 5 else ""
             raise RefusedError(
                 f"{len(canaries)} Canaries exist ({names}{more}): hand each app back with "
-                "`kubectl canary offboard NAME`, or pass --force to delete them"
+                "`kubectl canary offboard NAME`, or pass --force to hand them all back"
             )
-        delete_canaries(session, canaries, timeout)
+        hand_back_all(session, canaries, namespace, timeout)
     local = read_local(kube, namespace)
     if local is not None:
         if local.alive():

@@ -11,6 +11,6 @@
 - routes.py      the weights a routing object holds, as the agent and `status` read them (pure)
 - routers/       one per provider: build, steer, read and finalize the routing object
 - apex.py        the apex Service at the hand-back, and whether it serves the target yet
-- handback.py    the hand-back used by revertOnDeletion and `kubectl canary offboard`
+- handback.py    the hand-back used by the agent on deletion and `kubectl canary offboard`
 - gitops.py      GitOps/Helm tracking metadata never copied onto generated objects
 """

@@ -1,5 +1,5 @@
 """The apex Service at the hand-back: pointed at the target's pods; and whether a Service's
-ready endpoints are a Deployment's pods yet: the target's (what both revertOnDeletion and
+ready endpoints are a Deployment's pods yet: the target's (what both the agent's deletion and
 offboard wait for) or the primary's (what onboarding waits for)."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Handing an app back to its own Deployment: the one implementation behind both the agent's
-revertOnDeletion and the plugin's `kubectl canary offboard` (docs/release-semantics.md).
+hand-back on deletion (every Canary, whatever revertOnDeletion says) and the plugin's
+`kubectl canary offboard` and `uninstall --force` (docs/release-semantics.md).
 
 Each step is idempotent and decided on what the cluster holds, so either caller can repeat it
 after a failure; waiting between steps is the caller's (the agent's core requeues, offboard

@@ -131,6 +131,12 @@ def test_steering_a_release(cluster):
         "error: canary mhs is Succeeded, not Failed: retry re-runs the analysis of a failed "
         "revision\n"
     )
+    # Ten steps of 2 s: pause, resume and abort (a plugin start each) land mid-release even on
+    # a loaded machine; two steps left no time for them.
+    smaller_steps = '{"spec":{"analysis":{"stepWeight":5,"maxWeight":50}}}'
+    cluster.ok(
+        "patch", "canaries.kubectl-canary.dev", "mhs", "-n", NS, "--type=merge", "-p", smaller_steps
+    )
     cluster.ok("apply", "-f", "-", input=deployment("1.1.3"))
     cluster.poll("the new release", lambda: cluster.phase() == "Progressing")
     paused = cluster.ok("canary", "pause", "mhs", "-n", NS)

@@ -368,7 +368,7 @@ def test_uninstall_refuses_then_force_removes_everything(setup: Setup) -> None:
 
     done = k.run("canary", "uninstall", "--force", "--timeout", "30")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"canary/{NS}/web deleted" in done.stdout
+    assert f"canary/{NS}/web handed back and deleted" in done.stdout
     assert done.stdout.endswith("kubectl-canary uninstalled\n")
     crds = k.ok("get", "crd", "-o", "name")
     assert "canaries.kubectl-canary.dev" not in crds

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from kubectl_canary.cli.init import manifest_values, plan
-from kubectl_canary.cli.manifests import DEFAULT_IMAGE
+from kubectl_canary.cli.init import plan
+from kubectl_canary.cli.install_settings import InstallSettings
 
 from .kubectl_env import require_kubectl
 
@@ -26,8 +26,8 @@ def _objects(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str,
 
 
 def _init_renders(*watch: str) -> dict[tuple[str, str, str], dict[str, Any]]:
-    values = manifest_values("kubectl-canary", DEFAULT_IMAGE, "kubernetes", "", watch)
-    return _objects(plan(values, agent_process=False))
+    settings = InstallSettings(watch_namespace=watch)
+    return _objects(plan("kubectl-canary", settings, agent_process=False))
 
 
 def test_committed_manifests_are_a_fresh_rendering() -> None:

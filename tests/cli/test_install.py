@@ -99,16 +99,20 @@ def test_security_flags_are_rendered_only_when_set(run):
     assert bad.exit_code == 2 and "is not NS/NAME or NS/*" in bad.output
 
 
-def test_the_local_agent_gets_the_security_flags(run, fake, monkeypatch):
+def test_the_local_agent_gets_the_security_flags(run, fake, monkeypatch, tmp_path):
     started = {}
 
-    def fake_start(session, namespace, provider, metrics, watch, log_file, extra):
-        started["args"] = list(extra)
+    def fake_popen(args, **kwargs):
+        started["args"] = args
         raise SystemExit(0)
 
-    monkeypatch.setattr("kubectl_canary.cli.init.start_local_agent", fake_start)
-    run("init", "--agent-process", "--allow-egress", "http://p:9090", "--allow-tls-disable")
-    assert started["args"] == ["--allow-egress=http://p:9090", "--allow-tls-disable"]
+    monkeypatch.setattr("kubectl_canary.cli.init.subprocess.Popen", fake_popen)
+    log = str(tmp_path / "agent.log")
+    run("init", "--agent-process", "--agent-log", log, "--allow-egress", "http://p:9090")
+    assert started["args"][-1] == "--allow-egress=http://p:9090"
+    # Remembered: a re-run without the flag starts the agent with it, and adds the new one.
+    run("init", "--agent-process", "--agent-log", log, "--allow-tls-disable")
+    assert started["args"][-2:] == ["--allow-egress=http://p:9090", "--allow-tls-disable"]
 
 
 def test_image_by_digest(run, monkeypatch):
@@ -154,7 +158,7 @@ def test_switching_modes_prunes_bindings_both_ways(run, fake):
     done = run("init", "--watch-namespace", "a")
     assert "rolebinding/kubectl-canary-agent -n b pruned" in done.stdout
     assert _bindings(fake) == [("RoleBinding", "a", AGENT_NAME)]
-    done = run("init")
+    done = run("init", "--watch-namespace", "")  # a re-run keeps the namespaces: '' clears
     assert "rolebinding/kubectl-canary-agent -n a pruned" in done.stdout
     assert _bindings(fake) == [("ClusterRoleBinding", "", AGENT_NAME)]
 

@@ -72,9 +72,11 @@ def test_switching_modes_prunes_and_uninstall_removes_what_init_made(run, kube):
     assert "rolebinding/kubectl-canary-agent -n b pruned" in done.stdout
     assert bindings(kube) == [("RoleBinding", "a")]
 
-    preview = run("init", "--dry-run")
+    # A re-run keeps the watched namespaces; an empty one clears them.
+    preview = run("init", "--dry-run", "--watch-namespace", "")
+    assert "watch-namespace: a -> (all)" in preview.stderr
     assert "rolebinding/kubectl-canary-agent -n a would be pruned" in preview.stderr
-    done = run("init", "--no-wait")
+    done = run("init", "--no-wait", "--watch-namespace", "")
     assert bindings(kube) == [("ClusterRoleBinding", "")]
 
     doctor = run("doctor", "-o", "json")

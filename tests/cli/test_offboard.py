@@ -1,11 +1,17 @@
-"""offboard: target restored from the primary, apex Service never without ready endpoints."""
+"""offboard and uninstall --force: target restored from the primary, apex Service never without
+ready endpoints, nothing of the agent removed before every app is handed back."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from kubectl_canary.api.model import FINALIZER, MANAGED_BY_LABEL, ORIGINAL_SPEC_ANNOTATION
+from kubectl_canary.cli.agent_info import AGENT_NAME, DEFAULT_NAMESPACE, LEASE_NAME
 from tests.cli import samples
+from tests.cli.test_init import play_cluster
+
+AGENT_NAMESPACE = DEFAULT_NAMESPACE
 
 OURS = {MANAGED_BY_LABEL: "mhs"}
 
@@ -83,7 +89,8 @@ class Cluster:
         return n
 
     def react(self, fake, verb, obj) -> None:
-        if obj["kind"] == "Canary" and verb == "patch":  # the agent notices the suspension
+        # The agent notices the suspension (the last patch, of the finalizer, lets it go).
+        if obj["kind"] == "Canary" and verb == "patch" and fake.find("Canary", "mhs"):
 
             def observed(stored):
                 stored["status"]["observedGeneration"] = stored["metadata"]["generation"]
@@ -277,3 +284,73 @@ def test_the_target_gets_the_original_configs_back_and_the_copies_go(run, fake):
     assert fake.find("Secret", "mhs-creds-primary") is None
     assert fake.find("ConfigMap", "mhs-config") is not None
     assert fake.find("Secret", "mhs-creds") is not None
+
+
+# ----- uninstall --force: the same hand-back for every Canary, then the agent goes -----
+
+
+def test_uninstall_force_hands_every_app_back_before_removing_the_agent(run, fake):
+    play_cluster(fake)
+    assert run("init").exit_code == 0
+    failed_release(fake)
+    cluster = Cluster(fake)
+    result = run("uninstall", "--force")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "canary/test/mhs: handing the app back"
+    handed = lines.index("canary/test/mhs handed back and deleted")
+    agent_gone = lines.index(f"deployment/{AGENT_NAME} -n {AGENT_NAMESPACE} deleted")
+    assert handed < agent_gone, "the agent goes only after every app is handed back"
+    target = fake.find("Deployment", "mhs")
+    assert target["spec"]["replicas"] == 3, "as many pods as the primary served"
+    assert target["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.1.2")
+    assert fake.find("Service", "mhs")["spec"]["selector"] == {"app": "mhs"}
+    assert cluster.apex_endpoints and min(cluster.apex_endpoints) > 0
+    assert fake.find("Canary", "mhs") is None and fake.find("Deployment", "mhs-primary") is None
+    assert fake.find("Deployment", AGENT_NAME) is None
+
+
+def test_uninstall_force_stops_before_removing_anything_when_a_hand_back_waits(run, fake):
+    play_cluster(fake)
+    assert run("init").exit_code == 0
+    failed_release(fake)
+    Cluster(fake, target_becomes_ready=False)
+    result = run("uninstall", "--force", "--timeout", "5")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(
+        "error: canary test/mhs was not handed back: step 2 failed: timed out after 5s waiting "
+        "for deployment mhs to be ready"
+    )
+    assert "nothing of the agent was removed" in result.stderr
+    # Traffic stays on the primary; the agent, its RBAC and the CRDs stay.
+    assert fake.find("Service", "mhs")["spec"]["selector"] == {"app": "mhs-primary"}
+    assert fake.find("Deployment", "mhs-primary") is not None
+    assert fake.find("Deployment", AGENT_NAME) is not None
+    assert fake.find("CustomResourceDefinition", "canaries.kubectl-canary.dev") is not None
+
+
+def test_uninstall_force_waits_for_the_running_agent_to_hand_back_a_deleting_canary(run, fake):
+    play_cluster(fake)
+    assert run("init").exit_code == 0
+    failed_release(fake)
+    fake.remove("Canary", "mhs")  # the finalizer holds it: the agent is handing it back
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def renewed(lease):
+        lease["spec"].update(renewTime=now, leaseDurationSeconds=3600)
+
+    fake.edit("Lease", LEASE_NAME, renewed)
+
+    def still_waiting(c):
+        c["status"]["history"] = [{"message": "Waiting for mhs.test before reverting: 0/3 ready"}]
+
+    fake.edit("Canary", "mhs", still_waiting)
+    result = run("uninstall", "--force", "--timeout", "3")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: canary test/mhs was not handed back within 3s: Waiting for mhs.test before "
+        "reverting: 0/3 ready; nothing of the agent was removed\n"
+    )
+    assert fake.find("Service", "mhs")["spec"]["selector"] == {"app": "mhs-primary"}
+    assert fake.find("Deployment", AGENT_NAME) is not None

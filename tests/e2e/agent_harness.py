@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +60,9 @@ class AgentProcess:
     proc: subprocess.Popen[bytes]
     log_path: Path
     port: int = 0
+    # Signal the innermost descendant rather than the process started: a runner such as
+    # `buildah run` kills its child on SIGTERM instead of passing the signal on.
+    signal_inner: bool = False
 
     def lines(self) -> list[dict[str, Any]]:
         out = []
@@ -84,13 +87,27 @@ class AgentProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if self.signal_inner:
+                os.kill(innermost(self.proc.pid), sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
         return int(self.proc.returncode)
+
+
+def innermost(pid: int) -> int:
+    """The deepest descendant of `pid` along its first children (Linux /proc; any thread
+    of a multi-threaded runner may have forked it)."""
+    while True:
+        tasks = sorted(Path(f"/proc/{pid}/task").iterdir())
+        children = [c for t in tasks for c in (t / "children").read_text().split()]
+        if not children:
+            return pid
+        pid = int(children[0])
 
 
 SAMPLE_GATEWAYS = ("istio-system/public-gateway", "gateway-system/*")
@@ -102,11 +119,13 @@ def start_agent(
     *extra: str,
     metrics_server: str = "",
     provider: str = "kubernetes",
+    command: Sequence[str] = (),
 ) -> AgentProcess:
+    """The agent as a process: `command` runs it (default: this checkout's `agent.main`;
+    the image test runs the one inside the image, through a runner that is signalled
+    through its child)."""
     cmd = [
-        sys.executable,
-        "-m",
-        "agent.main",
+        *(command or (sys.executable, "-m", "agent.main")),
         "--kubeconfig",
         str(kubeconfig),
         "--listen",
@@ -130,7 +149,7 @@ def start_agent(
         cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=os.environ.copy()
     )
     logf.close()
-    agent = AgentProcess(proc, log_path)
+    agent = AgentProcess(proc, log_path, signal_inner=bool(command))
 
     def bound_port() -> int:
         if proc.poll() is not None:

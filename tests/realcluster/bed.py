@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,8 +173,23 @@ class Bed:
     def drop_namespace(self, name: str) -> None:
         """Delete the test's Canaries, then (in the background) its namespace: the next test's
         agent must find no Canary in a terminating namespace, where every write is refused
-        with a 403 that has nothing to do with RBAC."""
-        self.kubectl("delete", "canaries.kubectl-canary.dev", "--all", "-n", name, "--timeout=60s")
+        with a 403 that has nothing to do with RBAC. The test's agent is gone by now, and
+        every Canary it managed holds its finalizer: the test is over, so it is dropped here
+        (with no agent to hand the apps back, a deletion would wait for one)."""
+        kind = "canaries.kubectl-canary.dev"
+        left = self.kubectl("get", kind, "-n", name, "-o", "name", check=False).stdout.split()
+        for canary in left:
+            self.kubectl(
+                "patch",
+                canary,
+                "-n",
+                name,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
+        self.kubectl("delete", kind, "--all", "-n", name, "--timeout=60s")
         self.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
     # ----- the product, as init installs it -----
@@ -260,18 +275,26 @@ class Bed:
 
     @contextmanager
     def agent(
-        self, log_path: Path, *extra: str, provider: str = "kubernetes"
+        self,
+        log_path: Path,
+        *extra: str,
+        provider: str = "kubernetes",
+        command: Sequence[str] = (),
+        kubeconfig: str = "",
     ) -> Iterator[AgentProcess]:
-        """The agent as a process under its ServiceAccount token. On the way out it must not
-        have met a single 403: RBAC is exactly what init installs, and it must be enough."""
+        """The agent as a process under its ServiceAccount token (`command`: see
+        `start_agent`; `kubeconfig`: where that command finds agent_kubeconfig). On the way
+        out it must not have met a single 403: RBAC is exactly what init installs, and it
+        must be enough."""
         agent = start_agent(
-            self.agent_kubeconfig,
+            Path(kubeconfig) if kubeconfig else self.agent_kubeconfig,
             log_path,
             "--lease-duration",
             "2s",
             *extra,
             metrics_server=self.prometheus_url,
             provider=provider,
+            command=command,
         )
         try:
             yield agent

@@ -1,7 +1,9 @@
 """Handing an app back under traffic on a real API server, with zero lost requests:
 `kubectl canary offboard` (istio, after a Failed release: the target gets the last good 1.1.2
-back, not the failed 1.1.3) and `kubectl delete canary` with revertOnDeletion (kubernetes
-provider, after a Succeeded release: the apex selector moves to the target's pods).
+back, not the failed 1.1.3), `kubectl delete canary` with revertOnDeletion (kubernetes
+provider, after a Succeeded release: the apex selector moves to the target's pods) and without
+it (istio: Flagger's default, which garbage-collects the primary while the target sits at zero
+replicas; here the same hand-back).
 
 Measured from both sides: the simulated mesh's count of requests that found no ready endpoint
 (503 UH, source-reported) must not grow, and the apex Service's Endpoints, polled every ~50 ms
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from kubectl_canary.api.model import FINALIZER
 from tests.e2e.agent_harness import ClusterView, deployment, wait_for
 from tests.e2e.scenario_helpers import image
 from tests.e2e.traffic_watch import (
@@ -113,6 +116,22 @@ def test_revert_on_deletion_after_a_succeeded_release(bed: Bed, ns: str, tmp_pat
     app = App(ns, "cart", "kubernetes", 3, "1.1.2", "Succeeded")
     with bed.agent(tmp_path / "agent.log"):
         c = released(bed, app, tmp_path, revertOnDeletion=True)
+        # kubectl waits for the deletion to finish: for the agent's finalizer to go.
+        command = ("delete", "canaries.kubectl-canary.dev", app.name, "-n", ns, "--timeout=150s")
+        hand_back_under_traffic(bed, c, app, command)
+
+
+@pytest.mark.timeout(420)
+def test_deletion_without_revert_on_deletion_hands_the_app_back(
+    bed: Bed, ns: str, tmp_path: Path
+) -> None:
+    bed.require_mesh()
+    app = App(ns, "till", "istio", 3, "1.1.2", "Succeeded")
+    with bed.agent(tmp_path / "agent.log"):
+        c = released(bed, app, tmp_path)
+        canary = c.get("kubectl-canary.dev/v1alpha1", "Canary", ns, app.name)
+        assert canary is not None and "revertOnDeletion" not in canary["spec"]
+        assert FINALIZER in canary["metadata"].get("finalizers", []), "held without asking"
         # kubectl waits for the deletion to finish: for the agent's finalizer to go.
         command = ("delete", "canaries.kubectl-canary.dev", app.name, "-n", ns, "--timeout=150s")
         hand_back_under_traffic(bed, c, app, command)

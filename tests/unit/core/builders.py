@@ -21,6 +21,7 @@ from agent.core.types import (
     WorkloadObservation,
 )
 from kubectl_canary.api.model import (
+    FINALIZER,
     AnalysisSpec,
     Canary,
     CanarySpec,
@@ -61,9 +62,10 @@ def canary(
     status: CanaryStatus | None = None,
     *,
     analysis_spec: AnalysisSpec | None = None,
-    finalizers: tuple[str, ...] = (),
+    finalizers: tuple[str, ...] = (FINALIZER,),
     **spec_overrides: Any,
 ) -> Canary:
+    """A Canary as the agent manages it: holding the finalizer unless said otherwise."""
     spec = CanarySpec(
         target_ref=TargetRef(NAME),
         service=ServiceSpec(port=9898),

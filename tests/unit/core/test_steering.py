@@ -16,6 +16,7 @@ from agent.core.types import (
     Observations,
     PromoteTemplate,
     RequeueAfter,
+    RestoreTargetTemplate,
     Routes,
     ScaleTarget,
     SetRoutes,
@@ -277,8 +278,15 @@ CASES = [
             canary(PROGRESSING_20),
             observe(target=H2, routes=routes(20), request=ABORT, deleting=True),
             False,
-            Phase.PROGRESSING,
-            ["Abort refused: mhs.application is being deleted"],
+            Phase.TERMINATING,
+            [
+                "Terminating mhs.application: restoring mhs.application (deleting a Canary "
+                "always hands the app back, revertOnDeletion: false included)",
+                "Waiting for mhs.application before reverting: restoring its last promoted "
+                "revision h1 (the current one never was)",
+                "Abort refused: mhs.application is being deleted",
+            ],
+            [RestoreTargetTemplate()],
         ),
         id="refused-while-deleting",
     ),

@@ -196,13 +196,33 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(revert_on_deletion=True),
+            canary(finalizers=()),
             observe(apex_on_primary=True),
             Phase.INITIALIZED,
             ["Initialization done! mhs.application"],
             [AddFinalizer(), Initialize(), ScaleTarget(0)],
         ),
-        id="init-adds-finalizer",
+        id="init-adds-finalizer-without-revert-on-deletion",
+    ),
+    pytest.param(
+        Case(
+            canary(finalizers=(), revert_on_deletion=True),
+            observe(apex_on_primary=True),
+            Phase.INITIALIZED,
+            ["Initialization done! mhs.application"],
+            [AddFinalizer(), Initialize(), ScaleTarget(0)],
+        ),
+        id="init-adds-finalizer-with-revert-on-deletion",
+    ),
+    pytest.param(
+        Case(
+            canary(finalizers=(), suspend=True),
+            observe(),
+            Phase.INITIALIZING,
+            ["skipping canary run as object is suspended"],
+            [AddFinalizer()],
+        ),
+        id="suspended-canary-gets-the-finalizer",
     ),
     # ----- steady phases -----
     pytest.param(
@@ -903,38 +923,133 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(in_phase(Phase.SUCCEEDED), revert_on_deletion=True),
+            canary(in_phase(Phase.SUCCEEDED), finalizers=()),
             observe(),
             Phase.SUCCEEDED,
             [],
             [AddFinalizer()],
         ),
-        id="finalizer-added",
+        id="existing-canary-gets-the-finalizer",
     ),
     pytest.param(
         Case(
-            canary(in_phase(Phase.SUCCEEDED), finalizers=(FINALIZER,)),
+            canary(in_phase(Phase.SUCCEEDED), finalizers=("other",)),
             observe(),
             Phase.SUCCEEDED,
             [],
-            [RemoveFinalizer()],
+            [AddFinalizer()],
         ),
-        id="finalizer-dropped",
+        id="finalizer-added-beside-another",
+    ),
+    pytest.param(
+        Case(canary(in_phase(Phase.SUCCEEDED)), observe(), Phase.SUCCEEDED, []),
+        id="finalizer-kept-without-revert-on-deletion",
     ),
     # ----- deletion -----
     pytest.param(
-        Case(canary(in_phase(Phase.SUCCEEDED)), observe(deleting=True), Phase.SUCCEEDED, []),
+        Case(
+            canary(in_phase(Phase.SUCCEEDED), finalizers=()),
+            observe(deleting=True),
+            Phase.SUCCEEDED,
+            [],
+        ),
         id="delete-without-finalizer",
     ),
     pytest.param(
         Case(
-            canary(in_phase(Phase.SUCCEEDED), finalizers=(FINALIZER,)),
-            observe(deleting=True),
+            canary(in_phase(Phase.SUCCEEDED)),
+            observe(target=workload(0), deleting=True),
+            Phase.TERMINATING,
+            [
+                "Terminating mhs.application: restoring mhs.application (deleting a Canary "
+                "always hands the app back, revertOnDeletion: false included)",
+                f"Waiting for mhs.application before reverting: {SCALED_TO_ZERO}",
+            ],
+            [ScaleTarget(2)],
+        ),
+        id="delete-without-revert-on-deletion-restores-target",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.TERMINATING, waiting_since=stamp(-30))),
+            observe(deleting=True, apex_on_target=True),
+            Phase.TERMINATING,
+            ["Reverted mhs.application: finalizer removed"],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
+        ),
+        id="delete-without-revert-on-deletion-lets-go-once-endpoints-are-the-target",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.INITIALIZING)),
+            observe(primary=WorkloadObservation(False), routes=None, deleting=True),
+            Phase.INITIALIZING,
+            [
+                "Nothing of mhs.application serves traffic (no primary, no routing): "
+                "mhs.application keeps serving; finalizer removed"
+            ],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
+        ),
+        id="delete-never-initialised-lets-go-at-once",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.INITIALIZING)),
+            observe(
+                target=workload(ready=0),
+                primary=WorkloadObservation(False),
+                routes=None,
+                deleting=True,
+            ),
+            Phase.INITIALIZING,
+            [
+                "Nothing of mhs.application serves traffic (no primary, no routing): "
+                "mhs.application keeps serving; finalizer removed"
+            ],
+            [Revert(), RevertRouting(), RemoveFinalizer()],
+        ),
+        id="delete-never-initialised-does-not-wait-for-a-broken-target",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.SUCCEEDED)),
+            observe(
+                target=workload(0), primary=WorkloadObservation(False), routes=None, deleting=True
+            ),
+            Phase.TERMINATING,
+            [
+                "Terminating mhs.application: restoring mhs.application (deleting a Canary "
+                "always hands the app back, revertOnDeletion: false included)",
+                f"Waiting for mhs.application before reverting: {SCALED_TO_ZERO}",
+            ],
+            [ScaleTarget(1)],
+        ),
+        id="delete-with-primary-gone-and-target-at-zero-scales-it-up-first",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.INITIALIZING)),
+            observe(primary=WorkloadObservation(False), deleting=True),
+            Phase.TERMINATING,
+            [
+                "Terminating mhs.application: restoring mhs.application (deleting a Canary "
+                "always hands the app back, revertOnDeletion: false included)",
+                "Waiting for the endpoints of service mhs.application to be the pods of "
+                "mhs.application before reverting the routing",
+            ],
+            [Revert()],
+        ),
+        id="delete-with-our-routing-but-no-primary-waits-for-the-endpoints",
+    ),
+    pytest.param(
+        Case(
+            canary(in_phase(Phase.SUCCEEDED)),
+            observe(target=workload(deleting=True), deleting=True),
             Phase.SUCCEEDED,
-            [],
+            ["Target mhs.application being deleted, nothing to revert; finalizer removed"],
             [RemoveFinalizer()],
         ),
-        id="delete-finalizer-without-revert",
+        id="delete-with-target-being-deleted",
     ),
     pytest.param(
         Case(

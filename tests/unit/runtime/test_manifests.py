@@ -104,8 +104,22 @@ def test_metrics_service_targets_the_agent() -> None:
     assert svc["spec"]["ports"][0]["targetPort"] == "http-metrics"
 
 
-def test_dockerfile_runs_as_nonroot() -> None:
+def test_dockerfile_builds_what_build_image_builds() -> None:
+    """agent/Dockerfile's image equals scripts/build_image.py's: its build stage runs that
+    script, and its final stage sets the same user and entrypoint as the OCI config does;
+    the Deployment runs the image as that user."""
     text = (ROOT / "agent" / "Dockerfile").read_text()
-    assert text.startswith("#") and "FROM python:3.11-slim" in text
-    assert re.search(r"^USER nonroot", text, re.M)
-    assert 'ENTRYPOINT ["canary-agent"]' in text
+    script = (ROOT / "scripts" / "build_image.py").read_text()
+    assert re.search(r"^RUN .*\n?.*scripts/build_image\.py --rootfs /rootfs", text, re.M)
+    assert re.search(r"^FROM scratch$", text, re.M)
+    uid = re.search(r"^UID = (\d+)$", script, re.M)
+    assert uid is not None
+    assert re.search(rf"^USER {uid[1]}:{uid[1]}$", text, re.M)
+    entrypoint = re.search(r'"Entrypoint": (\[[^]]*\])', script)
+    assert entrypoint is not None
+    assert f"ENTRYPOINT {entrypoint[1]}" in text
+    deployment = yaml.safe_load((MANIFESTS / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == int(uid[1])
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from agent.core.types import (
     Decision,
     EmitEvent,
@@ -377,14 +379,17 @@ def _apex_endpoints(*pods: str) -> dict:
     }
 
 
-def _reverting_setup(deleting: bool) -> tuple[StoreClient, Ticker, list[Observations]]:
+def _reverting_setup(
+    deleting: bool, revert_on_deletion: bool = True
+) -> tuple[StoreClient, Ticker, list[Observations]]:
     seen: list[Observations] = []
 
     def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
         seen.append(obs)
         return Decision(canary.status, ())
 
-    k, _, ticker, _ = setup(decide, revertOnDeletion=True)
+    spec = {"revertOnDeletion": True} if revert_on_deletion else {}
+    k, _, ticker, _ = setup(decide, **spec)
     k.edit("Canary", "mhs", lambda c: c["metadata"].update(finalizers=[FINALIZER]))
     if deleting:
         k.remove("Canary", "mhs")  # the finalizer holds it: deletionTimestamp is set
@@ -393,8 +398,12 @@ def _reverting_setup(deleting: bool) -> tuple[StoreClient, Ticker, list[Observat
     return k, ticker, seen
 
 
-def test_a_reverting_canary_observes_whether_the_apex_endpoints_are_the_target_pods() -> None:
-    k, ticker, seen = _reverting_setup(deleting=True)
+@pytest.mark.parametrize("revert_on_deletion", [True, False])
+def test_a_deleted_canary_observes_whether_the_apex_endpoints_are_the_target_pods(
+    revert_on_deletion: bool,
+) -> None:
+    """Every deletion hands back, so the endpoints are read whatever revertOnDeletion says."""
+    k, ticker, seen = _reverting_setup(deleting=True, revert_on_deletion=revert_on_deletion)
     k.add(_apex_endpoints("mhs-primary-1", "mhs-1"))  # the endpoints controller lags behind
     ticker("test/mhs")
     k.edit(
