@@ -35,9 +35,7 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -46,7 +44,10 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote
 
-ROOT = Path(__file__).resolve().parents[1]
+# build_common sits beside this script; tests load the script from its path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_common import ROOT, pip_download, run, sha256, tracked, version  # noqa: E402
+
 PY_LOCK = ROOT / "agent" / "image-requirements.lock"
 DEB_LOCK = ROOT / "agent" / "image-debian.lock"
 FIXED_TIME = 1_700_000_000
@@ -96,34 +97,9 @@ PASSWD = (
 GROUP = "root:x:0:\nnonroot:x:65532:\n"
 
 
-def version() -> str:
-    found = re.search(
-        r'__version__ = "([^"]+)"', (ROOT / "kubectl_canary" / "__init__.py").read_text()
-    )
-    if not found:
-        raise SystemExit("cannot find __version__ in kubectl_canary/__init__.py")
-    return found.group(1)
-
-
-def _run(cmd: list[str], **kw: object) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip()[-1500:]
-        raise SystemExit(f"{cmd[0]} failed ({done.returncode}): {tail}")
-
-
 def _wheel_args(arch: str) -> list[str]:
     tags = [a for tag in ARCHES[arch] for a in ("--platform", tag)]
     return [*tags, "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:"]
-
-
-def _pip_download(dest: Path, args: list[str]) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
-    _run([*cmd, "-d", str(dest), *args])
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ----- the locks -----
@@ -186,10 +162,10 @@ def write_locks() -> None:
         constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(installed.items())))
         for arch in ARCHES:
             dest = Path(tmp) / arch
-            _pip_download(dest, [*_wheel_args(arch), "-c", str(constraints), *pins])
+            pip_download(dest, [*_wheel_args(arch), "-c", str(constraints), *pins])
             for wheel in dest.glob("*.whl"):
                 dist, ver = wheel.name.split("-")[:2]
-                wheels.setdefault((dist.lower().replace("_", "-"), ver), set()).add(_sha256(wheel))
+                wheels.setdefault((dist.lower().replace("_", "-"), ver), set()).add(sha256(wheel))
             rootfs = Path(tmp) / f"rootfs-{arch}"
             _mmdebstrap(rootfs, arch, list(DEBIAN_ROOTS), keep_debs=True)
             deb_lines += ["", f"[{arch}]"]
@@ -223,7 +199,7 @@ def _mmdebstrap(rootfs: Path, arch: str, packages: list[str], keep_debs: bool = 
     cmd += ["--include=" + ",".join(packages), "-q", SUITE, str(rootfs), *sources]
     if keep_debs:
         cmd.insert(1, "--skip=cleanup/apt/cache")
-    _run(cmd, env=env)
+    run(cmd, env=env)
 
 
 def _prune(rootfs: Path) -> None:
@@ -245,24 +221,17 @@ def _prune(rootfs: Path) -> None:
     dev.mkdir()
 
 
-def _tracked(*paths: str) -> list[str]:
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", *paths], capture_output=True, check=True
-    ).stdout.decode()
-    return sorted(filter(None, listed.split("\0")))
-
-
 def _add_python(rootfs: Path, arch: str) -> None:
     """The pinned wheels unpacked into LIB, then the product's packages."""
     lib = rootfs / LIB
     lib.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         args = [*_wheel_args(arch), "--no-deps", "--require-hashes", "-r", str(PY_LOCK)]
-        _pip_download(Path(tmp), args)
+        pip_download(Path(tmp), args)
         for wheel in sorted(Path(tmp).glob("*.whl")):
             with zipfile.ZipFile(wheel) as z:
                 z.extractall(lib)
-    for rel in _tracked("agent", "kubectl_canary"):
+    for rel in tracked("agent", "kubectl_canary"):
         target = lib / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / rel, target)
@@ -274,7 +243,7 @@ def _compile(rootfs: Path) -> None:
     if sys.version_info[:2] != (3, 11):
         raise SystemExit("build the image with Python 3.11 (its bytecode goes into the image)")
     for rel in ("usr/lib/python3.11", LIB):
-        _run(
+        run(
             [sys.executable, "-m", "compileall", "-q", "-j", "0"]
             + ["--invalidation-mode", "unchecked-hash", "-s", str(rootfs), "-p", "/"]
             + ["-x", r"(/test/|/tests/|lib2to3|idlelib|tkinter|turtledemo)", str(rootfs / rel)]
@@ -431,7 +400,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for arch in arches:
         archive = build(arch, args.out)
-        print(f"{_sha256(archive)}  {archive.name}  ({archive.stat().st_size / 2**20:.1f} MiB)")
+        print(f"{sha256(archive)}  {archive.name}  ({archive.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
 

@@ -29,7 +29,6 @@ import gzip
 import hashlib
 import io
 import os
-import re
 import subprocess
 import sys
 import tarfile
@@ -39,7 +38,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# build_common sits beside this script; tests load the script from its path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_common import ROOT, pip_download, sha256, tracked, version  # noqa: E402
+
 LOCK = ROOT / "scripts" / "plugin-bundle.lock"
 MANIFEST = ROOT / "plugins" / "canary.yaml"
 HOMEPAGE = "https://github.com/kubectl-canary/kubectl-canary"
@@ -103,14 +105,6 @@ main()
 '''
 
 
-def version() -> str:
-    text = (ROOT / "kubectl_canary" / "__init__.py").read_text()
-    found = re.search(r'__version__ = "([^"]+)"', text)
-    if not found:
-        raise SystemExit("cannot find __version__ in kubectl_canary/__init__.py")
-    return found.group(1)
-
-
 # ----- the lock: which wheel files, with which sha256, for which platform and Python -----
 
 
@@ -131,13 +125,6 @@ def read_lock() -> dict[str, list[tuple[str, str]]]:
     return lock
 
 
-def _pip_download(dest: Path, args: list[str]) -> None:
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"]
-    done = subprocess.run([*cmd, "-d", str(dest), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"pip download failed: {done.stderr.strip()[-800:]}")
-
-
 def write_lock() -> None:
     """Resolve the plugin's dependency closure for every platform and Python, pinned to the
     versions installed here (the ones the tests ran with)."""
@@ -154,13 +141,13 @@ def write_lock() -> None:
             for python in PYTHONS:
                 dest = Path(tmp) / platform.name / python
                 tags = [a for tag in platform.wheel_tags for a in ("--platform", tag)]
-                _pip_download(
+                pip_download(
                     dest,
                     [*tags, "--python-version", python, "--implementation", "cp"]
                     + ["--only-binary=:all:", "-c", str(cfile), *pins],
                 )
                 sections.setdefault(platform.name, set()).update(
-                    f"{w.name} {_sha256(w)}" for w in dest.glob("*.whl")
+                    f"{w.name} {sha256(w)}" for w in dest.glob("*.whl")
                 )
         pure = set.intersection(*sections.values())
         for dist in PURE_ONLY:
@@ -200,15 +187,15 @@ def fetch(platform: Platform, lock: dict[str, list[tuple[str, str]]]) -> list[Pa
     WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
     for name, digest in wanted:
         path = WHEEL_CACHE / name
-        if path.exists() and _sha256(path) == digest:
+        if path.exists() and sha256(path) == digest:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            _pip_download(Path(tmp), _download_args(name))
+            pip_download(Path(tmp), _download_args(name))
             got = Path(tmp) / name
             if not got.exists():
                 raise SystemExit(f"pip did not fetch {name} (found {os.listdir(tmp)})")
-            if _sha256(got) != digest:
-                raise SystemExit(f"{name}: sha256 {_sha256(got)} does not match the lock")
+            if sha256(got) != digest:
+                raise SystemExit(f"{name}: sha256 {sha256(got)} does not match the lock")
             got.replace(path)
     return [WHEEL_CACHE / name for name, _ in wanted]
 
@@ -246,7 +233,7 @@ class Tree:
     def add_package(self) -> None:
         """kubectl_canary's files as git tracks them: nothing a checkout happens to hold
         (bytecode, editor files, a local sandbox's state) reaches the archive."""
-        for rel in _tracked("kubectl_canary"):
+        for rel in tracked("kubectl_canary"):
             self.add(f"lib/{rel}", (ROOT / rel).read_bytes())
 
     def tar_gz(self, target: Path) -> None:
@@ -301,19 +288,12 @@ whole story on a local sandbox.
 """
 
 
-def _tracked(*paths: str) -> list[str]:
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", *paths], capture_output=True, check=True
-    ).stdout.decode()
-    return sorted(filter(None, listed.split("\0")))
-
-
 def inputs_digest() -> str:
     """sha256 over everything an archive is built from: the package as git tracks it, the
     lock, this script and LICENSE. The manifest records it, so a test can tell a manifest of
     this very code (its sha256s must match a build) from the last release's (main moved on)."""
     digest = hashlib.sha256()
-    for rel in _tracked(
+    for rel in tracked(
         "kubectl_canary", "scripts/plugin-bundle.lock", "scripts/build_release.py", "LICENSE"
     ):
         digest.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
@@ -379,10 +359,6 @@ def build_wheel(out: Path) -> Path:
         return Path(wheel.replace(out / wheel.name))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory")
@@ -400,7 +376,7 @@ def main() -> int:
     hashes = {}
     for platform in PLATFORMS:
         archive = build_archive(platform, lock, args.out)
-        hashes[platform.name] = _sha256(archive)
+        hashes[platform.name] = sha256(archive)
         print(f"{hashes[platform.name]}  {archive.name}")
     text = manifest(hashes, inputs_digest())
     (args.out / "canary.yaml").write_text(text)
@@ -410,7 +386,7 @@ def main() -> int:
         print(f"{MANIFEST.relative_to(ROOT)} written")
     if args.wheel:
         wheel = build_wheel(args.out)
-        print(f"{_sha256(wheel)}  {wheel.name}")
+        print(f"{sha256(wheel)}  {wheel.name}")
     return 0
 
 
