@@ -72,12 +72,18 @@ def managed_by(obj: Obj | None) -> str | None:
 def is_owned_by(obj: Obj, canary: Canary) -> bool:
     """Whether `obj` has an ownerReference to this Canary (this one: same uid when known, so a
     Canary recreated under the same name does not claim its predecessor's objects)."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("apiVersion", "").split("/")[0] != GROUP or ref.get("kind") != "Canary":
-            continue
-        if ref.get("name") == canary.name and (not canary.uid or ref.get("uid") == canary.uid):
-            return True
-    return False
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(refers_to_canary(ref, canary.name, canary.uid) for ref in refs)
+
+
+def refers_to_canary(ref: Obj, name: str, uid: str | None = None) -> bool:
+    """Whether an ownerReference names the Canary `name` (and `uid`, when given)."""
+    return (
+        ref.get("apiVersion", "").split("/")[0] == GROUP
+        and ref.get("kind") == "Canary"
+        and ref.get("name") == name
+        and (not uid or ref.get("uid") == uid)
+    )
 
 
 def is_taken_over(obj: Obj) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubectl_canary.api.model import GROUP
+from kubectl_canary.objects import metadata
 from kubectl_canary.resources import Obj
 
 # The spec fields a takeover may change, by kind (the Service's ports only when needed).
@@ -99,14 +99,7 @@ def foreign_manager(obj: Obj, canary_name: str) -> str | None:
     """Who else manages `obj`, in words; None when nobody but the user (or this Canary)."""
     meta = obj.get("metadata") or {}
     for ref in meta.get("ownerReferences") or []:
-        if not ref.get("controller"):
-            continue
-        ours = (
-            ref.get("apiVersion", "").split("/")[0] == GROUP
-            and ref.get("kind") == "Canary"
-            and ref.get("name") == canary_name
-        )
-        if not ours:
+        if ref.get("controller") and not metadata.refers_to_canary(ref, canary_name):
             return f"its controller {ref.get('kind')} {ref.get('name')} ({ref.get('apiVersion')})"
     annotations = meta.get("annotations") or {}
     for key in FOREIGN_MANAGERS:
