@@ -10,6 +10,7 @@ import yaml
 
 from kubectl_canary import __version__
 from kubectl_canary.api.model import API_VERSION
+from kubectl_canary.resources import UnreachableError
 from tests.cli import samples
 from tests.cli.test_init import play_cluster
 
@@ -200,6 +201,40 @@ def test_version_with_agent(run, fake):
         f"Plugin version: {__version__}\n"
         "Agent version:  0.1.0 (ghcr.io/kubectl-canary/canary-agent:0.1.0) "
         "(deployment kubectl-canary/kubectl-canary-agent)\n"
+    )
+
+
+def test_version_fails_without_an_agent_but_still_prints_the_plugin(run):
+    result = run("version")
+    assert result.exit_code == 1
+    assert result.stdout == f"Plugin version: {__version__}\n"
+    assert result.stderr == (
+        "error: the agent is not installed: run `kubectl canary init` to install kubectl-canary\n"
+    )
+    as_json = run("version", "-o", "json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout) == {"plugin": __version__}
+
+
+def test_version_fails_when_nothing_runs_the_agent(run, fake):
+    play_cluster(fake)
+    run("init", "--image", "ghcr.io/kubectl-canary/canary-agent:0.1.0")
+    fake.remove("Lease", "kubectl-canary-agent", "kubectl-canary")
+    result = run("version")
+    assert result.exit_code == 1
+    assert "Agent version:  0.1.0" in result.stdout
+    assert result.stderr == (
+        "error: the agent in namespace kubectl-canary is not running: no replica holds its "
+        "Lease; run `kubectl canary doctor`\n"
+    )
+
+
+def test_version_fails_when_the_cluster_does_not_answer(run, fake):
+    fake.fail("get", None, UnreachableError("cannot reach the cluster at https://x: refused"))
+    result = run("version")
+    assert result.exit_code == 1
+    assert result.stdout == f"Plugin version: {__version__}\n"
+    assert result.stderr == (
+        "error: cannot read the agent's version: cannot reach the cluster at https://x: refused\n"
     )
 
 
