@@ -35,6 +35,23 @@ def test_convert_from_stdin_as_json(run):
     assert doc["kind"] == "List" and doc["items"][0]["apiVersion"] == API_VERSION
 
 
+def test_convert_exits_1_on_an_invalid_result_and_still_writes_it(run):
+    flagger = yaml.safe_load(FLAGGER.read_text().split("---")[0])
+    flagger["spec"]["provider"] = "gatewayapi"  # without gatewayRefs: the agent refuses it
+    flagger["spec"]["analysis"]["stepWeight"] = 60
+    result = run("convert", "-f", "-", input=yaml.safe_dump(flagger))
+    assert result.exit_code == 1
+    assert yaml.safe_load(result.stdout)["spec"]["provider"] == "gatewayapi"
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == [
+        "error: Canary podinfo: invalid after conversion: spec.analysis.stepWeight: must be at "
+        "most maxWeight (50), got 60",
+        "error: Canary podinfo: invalid after conversion: spec.service.gatewayRefs: required by "
+        "provider gatewayapi (the Gateways the HTTPRoute attaches to)",
+    ]
+    assert result.stderr.splitlines()[-2:] == errors  # after the warnings
+
+
 def test_convert_rejects_what_is_not_yaml(run, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [\n")
