@@ -21,7 +21,8 @@ from kubectl_canary.api.durations import parse_duration
 _PLAIN_SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 
 
-class Duration(click.ParamType):
+# click 8.5 made ParamType generic; subscripting it would break the click 8.1 we support.
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """A duration flag; the command receives float seconds."""
 
     name = "duration"

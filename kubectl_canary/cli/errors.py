@@ -53,19 +53,21 @@ class PluginFailure(click.ClickException):
     """Carries an expected failure through click so it prints like kubectl's errors (exit 1,
     click's code for a ClickException)."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
     def show(self, file: IO[Any] | None = None) -> None:
         for line in self.message.splitlines():
             click.echo(f"error: {line}", err=True)
 
 
+class PluginUsageFailure(PluginFailure):
+    """A FlagValuesError through click: its lines, exit 2."""
+
+    exit_code = 2
+
+
 def as_click_error(exc: BaseException) -> PluginFailure:
     if isinstance(exc, FlagValuesError):
         lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
-        return PluginFailure("\n".join(lines), exit_code=2)
+        return PluginUsageFailure("\n".join(lines))
     if isinstance(exc, CliError | KubeError):
         return PluginFailure(one_line(exc))
     raise TypeError(f"not an expected failure: {exc!r}")
