@@ -104,7 +104,6 @@ def gateway_ref(text: str) -> Obj:
 
 
 # Where each flag lands in the document, to name the flag a validation problem is about.
-# Longest paths first: spec.analysis.stepWeights must not be taken for stepWeight.
 _FLAG_OF_PATH = (
     ("metadata.name", "NAME"),
     ("metadata.namespace", "--namespace"),
