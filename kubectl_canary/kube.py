@@ -323,11 +323,17 @@ def _error(status: int, raw: bytes, what: str) -> ApiError:
 class Kr8sClient:
     """A `ResourceClient` over kr8s. Thread-safe; no request is made until the first call."""
 
-    def __init__(self, target: kubeconfig.Target, page_size: int = PAGE_SIZE) -> None:
+    def __init__(
+        self,
+        target: kubeconfig.Target,
+        page_size: int = PAGE_SIZE,
+        request_timeout: float | None = None,
+    ) -> None:
         self.default_namespace = target.namespace
         self.context_name = target.context_name
         self.server = target.server
         self.page_size = page_size
+        self.request_timeout = request_timeout
         self._target = target
         self._headers = target.impersonation.headers()
         self._kinds = dict(KNOWN_KINDS)
@@ -389,11 +395,24 @@ class Kr8sClient:
 
     # --- HTTP (run on the loop) ---
 
+    def _timeout(self, answer: float | None, *, stream: bool = False) -> Any:
+        """The httpx.Timeout of one request: CONNECT_TIMEOUT to connect, `answer` (None: no
+        limit) to wait for data. --request-timeout N replaces both (0: no limit, kubectl's
+        meaning); a stream (watch, `logs -f`) keeps its own `answer`, since waiting for the next
+        event is not the server failing to answer."""
+        import httpx
+
+        if self.request_timeout is None:
+            return httpx.Timeout(answer, connect=CONNECT_TIMEOUT)
+        limit = self.request_timeout or None
+        return httpx.Timeout(answer if stream else limit, connect=limit)
+
     def _unreachable(self, e: BaseException) -> UnreachableError:
         from kr8s import APITimeoutError
 
         if isinstance(e, APITimeoutError):
-            return UnreachableError(f"the cluster at {self.server} did not answer in time")
+            within = f" within {self.request_timeout:g}s" if self.request_timeout else " in time"
+            return UnreachableError(f"the cluster at {self.server} did not answer{within}")
         return UnreachableError(f"cannot reach the cluster at {self.server}: {_cause(e)}")
 
     def _request_args(
@@ -435,7 +454,7 @@ class Kr8sClient:
         import httpx
         from kr8s import APITimeoutError
 
-        timeout = httpx.Timeout(REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT)
+        timeout = self._timeout(REQUEST_TIMEOUT)
         args = self._request_args(method, path, query, body, content_type, timeout)
         generation = await self._authenticate()
         for attempt in (1, 2):
@@ -464,7 +483,7 @@ class Kr8sClient:
         import httpx
         from kr8s import APITimeoutError
 
-        timeout = httpx.Timeout(read_timeout, connect=CONNECT_TIMEOUT)
+        timeout = self._timeout(read_timeout, stream=True)
         args = self._request_args("GET", path, query, None, None, timeout)
         generation = await self._authenticate()
         streaming = False
@@ -655,9 +674,13 @@ def connect(
     namespace: str | None = None,
     as_user: str | None = None,
     as_groups: tuple[str, ...] = (),
+    *,
+    request_timeout: float | None = None,
 ) -> Kr8sClient:
     """Choose the context the way kubectl does and return a client (no request made yet).
 
-    `namespace` overrides the context's; `as_user`/`as_groups` impersonate (--as, --as-group).
+    `namespace` overrides the context's; `as_user`/`as_groups` impersonate (--as, --as-group);
+    `request_timeout` is --request-timeout in seconds (None: the defaults, 0: no limit).
     """
-    return Kr8sClient(kubeconfig.resolve(kubeconfig_path, context, namespace, as_user, as_groups))
+    target = kubeconfig.resolve(kubeconfig_path, context, namespace, as_user, as_groups)
+    return Kr8sClient(target, request_timeout=request_timeout)

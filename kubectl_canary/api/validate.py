@@ -25,6 +25,7 @@ from kubectl_canary.api.model import (
     Canary,
     MetricTemplate,
     TemplateRef,
+    ThresholdRange,
 )
 from kubectl_canary.api.reader import Problems
 from kubectl_canary.objects.names import SERVICE_NAME_MAX
@@ -32,6 +33,11 @@ from kubectl_canary.objects.names import SERVICE_NAME_MAX
 DEFAULT_PROVIDER = "kubernetes"
 # Providers that can route by request attributes (headers, cookies) and mirror traffic.
 _L7_PROVIDERS = ("istio", "gatewayapi")
+# What a built-in metric's value can be: a percentage, and milliseconds.
+_BUILTIN_RANGE: dict[str, tuple[float, float | None]] = {
+    "request-success-rate": (0.0, 100.0),
+    "request-duration": (0.0, None),
+}
 
 
 def validate_canary(obj: Any, *, default_provider: str = DEFAULT_PROVIDER) -> list[Problem]:
@@ -181,12 +187,25 @@ class _CrossChecks:
             if ref is not None and self.clean(f"{path}.templateRef"):
                 self.template_ref(f"{path}.templateRef", ref)
             bounds = metric.threshold_range
+            if metric.template_ref is None and self.clean(f"{path}.thresholdRange"):
+                self.builtin_bounds(f"{path}.thresholdRange", metric.name, bounds)
             if bounds.min is not None and bounds.max is not None and bounds.min > bounds.max:
                 self.problems.add(
                     f"{path}.thresholdRange.min",
                     f"must be at most thresholdRange.max ({show_value(bounds.max)})",
                     bounds.min,
                 )
+
+    def builtin_bounds(self, path: str, name: str, bounds: ThresholdRange) -> None:
+        """A built-in metric's unit is known, so a bound outside it can never pass (or never
+        fail): request-success-rate is a percentage, request-duration milliseconds."""
+        if name not in _BUILTIN_RANGE:
+            return
+        lo, hi = _BUILTIN_RANGE[name]
+        allowed = f">= {lo:g}" if hi is None else f"{lo:g}..{hi:g}"
+        for key, bound in (("min", bounds.min), ("max", bounds.max)):
+            if bound is not None and (bound < lo or (hi is not None and bound > hi)):
+                self.problems.add(f"{path}.{key}", f"must be {allowed} for {name}", bound)
 
     def template_ref(self, path: str, ref: TemplateRef) -> None:
         """A Canary uses templates of its own namespace, or the platform's cluster-scoped ones:

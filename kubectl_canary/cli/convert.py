@@ -2,7 +2,9 @@
 
 Every document of the file is written out: Flagger ones converted, others (Deployments,
 Services...) unchanged, so a whole app manifest converts in one go. What could not be carried
-over is listed on stderr, one line per field.
+over is listed on stderr, one line per field. A result the agent would refuse is still written
+(so it can be fixed in place) but each of its problems is an `error:` line and the exit status
+is 1: a pipeline into `kubectl apply` must not go on as if it had converted cleanly.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ Obj = dict[str, Any]
 FLAGGER_PREFIX = "flagger.app/"
 
 
-def convert_documents(docs: list[Any]) -> tuple[list[Any], list[str]]:
-    """(converted documents, notes as `Kind name: message` lines)."""
+def convert_documents(docs: list[Any]) -> tuple[list[Any], list[str], list[str]]:
+    """(converted documents, notes, problems of invalid results), both as `Kind name: message`
+    lines."""
     from kubectl_canary.api.convert import convert_flagger, convert_flagger_metric_template
     from kubectl_canary.api.errors import InvalidResource
     from kubectl_canary.api.validate import validate_canary, validate_metric_template
 
     out: list[Any] = []
     notes: list[str] = []
+    invalid: list[str] = []
     for doc in docs:
         if not (
             isinstance(doc, dict) and str(doc.get("apiVersion", "")).startswith(FLAGGER_PREFIX)
@@ -52,8 +56,8 @@ def convert_documents(docs: list[Any]) -> tuple[list[Any], list[str]]:
             ) from None
         out.append(result.resource)
         notes += [f"{kind} {name}: {n}" for n in result.notes]
-        notes += [f"{kind} {name}: invalid after conversion: {p}" for p in problems]
-    return out, notes
+        invalid += [f"{kind} {name}: invalid after conversion: {p}" for p in problems]
+    return out, notes, invalid
 
 
 @click.command(
@@ -82,7 +86,7 @@ def convert(filename: Any, output: str) -> None:
         raise CliError(f"{filename.name} is not valid YAML: {' '.join(str(e).split())}") from None
     if not docs:
         raise CliError(f"{filename.name} holds no documents")
-    out, notes = convert_documents(docs)
+    out, notes, invalid = convert_documents(docs)
     for note in notes:
         click.echo(f"warning: {note}", err=True)
     if output == "json":
@@ -91,3 +95,7 @@ def convert(filename: Any, output: str) -> None:
         )
     else:
         click.echo(yaml_documents(out), nl=False)
+    for problem in invalid:
+        click.echo(f"error: {problem}", err=True)
+    if invalid:
+        raise click.exceptions.Exit(1)

@@ -1,7 +1,9 @@
 """`kubectl canary create NAME`: a Canary for a Deployment, from flags.
 
 The document is built by a pure function (`canary_document`) and checked with the same
-validation the agent uses, so a bad flag is reported before anything reaches the cluster.
+validation the agent uses, so a bad flag is reported before anything reaches the cluster, as a
+usage error naming the flag (exit 2). Flags carry no ranges of their own: the validator is the one
+place that knows a port is 1..65535 or a success rate a percentage.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from typing import Any
 
 import click
 
+from kubectl_canary.api.durations import format_duration
+from kubectl_canary.api.errors import MISSING, Problem
 from kubectl_canary.api.model import API_VERSION, PROVIDERS
-from kubectl_canary.cli.errors import CliError
+from kubectl_canary.cli.durations import DURATION
+from kubectl_canary.cli.errors import CliError, FlagValuesError
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.resources import AlreadyExistsError
@@ -37,6 +42,7 @@ def canary_document(
     metrics_server: str | None,
     hosts: tuple[str, ...],
     gateways: tuple[str, ...],
+    gateway_refs: tuple[str, ...],
     skip_analysis: bool,
     revert_on_deletion: bool,
 ) -> Obj:
@@ -68,6 +74,8 @@ def canary_document(
         service["hosts"] = list(hosts)
     if gateways:
         service["gateways"] = list(gateways)
+    if gateway_refs:
+        service["gatewayRefs"] = [gateway_ref(ref) for ref in gateway_refs]
     spec: Obj = {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
         "service": service,
@@ -89,6 +97,66 @@ def canary_document(
     }
 
 
+def gateway_ref(text: str) -> Obj:
+    """`--gateway-ref [NS/]NAME` as a spec.service.gatewayRefs entry."""
+    namespace, _, name = text.rpartition("/")
+    return {"name": name, "namespace": namespace} if namespace else {"name": name}
+
+
+# Where each flag lands in the document, to name the flag a validation problem is about.
+_FLAG_OF_PATH = (
+    ("metadata.name", "NAME"),
+    ("metadata.namespace", "--namespace"),
+    ("spec.service.port", "--port"),
+    ("spec.service.hosts", "--host"),
+    ("spec.service.gateways", "--gateway"),
+    ("spec.service.gatewayRefs", "--gateway-ref"),
+    ("spec.provider", "--provider"),
+    ("spec.metricsServer", "--metrics-server"),
+    ("spec.analysis.interval", "--interval"),
+    ("spec.analysis.threshold", "--threshold"),
+    ("spec.analysis.maxWeight", "--max-weight"),
+    ("spec.analysis.stepWeights", "--step-weights"),
+    ("spec.analysis.stepWeight", "--step-weight"),
+    ("spec.analysis.iterations", "--iterations"),
+)
+_FLAG_OF_METRIC = {"request-success-rate": "--success-rate", "request-duration": "--max-duration"}
+
+
+def flag_of(path: str, doc: Obj, target_given: bool) -> str | None:
+    """The flag (or NAME) that set the field at `path` of `doc`, None when no flag did."""
+
+    def under(prefix: str) -> bool:
+        return path == prefix or path.startswith((prefix + ".", prefix + "["))
+
+    for prefix, flag in _FLAG_OF_PATH:
+        if under(prefix):
+            return flag
+    if under("spec.targetRef"):
+        return "--target" if target_given else "NAME"  # the target defaults to NAME
+    metrics = doc["spec"]["analysis"].get("metrics", [])
+    for index, metric in enumerate(metrics):
+        if under(f"spec.analysis.metrics[{index}]"):
+            return _FLAG_OF_METRIC.get(metric["name"])
+    return None
+
+
+def refuse(problems: list[Problem], doc: Obj, target_given: bool) -> FlagValuesError:
+    """One line per refused flag (NAME also names the target: its problem is told once)."""
+    lines, told = [], set()
+    for problem in problems:
+        flag = flag_of(problem.path, doc, target_given)
+        if flag in told:
+            continue
+        if flag:
+            told.add(flag)
+            where = f"missing {flag}" if problem.value is MISSING else f"invalid {flag}"
+        else:
+            where = "the Canary would be invalid"
+        lines.append(f"{where}: {problem}")
+    return FlagValuesError("\n".join(lines))
+
+
 @click.command(
     "create",
     epilog="""\b
@@ -96,23 +164,26 @@ Examples:
   kubectl canary create mhs --port 9898 --provider istio --success-rate 99 --max-duration 500
   kubectl canary create web --target web-app --port 8080 --step-weights 5,25,50
   kubectl canary create mhs --port 9898 --dry-run -o yaml > canary.yaml
+  kubectl canary create web --port 8080 --provider gatewayapi --gateway-ref infra/public
 """,
 )
 @click.argument("name")
 @kube_options()
 @click.option("--target", metavar="DEPLOYMENT", help="Deployment to release (default: NAME).")
-@click.option("--port", type=click.IntRange(1, 65535), required=True, help="Service port.")
+@click.option("--port", type=int, required=True, help="Service port.")
 @click.option("--provider", type=click.Choice(PROVIDERS), help="Default: the agent's --provider.")
-@click.option("--interval", default="1m", show_default=True, help="Time between checks.")
+@click.option(
+    "--interval", type=DURATION, default="1m", show_default=True, help="Time between checks."
+)
 @click.option(
     "--threshold",
-    type=click.IntRange(min=1),
+    type=int,
     default=5,
     show_default=True,
     help="Failed checks before rolling back.",
 )
-@click.option("--max-weight", type=click.IntRange(1, 100), default=50, show_default=True)
-@click.option("--step-weight", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--max-weight", type=int, default=50, show_default=True)
+@click.option("--step-weight", type=int, default=10, show_default=True)
 @click.option(
     "--step-weights",
     metavar="LIST",
@@ -121,7 +192,7 @@ Examples:
 )
 @click.option(
     "--iterations",
-    type=click.IntRange(min=0),
+    type=int,
     default=0,
     help="Blue/green: checks to run before switching all traffic.",
 )
@@ -134,6 +205,13 @@ Examples:
 @click.option("--metrics-server", metavar="URL", help="Prometheus for this canary only.")
 @click.option("--host", "hosts", multiple=True, help="Istio VirtualService host (repeatable).")
 @click.option("--gateway", "gateways", multiple=True, help="Istio gateway (repeatable).")
+@click.option(
+    "--gateway-ref",
+    "gateway_refs",
+    metavar="[NS/]NAME",
+    multiple=True,
+    help="Gateway API Gateway the HTTPRoute attaches to (repeatable; needed by gatewayapi).",
+)
 @click.option("--skip-analysis", is_flag=True, help="Promote new revisions without checks.")
 @click.option(
     "--revert-on-deletion",
@@ -147,6 +225,7 @@ def create(
     name: str,
     target: str | None,
     step_weights: str,
+    interval: float,
     dry_run: bool,
     output: str | None,
     **flags: Any,
@@ -161,11 +240,17 @@ def create(
             "must be integers like 5,25,50", param_hint="--step-weights"
         ) from None
     namespace = session.namespace
-    doc = canary_document(name, namespace, target=target or name, step_weights=weights, **flags)
+    doc = canary_document(
+        name,
+        namespace,
+        target=target or name,
+        step_weights=weights,
+        interval=format_duration(interval),  # the CRD's duration string: 90 -> "1m30s"
+        **flags,
+    )
     problems = validate_canary(doc)
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise CliError(f"the Canary would be invalid: {problems[0]}{more}")
+        raise refuse(problems, doc, target is not None)
     if dry_run:
         click.echo(to_json(doc) if output == "json" else to_yaml(doc), nl=output == "json")
         return

@@ -20,9 +20,11 @@ from typing import Any
 
 import click
 
+from kubectl_canary.api.durations import format_duration
 from kubectl_canary.api.model import API_VERSION
 from kubectl_canary.cli.agent_info import DEFAULT_NAMESPACE, read_local
 from kubectl_canary.cli.apply import apply
+from kubectl_canary.cli.durations import DURATION
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.init import init, stop_local_agent
 from kubectl_canary.cli.options import KubeFlags, Session, current_runtime
@@ -192,7 +194,11 @@ Examples:
 """,
 )
 @click.option(
-    "--interval", default="3s", show_default=True, help="analysis.interval of the demo canary."
+    "--interval",
+    type=DURATION,
+    default="3s",
+    show_default=True,
+    help="analysis.interval of the demo canary.",
 )
 @click.option("--keep", is_flag=True, help="Leave the sandbox running at the end (Ctrl-C stops).")
 @click.option(
@@ -201,7 +207,7 @@ Examples:
     help="Use the sandbox's built-in query endpoint even when prometheus is on PATH.",
 )
 @click.pass_context
-def demo(ctx: click.Context, interval: str, keep: bool, no_prometheus: bool) -> None:
+def demo(ctx: click.Context, interval: float, keep: bool, no_prometheus: bool) -> None:
     """Run the whole story on a local sandbox: install, release, roll back, in about a minute."""
     from kubectl_canary.cli.sandbox import require_full_install
     from kubectl_canary.sandbox.process import SandboxError, start_sandbox
@@ -220,7 +226,8 @@ def demo(ctx: click.Context, interval: str, keep: bool, no_prometheus: bool) -> 
             kubeconfig = str(sandbox.kubeconfig)
             session = Session(current_runtime(), KubeFlags(kubeconfig=kubeconfig))
             try:
-                story(ctx, session, kubeconfig, metrics_url, interval, workdir)
+                spec_interval = format_duration(interval)  # as the CRD writes it: 3 -> "3s"
+                story(ctx, session, kubeconfig, metrics_url, spec_interval, workdir)
                 if keep:
                     say(f"Sandbox kept running: export KUBECONFIG={kubeconfig}; Ctrl-C ends it")
                     while True:

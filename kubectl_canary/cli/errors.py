@@ -1,7 +1,8 @@
 """The plugin's expected failures, and how any of them becomes one line on stderr.
 
 Commands raise `CliError` (or let a `kubectl_canary.resources.KubeError` through); the root group
-turns both into `error: <one line>` and exit status 1, never a traceback.
+turns both into `error: <one line>` and exit status 1, never a traceback. `FlagValuesError` is
+the exception: a refused flag value is a usage error, exit status 2.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class TimeoutExceeded(CliError):
     """A bounded wait ran out."""
 
 
+class FlagValuesError(CliError):
+    """Flag values the command refuses after checking them together: exit 2 like click's usage
+    errors, one `error:` line per problem (str() holds them one per line)."""
+
+
 def one_line(exc: BaseException) -> str:
     """The user-facing text for an expected failure, with a hint where one helps."""
     from kubectl_canary.api.model import GROUP
@@ -48,10 +54,20 @@ class PluginFailure(click.ClickException):
     click's code for a ClickException)."""
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        for line in self.message.splitlines():
+            click.echo(f"error: {line}", err=True)
+
+
+class PluginUsageFailure(PluginFailure):
+    """A FlagValuesError through click: its lines, exit 2."""
+
+    exit_code = 2
 
 
 def as_click_error(exc: BaseException) -> PluginFailure:
+    if isinstance(exc, FlagValuesError):
+        lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+        return PluginUsageFailure("\n".join(lines))
     if isinstance(exc, CliError | KubeError):
         return PluginFailure(one_line(exc))
     raise TypeError(f"not an expected failure: {exc!r}")

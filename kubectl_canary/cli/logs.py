@@ -16,23 +16,14 @@ from typing import Any
 import click
 
 from kubectl_canary.cli.agent_info import AgentInfo, find_agent, leader_pod
+from kubectl_canary.cli.durations import DURATION
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.options import Session, kube_options, name_argument, output_option
+from kubectl_canary.cli.reads import get_canary
 from kubectl_canary.cli.render import parse_time
 
 FOLLOW_POLL_SECONDS = 0.2
 _SHOWN_ELSEWHERE = {"ts", "level", "msg", "logger", "canary"}
-
-
-def parse_since(text: str | None) -> float | None:
-    if text is None:
-        return None
-    from kubectl_canary.api.durations import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--since") from None
 
 
 def select(
@@ -143,7 +134,7 @@ Examples:
 @kube_options(listing=True)
 @output_option("json")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("--since", metavar="DURATION", help="Only lines newer than this (e.g. 10m).")
+@click.option("--since", type=DURATION, help="Only lines newer than this (e.g. 10m, or seconds).")
 @click.option(
     "--agent-namespace", metavar="NS", default=None, help="The agent's namespace (default: found)."
 )
@@ -152,22 +143,24 @@ def logs(
     name: str | None,
     output: str | None,
     follow: bool,
-    since: str | None,
+    since: float | None,
     agent_namespace: str | None,
 ) -> None:
     """Print the agent's log lines about canary NAME (no NAME: the namespace's; -A: all)."""
     if name and session.all_namespaces:
         raise click.UsageError("NAME and -A cannot be combined")
-    since_seconds = parse_since(since)
     if name:
+        # The agent logs nothing about a canary that does not exist: say so, as `status` does,
+        # rather than print nothing and exit 0 as if it had been quiet.
+        get_canary(session.kube, session.namespace, name)
         prefix: str | None = f"{session.namespace}/{name}"
     else:
         prefix = None if session.all_namespaces else f"{session.namespace}/"
     info = find_agent(session.kube, agent_namespace)
     if info is None:
         raise CliError("the agent is not installed: run `kubectl canary init`")
-    lines, _ = log_source(session, info, follow, since_seconds)
-    not_before = None if since_seconds is None else session.now() - timedelta(seconds=since_seconds)
+    lines, _ = log_source(session, info, follow, since)
+    not_before = None if since is None else session.now() - timedelta(seconds=since)
     try:
         for raw, doc in select(lines, prefix, not_before):
             click.echo(raw if output == "json" or doc is None else human(doc, not name))

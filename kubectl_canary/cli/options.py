@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kubectl_canary.api.durations import format_duration
+from kubectl_canary.cli.durations import DURATION
+
 if TYPE_CHECKING:
     from kubectl_canary.kube import Kube
 
@@ -32,13 +35,20 @@ class KubeFlags:
     namespace: str | None = None
     as_user: str | None = None  # --as
     as_groups: tuple[str, ...] = ()  # --as-group, repeatable
+    # --request-timeout in seconds: None leaves the client's defaults, 0 means no limit.
+    request_timeout: float | None = None
 
 
 def _connect(flags: KubeFlags) -> Kube:
     from kubectl_canary import kube
 
     return kube.connect(
-        flags.kubeconfig, flags.context, flags.namespace, flags.as_user, flags.as_groups
+        flags.kubeconfig,
+        flags.context,
+        flags.namespace,
+        flags.as_user,
+        flags.as_groups,
+        request_timeout=flags.request_timeout,
     )
 
 
@@ -102,7 +112,8 @@ def current_runtime() -> Runtime:
 
 
 def kube_options(listing: bool = False, namespace_help: str | None = None) -> Callable[[F], F]:
-    """-n/--namespace, --context, --kubeconfig, --as, --as-group (and -A when the command lists).
+    """-n/--namespace, --context, --kubeconfig, --as, --as-group, --request-timeout (and -A when
+    the command lists).
 
     The decorated function receives `session: Session` instead of those options.
     """
@@ -116,6 +127,7 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 namespace=kwargs.pop("namespace"),
                 as_user=kwargs.pop("as_user"),
                 as_groups=tuple(kwargs.pop("as_groups")),
+                request_timeout=kwargs.pop("request_timeout"),
             )
             session = Session(
                 runtime=current_runtime(),
@@ -131,6 +143,13 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 is_flag=True,
                 help="List across all namespaces.",
             )(wrapper)
+        wrapper = click.option(
+            "--request-timeout",
+            type=DURATION,
+            default=None,
+            help="How long to wait for each API request (e.g. 10s; 0: no limit). "
+            "Default: 10s to connect, 30s for an answer.",
+        )(wrapper)
         wrapper = click.option(
             "--as-group",
             "as_groups",
@@ -172,13 +191,13 @@ def output_option(*choices: str, default: str | None = None) -> Callable[[F], F]
 
 
 def timeout_option(default: float, what: str) -> Callable[[F], F]:
+    """--timeout as a duration; the command receives seconds (`default` is in seconds too)."""
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=0),
-        default=default,
+        type=DURATION,
+        default=format_duration(default),
         show_default=True,
-        metavar="SECONDS",
-        help=f"How long to wait for {what}.",
+        help=f"How long to wait for {what} (e.g. 240s, 5m, or seconds).",
     )
 
 
@@ -197,6 +216,7 @@ def complete_canary_names(ctx: click.Context, param: click.Parameter, incomplete
             namespace=ctx.params.get("namespace"),
             as_user=ctx.params.get("as_user"),
             as_groups=tuple(ctx.params.get("as_groups") or ()),
+            request_timeout=ctx.params.get("request_timeout"),
         )
         kube = runtime.connect(flags)
         items, _ = kube.list(API_VERSION, "Canary", kube.default_namespace)

@@ -1,4 +1,10 @@
-"""`kubectl canary version`: the plugin's version and, when reachable, the agent's."""
+"""`kubectl canary version`: the plugin's version and, when reachable, the agent's.
+
+Like `kubectl version` without a server, the plugin's version is printed whatever happens, and
+the command fails (one line on stderr, exit 1) when the agent's cannot be told: the cluster
+does not answer, the agent is not installed, or nothing runs it (no replica holds its Lease).
+`--client` asks no cluster and cannot fail.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import click
 
 from kubectl_canary import __version__
 from kubectl_canary.cli.agent_info import find_agent
+from kubectl_canary.cli.errors import INIT_HINT, CliError, one_line
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.resources import KubeError
@@ -30,14 +37,7 @@ def version(
 ) -> None:
     """Print the plugin version and the version of the agent in the cluster."""
     info: dict[str, str] = {"plugin": __version__}
-    if not client:
-        try:
-            agent = find_agent(session.kube, agent_namespace)
-            info["agent"] = agent.version if agent else "not installed"
-            if agent:
-                info["agentLocation"] = agent.location
-        except KubeError as e:
-            info["agent"] = f"unknown ({e})"
+    failure = None if client else agent_version(session, agent_namespace, info)
     if output == "json":
         click.echo(to_json(info))
     elif output == "yaml":
@@ -47,3 +47,25 @@ def version(
         if "agent" in info:
             where = f" ({info['agentLocation']})" if "agentLocation" in info else ""
             click.echo(f"Agent version:  {info['agent']}{where}")
+    if failure:
+        raise CliError(failure)
+
+
+def agent_version(
+    session: Session, agent_namespace: str | None, info: dict[str, str]
+) -> str | None:
+    """Add the agent's version and location to `info`; the reason it cannot, or None."""
+    try:
+        agent = find_agent(session.kube, agent_namespace)
+    except KubeError as e:
+        return f"cannot read the agent's version: {one_line(e)}"
+    if agent is None:
+        return f"the agent is not installed: {INIT_HINT}"
+    info["agent"] = agent.version
+    info["agentLocation"] = agent.location
+    if agent.leader is None:
+        return (
+            f"the agent in namespace {agent.namespace} is not running: no replica holds its "
+            "Lease; run `kubectl canary doctor`"
+        )
+    return None

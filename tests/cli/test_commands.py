@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubectl_canary import __version__
 from kubectl_canary.api.model import API_VERSION
+from kubectl_canary.resources import UnreachableError
 from tests.cli import samples
 from tests.cli.test_init import play_cluster
 
@@ -31,6 +33,23 @@ def test_convert_from_stdin_as_json(run):
     result = run("convert", "-f", "-", "-o", "json", input=FLAGGER.read_text())
     doc = json.loads(result.stdout)
     assert doc["kind"] == "List" and doc["items"][0]["apiVersion"] == API_VERSION
+
+
+def test_convert_exits_1_on_an_invalid_result_and_still_writes_it(run):
+    flagger = yaml.safe_load(FLAGGER.read_text().split("---")[0])
+    flagger["spec"]["provider"] = "gatewayapi"  # without gatewayRefs: the agent refuses it
+    flagger["spec"]["analysis"]["stepWeight"] = 60
+    result = run("convert", "-f", "-", input=yaml.safe_dump(flagger))
+    assert result.exit_code == 1
+    assert yaml.safe_load(result.stdout)["spec"]["provider"] == "gatewayapi"
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert errors == [
+        "error: Canary podinfo: invalid after conversion: spec.analysis.stepWeight: must be at "
+        "most maxWeight (50), got 60",
+        "error: Canary podinfo: invalid after conversion: spec.service.gatewayRefs: required by "
+        "provider gatewayapi (the Gateways the HTTPRoute attaches to)",
+    ]
+    assert result.stderr.splitlines()[-2:] == errors  # after the warnings
 
 
 def test_convert_rejects_what_is_not_yaml(run, tmp_path):
@@ -64,9 +83,115 @@ def test_create_dry_run(run, golden):
 
 def test_create_refuses_an_invalid_canary(run, fake):
     result = run("create", "mhs", "--port", "9898", "--step-weights", "50,20")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("error: the Canary would be invalid: spec.analysis.stepWeights")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: invalid --step-weights: spec.analysis.stepWeights[1]: must be more than the "
+        "step before it (50), got 20\n"
+    )
     assert fake.writes == []
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--success-rate", "150"],
+            "invalid --success-rate: spec.analysis.metrics[0].thresholdRange.min: must be "
+            "0..100 for request-success-rate, got 150",
+        ),
+        (
+            ["--max-weight", "0"],
+            "invalid --max-weight: spec.analysis.maxWeight: must be 1..100, got 0",
+        ),
+        (["--port", "70000"], "invalid --port: spec.service.port: must be 1..65535, got 70000"),
+        (
+            ["--interval", "0"],
+            "invalid --interval: spec.analysis.interval: must be more than zero, got '0s'",
+        ),
+        (
+            ["--max-duration", "-3"],
+            "invalid --max-duration: spec.analysis.metrics[0].thresholdRange.max: must be >= 0 "
+            "for request-duration, got -3",
+        ),
+        (
+            ["--provider", "gatewayapi"],
+            "missing --gateway-ref: spec.service.gatewayRefs: required by provider gatewayapi "
+            "(the Gateways the HTTPRoute attaches to)",
+        ),
+        (
+            ["--provider", "gatewayapi", "--gateway-ref", "Infra/public"],
+            "invalid --gateway-ref: spec.service.gatewayRefs[0].namespace: must be a DNS label, "
+            "got 'Infra'",
+        ),
+        (["--target", "X"], "invalid --target: spec.targetRef.name: must be a DNS name, got 'X'"),
+    ],
+)
+def test_create_refuses_each_bad_flag_in_one_line_naming_it(run, fake, args, line):
+    result = run("create", "mhs", "--port", "9898", *args)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {line}\n"
+    assert fake.writes == []
+
+
+def test_create_refuses_a_bad_name_once_though_it_also_names_the_target(run, fake):
+    result = run("create", "Bad_Name", "--port", "9898", "--dry-run")
+    assert result.exit_code == 2
+    assert (
+        result.stderr == "error: invalid NAME: metadata.name: must be a DNS name, got 'Bad_Name'\n"
+    )
+
+
+def test_create_tells_every_bad_flag(run, fake):
+    result = run("create", "mhs", "--port", "0", "--threshold", "0")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: invalid --port: spec.service.port: must be 1..65535, got 0",
+        "error: invalid --threshold: spec.analysis.threshold: must be >= 1, got 0",
+    ]
+
+
+def test_create_for_gateway_api_and_istio_routing(run):
+    gateway = run(
+        "create",
+        "web",
+        "--port",
+        "8080",
+        "--provider",
+        "gatewayapi",
+        "--gateway-ref",
+        "infra/public",
+        "--gateway-ref",
+        "inner",
+        "--interval",
+        "90",
+        "--dry-run",
+        "-o",
+        "json",
+    )
+    assert gateway.exit_code == 0, gateway.output
+    spec = json.loads(gateway.stdout)["spec"]
+    assert spec["service"]["gatewayRefs"] == [
+        {"name": "public", "namespace": "infra"},
+        {"name": "inner"},
+    ]
+    assert spec["analysis"]["interval"] == "1m30s"  # seconds in, the CRD's duration out
+    istio = run(
+        "create",
+        "web",
+        "--port",
+        "8080",
+        "--provider",
+        "istio",
+        "--gateway",
+        "istio/public",
+        "--host",
+        "web.example.com",
+        "--dry-run",
+        "-o",
+        "json",
+    )
+    service = json.loads(istio.stdout)["spec"]["service"]
+    assert (service["gateways"], service["hosts"]) == (["istio/public"], ["web.example.com"])
 
 
 def test_create_then_conflict(run, fake):
@@ -93,6 +218,40 @@ def test_version_with_agent(run, fake):
         f"Plugin version: {__version__}\n"
         "Agent version:  0.1.0 (ghcr.io/kubectl-canary/canary-agent:0.1.0) "
         "(deployment kubectl-canary/kubectl-canary-agent)\n"
+    )
+
+
+def test_version_fails_without_an_agent_but_still_prints_the_plugin(run):
+    result = run("version")
+    assert result.exit_code == 1
+    assert result.stdout == f"Plugin version: {__version__}\n"
+    assert result.stderr == (
+        "error: the agent is not installed: run `kubectl canary init` to install kubectl-canary\n"
+    )
+    as_json = run("version", "-o", "json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout) == {"plugin": __version__}
+
+
+def test_version_fails_when_nothing_runs_the_agent(run, fake):
+    play_cluster(fake)
+    run("init", "--image", "ghcr.io/kubectl-canary/canary-agent:0.1.0")
+    fake.remove("Lease", "kubectl-canary-agent", "kubectl-canary")
+    result = run("version")
+    assert result.exit_code == 1
+    assert "Agent version:  0.1.0" in result.stdout
+    assert result.stderr == (
+        "error: the agent in namespace kubectl-canary is not running: no replica holds its "
+        "Lease; run `kubectl canary doctor`\n"
+    )
+
+
+def test_version_fails_when_the_cluster_does_not_answer(run, fake):
+    fake.fail("get", None, UnreachableError("cannot reach the cluster at https://x: refused"))
+    result = run("version")
+    assert result.exit_code == 1
+    assert result.stdout == f"Plugin version: {__version__}\n"
+    assert result.stderr == (
+        "error: cannot read the agent's version: cannot reach the cluster at https://x: refused\n"
     )
 
 

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from kubectl_canary.cli.agent_info import AGENT_NAME, LEASE_NAME, LOCAL_AGENT_CONFIGMAP
+from tests.cli import samples
 
 AGENT_NS = "kubectl-canary"
 
@@ -37,6 +38,7 @@ LINES = [
 
 
 def agent_in_cluster(fake, holder: str = "kubectl-canary-agent-7d9f-x2_1") -> None:
+    fake.add(samples.canary("mhs"))
     fake.add(
         {
             "apiVersion": "apps/v1",
@@ -108,7 +110,22 @@ def test_bad_since_is_a_usage_error(run, fake):
     assert result.exit_code == 2 and "--since" in result.output
 
 
-def test_no_agent(run):
+def test_since_takes_seconds_too(run, fake):
+    agent_in_cluster(fake)
+    assert run("logs", "mhs", "--since", "300").output == run("logs", "mhs", "--since", "5m").output
+
+
+def test_a_missing_canary_is_an_error_not_silence(run, fake):
+    agent_in_cluster(fake)
+    result = run("logs", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == 'error: canary "nope" not found in namespace "test"\n'
+    other = run("logs", "mhs", "-n", "prod")  # the agent logged about prod/mhs, but it is gone
+    assert other.exit_code == 1 and 'namespace "prod"' in other.stderr
+
+
+def test_no_agent(run, fake):
+    fake.add(samples.canary("mhs"))
     result = run("logs", "mhs")
     assert result.exit_code == 1
     assert result.stderr == "error: the agent is not installed: run `kubectl canary init`\n"
@@ -126,6 +143,7 @@ def test_lease_held_by_an_unknown_pod(run, fake):
 
 @pytest.fixture
 def local_agent(fake, tmp_path):
+    fake.add(samples.canary("mhs"))
     log = tmp_path / "agent.log"
     log.write_text("\n".join(LINES) + "\n")
     fake.add(

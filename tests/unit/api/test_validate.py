@@ -102,6 +102,15 @@ CASES = [
         "got 600",
     ),
     (
+        with_("spec.analysis.metrics.0.thresholdRange.min", 150),
+        "spec.analysis.metrics[0].thresholdRange.min: must be 0..100 for request-success-rate, "
+        "got 150",
+    ),
+    (
+        with_("spec.analysis.metrics.1.thresholdRange.max", -5),
+        "spec.analysis.metrics[1].thresholdRange.max: must be >= 0 for request-duration, got -5",
+    ),
+    (
         with_("spec.analysis.metrics.0.thresholdRange.min", "99%"),
         "spec.analysis.metrics[0].thresholdRange.min: must be a number, got '99%'",
     ),
