@@ -127,19 +127,19 @@ def test_wait_ignores_a_success_left_from_the_previous_release(run, fake):
     samples.release(fake, phase="Succeeded", weight=0)  # primary 1.1.2, target 1.1.3: not done
     result = run("status", "mhs", "--wait", "--timeout", "5")
     assert result.exit_code == 1
-    assert result.stderr.strip() == (
+    assert result.stderr.splitlines()[-1] == (
         "error: timed out after 5s waiting for canary mhs (phase Succeeded)"
     )
 
 
-def test_wait_exits_1_when_the_release_fails(run, fake, clock):
+def test_wait_exits_1_naming_the_failed_check_value_and_threshold(run, fake, clock):
     samples.release(fake)
 
     def agent(t: float) -> None:
         if t >= 1002 and fake.find("Canary", "mhs")["status"]["phase"] != "Failed":
 
             def fail(obj):
-                obj["status"]["phase"] = "Failed"
+                obj["status"].update(phase="Failed", failedChecks=5, canaryWeight=0)
                 obj["status"]["history"].append(
                     {
                         "time": "2026-11-27T10:02:00Z",
@@ -152,10 +152,10 @@ def test_wait_exits_1_when_the_release_fails(run, fake, clock):
             fake.edit("Canary", "mhs", fail)
 
     clock.on_sleep.append(agent)
-    result = run("status", "mhs", "--wait")
+    result = run("status", "mhs", "--wait", "-q")
     assert result.exit_code == 1
     assert result.stderr == (
-        "error: canary mhs failed: Rolling back mhs.test failed checks threshold reached 5\n"
+        "error: canary mhs failed: request-success-rate 57.14% < 99% (5 of 5 failed checks)\n"
     )
 
 
