@@ -68,13 +68,9 @@ def _agent_fails_at(fake, t_fail: float):
 
             def fail(c):
                 c["status"].update(phase="Failed", canaryWeight=0, failedChecks=5)
+                rollback = "Rolling back mhs.test failed checks threshold reached 5"
                 c["status"]["history"].append(
-                    {
-                        "time": "2026-11-27T10:02:00Z",
-                        "type": "Warning",
-                        "reason": "Synced",
-                        "message": "Rolling back mhs.test failed checks threshold reached 5",
-                    }
+                    samples.entry("2026-11-27T10:02:00Z", rollback, "Warning")
                 )
 
             fake.edit("Canary", "mhs", fail)
@@ -108,7 +104,7 @@ def test_wait_quiet_prints_only_the_outcome(run, fake, clock):
 def test_wait_names_a_rollback_that_no_metric_caused(run, fake):
     deadline = "Rolling back mhs.test progress deadline exceeded canary deployment mhs.test"
     history = samples.canary()["status"]["history"] + [
-        {"time": "2026-11-27T09:59:50Z", "type": "Warning", "reason": "Synced", "message": deadline}
+        samples.entry("2026-11-27T09:59:50Z", deadline, "Warning")
     ]
     samples.release(fake, phase="Failed", weight=0, failed=1, history=history)
     result = run("status", "mhs", "--wait", "-q", "--timeout", "600")
@@ -120,13 +116,9 @@ def test_wait_names_a_rollback_that_no_metric_caused(run, fake):
 
 
 def test_watch_detail_trims_history_and_cuts_lines_to_the_terminal(run, fake):
+    halt = "Halt mhs.test advancement success rate 57.14% < 99%"
     extra = [
-        {
-            "time": f"2026-11-27T09:59:{50 + i}Z",
-            "type": "Warning",
-            "reason": "Synced",
-            "message": f"Halt mhs.test advancement success rate 57.14% < 99% (check {i}) " * 2,
-        }
+        samples.entry(f"2026-11-27T09:59:{50 + i}Z", f"{halt} (check {i}) " * 2, "Warning")
         for i in range(8)
     ]
     samples.release(fake, history=samples.canary()["status"]["history"] + extra)
@@ -175,7 +167,7 @@ def _invalid(fake, reason="InvalidSpec", message=""):
         "lastUpdateTime": "2026-11-27T09:58:00Z",
     }
     history = samples.canary()["status"]["history"][:1] + [
-        {"time": "2026-11-27T09:58:00Z", "type": "Warning", "reason": reason, "message": message}
+        samples.entry("2026-11-27T09:58:00Z", message, "Warning", reason)
     ]
     c = samples.canary("broken", phase="Initializing", weight=0, failed=0, history=history)
     c["status"]["conditions"] = [condition]
