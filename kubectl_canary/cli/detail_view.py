@@ -137,7 +137,9 @@ def next_step(c: Canary, now: datetime, flags: str = "") -> str:
         )
     if phase is Phase.INITIALIZING:
         if not s.last_transition_time and not s.history:
-            return "the agent has not picked this canary up yet (see `kubectl canary doctor`)"
+            return (
+                f"the agent has not picked this canary up yet (see `kubectl canary doctor{flags}`)"
+            )
         return "creating the primary Deployment, Services and routing"
     if phase is Phase.WAITING:
         return "waiting for the confirm-rollout webhook to approve the rollout"

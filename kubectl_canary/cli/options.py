@@ -144,11 +144,7 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 is_flag=True,
                 help="List across all namespaces.",
             )(wrapper)
-        wrapper = click.option(
-            "--no-color",
-            is_flag=True,
-            help="No colour on a terminal (also: NO_COLOR set to anything).",
-        )(wrapper)
+        wrapper = no_color_option(wrapper)
         wrapper = click.option(
             "--as-group",
             "as_groups",
@@ -177,6 +173,15 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def no_color_option(f: F) -> F:
+    """`--no-color`: on a terminal, icons without colour (as with NO_COLOR set)."""
+    return click.option(
+        "--no-color",
+        is_flag=True,
+        help="No colour on a terminal (also: NO_COLOR set to anything).",
+    )(f)
 
 
 def output_option(*choices: str, default: str | None = None) -> Callable[[F], F]:
