@@ -104,10 +104,6 @@ class Progress:
         click.echo(f"{stamp}  {self.name}  {line}", err=True)
 
 
-def progress_printer(session: Session, name: str) -> Progress:
-    return Progress(session, name)
-
-
 def _threshold(obj: Obj) -> int:
     value = ((obj.get("spec") or {}).get("analysis") or {}).get("threshold", DEFAULT_THRESHOLD)
     return value if isinstance(value, int) else DEFAULT_THRESHOLD

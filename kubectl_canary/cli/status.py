@@ -216,9 +216,9 @@ def status(
     if wait:
         if not name:
             raise click.UsageError("--wait needs a canary NAME")
-        from kubectl_canary.cli.ci_wait import last_message, progress_printer, wait_for_outcome
+        from kubectl_canary.cli.ci_wait import Progress, last_message, wait_for_outcome
 
-        report = None if quiet else progress_printer(session, name)
+        report = None if quiet else Progress(session, name)
         obj = wait_for_outcome(session, name, timeout, report)
         click.echo(f"canary {name} succeeded: {last_message(obj)}")
         return
