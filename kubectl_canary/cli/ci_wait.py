@@ -12,6 +12,7 @@ from kubectl_canary.cli.errors import CliError, TimeoutExceeded
 from kubectl_canary.cli.options import Session
 from kubectl_canary.cli.reads import get_canary, parse
 from kubectl_canary.cli.render import fmt_number, one_line
+from kubectl_canary.cli.table_view import INVALID, NOT_SEEN, not_valid
 from kubectl_canary.objects.names import primary_name
 
 Obj = dict[str, Any]
@@ -85,8 +86,9 @@ class Progress:
     def __call__(self, obj: Obj) -> None:
         status = obj.get("status") or {}
         iterations = ((obj.get("spec") or {}).get("analysis") or {}).get("iterations") or 0
+        invalid = not_valid(obj)
         state = (
-            status.get("phase") or "<not seen>",
+            INVALID if invalid else status.get("phase") or NOT_SEEN,
             status.get("canaryWeight", 0),
             status.get("iterations", 0),
             status.get("failedChecks", 0),
@@ -98,7 +100,9 @@ class Progress:
         phase, weight, done, failed = state
         step = f"iteration {done}/{iterations}" if iterations else f"canary weight {weight}%"
         line = f"{phase}, {step}, failed checks {failed}/{_threshold(obj)}"
-        if failed_more:
+        if invalid is not None:  # the wait ends at --timeout unless the spec is fixed: say why
+            line += f": {one_line(str(invalid.get('message', '')))}"
+        elif failed_more:
             line += f": {last_message(obj)}"
         stamp = self.session.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"{stamp}  {self.name}  {line}", err=True)

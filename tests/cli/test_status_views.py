@@ -183,6 +183,18 @@ def test_table_shows_invalid_and_keeps_one_line_per_row(run, fake, golden):
     golden("status_table_wide_invalid.txt", result.output)
 
 
+def test_wait_says_the_canary_is_invalid(run, fake):
+    fake.add(_invalid(fake))
+    result = run("status", "broken", "--wait", "--timeout", "3")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "2026-11-27T10:00:00Z  broken  Invalid, canary weight 0%, failed checks 0/5: "
+        "Invalid spec: invalid Canary: spec.analysis.maxWeight: must be omitted or equal the "
+        "last of stepWeights (20), got 50 · spec.analysis.metrics[1].name: duplicate of "
+        "metrics[0], got 'request-success-rate'"
+    )
+
+
 def test_detail_of_an_unparseable_spec_lists_every_problem(run, fake, golden):
     c = _invalid(fake)
     c["spec"]["analysis"]["stepWeights"] = [10, 20]
