@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from kubectl_canary.cli.apply import apply
 from kubectl_canary.cli.durations import DURATION
 from kubectl_canary.cli.errors import CliError
 from kubectl_canary.cli.init import init, stop_local_agent
-from kubectl_canary.cli.options import KubeFlags, Session, current_runtime
+from kubectl_canary.cli.options import KubeFlags, Session, current_runtime, no_color_option
 from kubectl_canary.cli.reads import get_canary
 from kubectl_canary.cli.status import render_list, render_one
 from kubectl_canary.objects.names import primary_deployment_name
@@ -206,8 +207,11 @@ Examples:
     is_flag=True,
     help="Use the sandbox's built-in query endpoint even when prometheus is on PATH.",
 )
+@no_color_option
 @click.pass_context
-def demo(ctx: click.Context, interval: float, keep: bool, no_prometheus: bool) -> None:
+def demo(
+    ctx: click.Context, interval: float, keep: bool, no_prometheus: bool, no_color: bool
+) -> None:
     """Run the whole story on a local sandbox: install, release, roll back, in about a minute."""
     from kubectl_canary.cli.sandbox import require_full_install
     from kubectl_canary.sandbox.process import SandboxError, start_sandbox
@@ -224,7 +228,8 @@ def demo(ctx: click.Context, interval: float, keep: bool, no_prometheus: bool) -
             click.echo(f"    API server {sandbox.url}; kubeconfig {sandbox.kubeconfig}")
             click.echo(f"    metrics: {how}")
             kubeconfig = str(sandbox.kubeconfig)
-            session = Session(current_runtime(), KubeFlags(kubeconfig=kubeconfig))
+            flags = KubeFlags(kubeconfig=kubeconfig)
+            session = Session(current_runtime(), flags, no_color=no_color)
             try:
                 spec_interval = format_duration(interval)  # as the CRD writes it: 3 -> "3s"
                 story(ctx, session, kubeconfig, metrics_url, spec_interval, workdir)
@@ -279,6 +284,4 @@ def story(
     obj = get_canary(session.kube, NS, APP)
     click.echo(render_one(session, obj, None))
     say("kubectl canary status -A")
-    click.echo(
-        render_list(Session(session.runtime, KubeFlags(kubeconfig=kubeconfig), True), [obj], None)
-    )
+    click.echo(render_list(replace(session, all_namespaces=True), [obj], None))

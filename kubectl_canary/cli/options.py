@@ -9,6 +9,8 @@ command's view of the cluster: the kube client (connected lazily, so `--help`, `
 from __future__ import annotations
 
 import functools
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +54,12 @@ def _connect(flags: KubeFlags) -> Kube:
     )
 
 
+def _terminal_size() -> tuple[int, int]:
+    """(columns, lines) of the terminal, or 80x24 when there is none."""
+    size = shutil.get_terminal_size()
+    return size.columns, size.lines
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -64,6 +72,9 @@ class Runtime:
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    # Colour, icons and `-w`'s fitting depend on the terminal; tests pretend to be one.
+    is_terminal: Callable[[], bool] = lambda: sys.stdout.isatty()
+    terminal_size: Callable[[], tuple[int, int]] = lambda: _terminal_size()
 
 
 @dataclass
@@ -71,6 +82,7 @@ class Session:
     runtime: Runtime
     flags: KubeFlags
     all_namespaces: bool = False
+    no_color: bool = False
     _kube: Kube | None = None
 
     @property
@@ -112,8 +124,8 @@ def current_runtime() -> Runtime:
 
 
 def kube_options(listing: bool = False, namespace_help: str | None = None) -> Callable[[F], F]:
-    """-n/--namespace, --context, --kubeconfig, --as, --as-group, --request-timeout (and -A when
-    the command lists).
+    """-n/--namespace, --context, --kubeconfig, --as, --as-group, --request-timeout, --no-color
+    (and -A when the command lists).
 
     The decorated function receives `session: Session` instead of those options.
     """
@@ -133,6 +145,7 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 runtime=current_runtime(),
                 flags=flags,
                 all_namespaces=kwargs.pop("all_namespaces", False),
+                no_color=kwargs.pop("no_color"),
             )
             return f(*args, session=session, **kwargs)
 
@@ -143,6 +156,7 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
                 is_flag=True,
                 help="List across all namespaces.",
             )(wrapper)
+        wrapper = no_color_option(wrapper)
         wrapper = click.option(
             "--request-timeout",
             type=DURATION,
@@ -178,6 +192,15 @@ def kube_options(listing: bool = False, namespace_help: str | None = None) -> Ca
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def no_color_option(f: F) -> F:
+    """`--no-color`: on a terminal, icons without colour (as with NO_COLOR set)."""
+    return click.option(
+        "--no-color",
+        is_flag=True,
+        help="No colour on a terminal (also: NO_COLOR set to anything).",
+    )(f)
 
 
 def output_option(*choices: str, default: str | None = None) -> Callable[[F], F]:

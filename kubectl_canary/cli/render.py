@@ -10,18 +10,30 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kubectl_canary.cli.colour import visible_len
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Columns separated by three spaces, headers upper-case, like `kubectl get`."""
+    """Columns separated by three spaces, headers upper-case, like `kubectl get`.
+
+    Widths count what a terminal shows, so coloured cells line up with plain ones."""
     cells = [[str(h).upper() for h in headers]] + [
         ["" if c is None else str(c) for c in r] for r in rows
     ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    widths = [max(visible_len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        padded = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        padded = [cell + " " * (widths[i] - visible_len(cell)) for i, cell in enumerate(row[:-1])]
         lines.append("   ".join([*padded, row[-1]]).rstrip())
     return "\n".join(lines)
+
+
+def one_line(text: str) -> str:
+    """A multi-line message (the agent lists a spec's problems one a line) on one line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return lines[0] + " " + " · ".join(lines[1:])
+    return " · ".join(lines)
 
 
 def to_json(data: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
@@ -19,7 +20,6 @@ from kubectl_canary.cli.reads import (
     ISTIO_API,
     Obj,
     get_canary,
-    parse,
 )
 from kubectl_canary.cli.render import to_json, to_yaml
 from kubectl_canary.cli.table_view import canary_rows
@@ -29,6 +29,8 @@ from kubectl_canary.resources import ApiError, ResourceTypeMissingError
 if TYPE_CHECKING:  # the typed model and detail view load only when one canary is shown
     from kubectl_canary.api.model import Canary
     from kubectl_canary.cli.detail_view import RouteView, Workload
+
+UNKNOWN_DEFAULT = "(agent default unknown)"
 
 
 def read_routes(kube: Kube, c: Canary, primary: Workload, canary: Workload) -> RouteView:
@@ -81,17 +83,79 @@ def workloads(kube: Kube, c: Canary) -> tuple[Workload, Workload]:
     return Workload.from_obj(primary, p), Workload.from_obj(target, t)
 
 
-def render_one(session: Session, obj: Obj, output: str | None) -> str:
+def hint_flags(session: Session) -> str:
+    """What a suggested command needs to reach the same canary when pasted: `-n NS` unless NS
+    is the context's namespace, and `--context` when one was given."""
+    flags = ""
+    if session.namespace != session.kube.default_namespace:
+        flags += f" -n {session.namespace}"
+    if session.context:
+        flags += f" --context {session.context}"
+    return flags
+
+
+def agent_provider(kube: Kube) -> str | None:
+    """The `--provider` the agent was installed with (init's settings on its ServiceAccount),
+    which a Canary without spec.provider uses; None when it cannot be read."""
+    from kubectl_canary.cli.agent_info import AGENT_NAME, DEFAULT_NAMESPACE
+    from kubectl_canary.cli.errors import CliError
+    from kubectl_canary.cli.install_settings import stored
+    from kubectl_canary.resources import KubeError
+
+    try:
+        settings = stored(kube.get("v1", "ServiceAccount", DEFAULT_NAMESPACE, AGENT_NAME))
+    except (KubeError, CliError):  # not allowed to read it, or an annotation gone bad
+        return None
+    return settings.provider if settings is not None else None
+
+
+def render_one(
+    session: Session, obj: Obj, output: str | None, history_limit: int | None = None
+) -> str:
     if output == "json":
         return to_json(obj)
     if output == "yaml":
         return to_yaml(obj).rstrip("\n")
-    from kubectl_canary.cli.detail_view import detail
+    from kubectl_canary.api.errors import InvalidResource
+    from kubectl_canary.api.parse import parse_canary, parse_status
+    from kubectl_canary.api.validate import DEFAULT_PROVIDER
+    from kubectl_canary.cli.colour import Style
+    from kubectl_canary.cli.detail_view import Shown, detail, invalid_detail
 
-    c = parse(obj)
+    shown = Shown(Style.for_session(session), hint_flags(session), "", history_limit)
+    provider = DEFAULT_PROVIDER
+    if not (obj.get("spec") or {}).get("provider"):
+        installed = agent_provider(session.kube)
+        provider = installed or DEFAULT_PROVIDER
+        shown = replace(shown, provider_note="(agent default)" if installed else UNKNOWN_DEFAULT)
+    try:
+        c = parse_canary(obj, default_provider=provider)
+    except InvalidResource as e:
+        try:
+            status = parse_status(obj.get("status"))
+        except InvalidResource as bad_status:
+            e.problems.extend(bad_status.problems)
+            status = parse_status(None)
+        return invalid_detail(obj, [str(p) for p in e.problems], status, session.now(), shown)
     primary, canary = workloads(session.kube, c)
     routes = read_routes(session.kube, c, primary, canary)
-    return detail(c, session.now(), primary, canary, routes)
+    return detail(c, session.now(), primary, canary, routes, shown)
+
+
+def render_fitted(session: Session, obj: Obj, output: str | None) -> str:
+    """The detail view for `-w`: history cut to the newest entries that fit the terminal."""
+    from kubectl_canary.cli.watching import fit
+
+    text = render_one(session, obj, output, None)
+    if not session.runtime.is_terminal():
+        return text  # a file or a pipe takes every line
+    columns, lines = session.runtime.terminal_size()
+    overflow = len(text.splitlines()) - (lines - 1)  # the last line holds the cursor
+    history = len((obj.get("status") or {}).get("history") or [])
+    if output is None and overflow > 0 and history:
+        # One line of the cut says where the rest is, so one more entry goes.
+        text = render_one(session, obj, output, max(0, history - overflow - 1))
+    return fit(text, columns, lines)
 
 
 def render_list(session: Session, items: list[Obj], output: str | None) -> str:
@@ -101,7 +165,10 @@ def render_list(session: Session, items: list[Obj], output: str | None) -> str:
     if not items:
         where = "any namespace" if session.all_namespaces else f"namespace {session.namespace}"
         return f"No canaries found in {where}."
-    return canary_rows(items, session.now(), session.all_namespaces, output == "wide")
+    from kubectl_canary.cli.colour import Style
+
+    style = Style.for_session(session)
+    return canary_rows(items, session.now(), session.all_namespaces, output == "wide", style)
 
 
 # ----- the command -----
@@ -116,6 +183,11 @@ Examples:
   kubectl canary status mhs             # one canary: workloads, routes, metrics, history
   kubectl canary status mhs -w          # follow it live
   kubectl canary status mhs --wait --timeout 900   # in CI: exit 0 on Succeeded, 1 otherwise
+
+\b
+On a terminal, phases carry an icon and a colour (--no-color or NO_COLOR: icons only);
+piped, the output is plain text. --wait prints each phase change and step on stderr
+(-q: only the outcome); the result goes to stdout.
 """,
 )
 @name_argument(required=False)
@@ -128,6 +200,7 @@ Examples:
     help="Wait for the current release of NAME to end: exit 0 on Succeeded, 1 on Failed.",
 )
 @timeout_option(600, "--wait")
+@click.option("-q", "--quiet", is_flag=True, help="With --wait: no progress lines on stderr.")
 def status(
     session: Session,
     name: str | None,
@@ -135,6 +208,7 @@ def status(
     watch: bool,
     wait: bool,
     timeout: float,
+    quiet: bool,
 ) -> None:
     """Show canaries, or one canary in detail (routes, metrics, history, next step)."""
     if name and session.all_namespaces:
@@ -142,13 +216,14 @@ def status(
     if wait:
         if not name:
             raise click.UsageError("--wait needs a canary NAME")
-        from kubectl_canary.cli.ci_wait import last_message, wait_for_outcome
+        from kubectl_canary.cli.ci_wait import Progress, last_message, wait_for_outcome
 
-        obj = wait_for_outcome(session, name, timeout)
+        report = None if quiet else Progress(session, name)
+        obj = wait_for_outcome(session, name, timeout, report)
         click.echo(f"canary {name} succeeded: {last_message(obj)}")
         return
     if watch:
-        from kubectl_canary.cli.watching import follow, terminal_writer
+        from kubectl_canary.cli.watching import fit, follow, terminal_writer
     if name:
         ns = session.namespace
         if watch:
@@ -158,19 +233,20 @@ def status(
                 obj = objs.get((ns, name))
                 if obj is None:
                     return f'canary "{name}" not found in namespace "{ns}" (deleted?)'
-                return render_one(session, obj, output)
+                return render_fitted(session, obj, output)
 
-            follow(session, render_named, ns, terminal_writer())
+            follow(session, render_named, ns, terminal_writer(session))
             return
-        click.echo(render_one(session, get_canary(session.kube, ns, name), output))
+        click.echo(render_one(session, get_canary(session.kube, ns, name), output, None))
         return
     if watch:
-        follow(
-            session,
-            lambda objs: render_list(session, list(objs.values()), output),
-            session.list_namespace,
-            terminal_writer(),
-        )
+
+        def render_all(objs: dict[tuple[str, str], Obj]) -> str:
+            text = render_list(session, list(objs.values()), output)
+            return fit(text, *session.runtime.terminal_size()) if terminal else text
+
+        terminal = session.runtime.is_terminal()
+        follow(session, render_all, session.list_namespace, terminal_writer(session))
         return
     items, _ = session.kube.list(API_VERSION, "Canary", session.list_namespace)
     text = render_list(session, items, output)

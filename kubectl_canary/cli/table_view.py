@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from kubectl_canary.cli.api_names import DEFAULT_THRESHOLD
-from kubectl_canary.cli.render import age, table
+from kubectl_canary.cli.colour import PLAIN, Style, cut
+from kubectl_canary.cli.render import age, one_line, table
 
 Obj = dict[str, Any]
 
@@ -28,16 +29,24 @@ def _threshold(obj: Obj) -> int:
 
 
 NOT_SEEN = "<not seen>"  # no status yet: the agent has not picked the canary up
+INVALID = "Invalid"  # shown for a Canary the agent marked Valid=False; its phase stays Flagger's
 
 
-def _phase(obj: Obj) -> str:
+def not_valid(obj: Obj) -> Obj | None:
+    """The agent's `Valid` condition when it says False (a spec the agent will not act on)."""
+    for condition in _status(obj).get("conditions") or []:
+        if isinstance(condition, dict) and condition.get("type") == "Valid":
+            return condition if condition.get("status") == "False" else None
+    return None
+
+
+def _phase(obj: Obj, style: Style) -> str:
     status = _status(obj)
-    phase = str(status.get("phase") or NOT_SEEN)
-    if status.get("paused"):
-        phase += " (paused)"
     if (obj.get("metadata") or {}).get("deletionTimestamp"):
-        phase = "Terminating"
-    return phase
+        return style.phase("Terminating")
+    if not_valid(obj) is not None:
+        return style.phase(INVALID)
+    return style.phase(str(status.get("phase") or NOT_SEEN), bool(status.get("paused")))
 
 
 def _last_message(obj: Obj) -> str:
@@ -45,7 +54,9 @@ def _last_message(obj: Obj) -> str:
     return str(history[-1].get("message", "")) if history else ""
 
 
-def canary_rows(items: list[Obj], now: datetime, all_namespaces: bool, wide: bool) -> str:
+def canary_rows(
+    items: list[Obj], now: datetime, all_namespaces: bool, wide: bool, style: Style = PLAIN
+) -> str:
     headers = ["name", "phase", "weight", "failed", "last transition"]
     if all_namespaces:
         headers.insert(0, "namespace")
@@ -58,7 +69,7 @@ def canary_rows(items: list[Obj], now: datetime, all_namespaces: bool, wide: boo
         meta, status, spec = obj["metadata"], _status(obj), obj.get("spec") or {}
         row: list[Any] = [
             meta["name"],
-            _phase(obj),
+            _phase(obj, style),
             status.get("canaryWeight", 0),
             f"{status.get('failedChecks', 0)}/{_threshold(obj)}",
             age(status.get("lastTransitionTime"), now),
@@ -70,11 +81,7 @@ def canary_rows(items: list[Obj], now: datetime, all_namespaces: bool, wide: boo
             row += [
                 f"Deployment/{target}",
                 spec.get("provider", "<agent default>"),
-                _truncate(_last_message(obj), 80),
+                cut(one_line(_last_message(obj)), 80),
             ]
         rows.append(row)
     return table(headers, rows)
-
-
-def _truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."

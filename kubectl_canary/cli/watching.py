@@ -136,9 +136,23 @@ def follow(
         stop.set()
 
 
-def terminal_writer() -> Callable[[str], None]:
+def fit(text: str, columns: int, lines: int) -> str:
+    """`text` as a terminal of this size shows it without scrolling: each line cut to the
+    width, and the lines past the height (one is kept for the cursor) said, not drawn."""
+    from kubectl_canary.cli.colour import cut
+
+    rows = [cut(line, columns) for line in text.splitlines()]
+    room = max(1, lines - 1)
+    if len(rows) > room:
+        hidden = len(rows) - room + 1
+        note = f"… {hidden} more lines (a taller terminal shows them)"
+        rows = [*rows[: room - 1], cut(note, columns)]
+    return "\n".join(rows)
+
+
+def terminal_writer(session: Session) -> Callable[[str], None]:
     out = sys.stdout  # click.get_text_stream is deprecated (click 8.5)
-    tty = out.isatty()
+    tty = session.runtime.is_terminal()
 
     def write(text: str) -> None:
         if tty:

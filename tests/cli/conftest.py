@@ -49,11 +49,28 @@ def run(fake: StoreClient, clock: VirtualClock) -> Callable[..., Result]:
     def connect(flags: KubeFlags) -> StoreClient:
         return fake
 
-    def invoke(*args: str, input: str | None = None) -> Result:
+    def invoke(
+        *args: str,
+        input: str | None = None,
+        terminal: tuple[int, int] | None = None,
+        env: dict[str, str | None] | None = None,
+    ) -> Result:
+        """`terminal=(columns, lines)` makes the command believe stdout is a terminal; the
+        tester's own NO_COLOR is unset unless `env` sets it."""
         runtime = Runtime(
             connect=connect, clock=lambda: NOW, monotonic=clock.monotonic, sleep=clock.sleep
         )
-        return CliRunner().invoke(cli, list(args), obj=runtime, input=input)
+        if terminal is not None:
+            runtime.is_terminal = lambda: True
+            runtime.terminal_size = lambda: terminal
+        return CliRunner().invoke(
+            cli,
+            list(args),
+            obj=runtime,
+            input=input,
+            color=terminal is not None,
+            env={"NO_COLOR": None, **(env or {})},
+        )
 
     return invoke
 

@@ -100,6 +100,11 @@ def canary(
     return obj
 
 
+def entry(time: str, message: str, type_: str = "Normal", reason: str = "Synced") -> Obj:
+    """One status.history entry, as the agent appends them."""
+    return {"time": time, "type": type_, "reason": reason, "message": message}
+
+
 def deployment(
     name: str,
     image: str,

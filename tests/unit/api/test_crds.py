@@ -122,7 +122,8 @@ def test_printer_columns_point_into_the_schema(kind: str) -> None:
         assert json_path.startswith(".")
         assert column["type"] in ("integer", "number", "string", "boolean", "date")
         if json_path != ".metadata.creationTimestamp":
-            assert json_path[1:] in paths, json_path
+            # A filter (`conditions[?(@.type=="Valid")]`) picks items of a list.
+            assert re.sub(r"\[\?\(.*?\)\]", "[]", json_path[1:]) in paths, json_path
 
 
 def test_canary_printer_columns() -> None:
@@ -134,6 +135,7 @@ def test_canary_printer_columns() -> None:
     assert columns["Weight"] == (".status.canaryWeight", 0)
     assert columns["Failed"] == (".status.failedChecks", 0)
     assert columns["LastTransitionTime"] == (".status.lastTransitionTime", 0)
+    assert columns["Valid"] == ('.status.conditions[?(@.type=="Valid")].status', 0)
     assert columns["Age"] == (".metadata.creationTimestamp", 0)
 
 
