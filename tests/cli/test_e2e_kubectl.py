@@ -146,7 +146,9 @@ def test_steering_a_release(cluster):
     assert cluster.ok("canary", "abort", "mhs", "-n", NS).startswith("canary mhs: abort accepted")
     cluster.poll("the rollback", lambda: cluster.phase() == "Failed")
     failed = cluster.run("canary", "status", "mhs", "-n", NS, "--wait", "--timeout", "30")
-    assert failed.returncode == 1 and failed.stderr.startswith("error: canary mhs failed: ")
+    # Progress lines come first on stderr; the outcome is the last line.
+    assert failed.returncode == 1, failed.stderr
+    assert failed.stderr.splitlines()[-1].startswith("error: canary mhs failed: "), failed.stderr
 
 
 def test_expected_failures_are_one_line(cluster):

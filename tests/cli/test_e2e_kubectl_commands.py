@@ -271,8 +271,13 @@ def test_status_wait_fails_when_the_release_fails(setup: Setup) -> None:
     assert_one_error_line(refused)
     assert "not paused" in refused.stderr
     waited = k.run("canary", "status", "web", "-n", NS, "--wait", "--timeout", "90")
-    assert_one_error_line(waited)
-    assert waited.stderr.startswith("error: canary web failed: ")
+    # One progress line per phase change and step on stderr, then the outcome naming the
+    # failing check with its value and threshold.
+    assert (waited.returncode, waited.stdout) == (1, ""), waited.stderr
+    *progress, outcome = waited.stderr.splitlines()
+    assert outcome.startswith("error: canary web failed: request-success-rate "), outcome
+    assert "< 99% (2 of 2 failed checks)" in outcome
+    assert progress and all(" web  " in line for line in progress), progress
     assert phase(k, "web") == "Failed"
     assert f"Rolling back web.{NS} failed checks threshold reached 2" in history(k, "web")
     assert primary_image(k, "web") == f"{IMAGE}web:1.1.3", "the previous version keeps serving"

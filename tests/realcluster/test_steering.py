@@ -60,7 +60,8 @@ def test_pause_resume_abort_retry_promote(bed: Bed, ns: str, tmp_path: Path) -> 
         failed = bed.kubectl(
             "canary", "status", NAME, "-n", ns, "--wait", "--timeout", "30", check=False
         )
-        assert failed.returncode == 1 and failed.stderr.startswith(f"error: canary {NAME} failed")
+        assert failed.returncode == 1, failed.stderr
+        assert failed.stderr.splitlines()[-1].startswith(f"error: canary {NAME} failed")
 
         assert plugin("retry").startswith(f"canary {NAME}: retry accepted")
         c.wait_phase(ns, NAME, "Progressing", 60, 0.3)
