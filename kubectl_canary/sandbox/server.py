@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     # would then wait for the client's delayed ACK (~40 ms).
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    _body: bytes | None = None  # the current request's, once read (see _read_body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
@@ -170,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
-        self._body: bytes | None = None
+        self._body = None
         try:
             if not self._handle_fixed(method, path, params):
                 self._handle_resource(method, path, params)
