@@ -33,18 +33,6 @@ def canary(name: str, provider: str, **spec: Any) -> Obj:
     return obj
 
 
-def template(name: str, secret: str | None = None) -> Obj:
-    provider: Obj = {"type": "prometheus", "address": "http://prometheus.monitoring:9090"}
-    if secret:
-        provider["secretRef"] = {"name": secret}
-    return {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "MetricTemplate",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"provider": provider, "query": "sum(rate(errors[{{ interval }}]))"},
-    }
-
-
 def with_template(obj: Obj, template_name: str) -> Obj:
     obj["spec"]["analysis"]["metrics"].append(
         {"name": "errors", "templateRef": {"name": template_name}, "thresholdRange": {"max": 1}}
@@ -69,7 +57,7 @@ def test_a_canary_whose_target_does_not_exist_fails_with_a_hint_naming_its_names
 
 def test_every_kind_of_reference_is_checked_and_each_missing_one_named(run, fake, gateway_crds):
     fake.add(samples.deployment("web", "ghcr.io/acme/web:1", namespace=NS))
-    fake.add(template("errors", secret="prom-auth"))  # its Secret is missing
+    fake.add(samples.metric_template("errors", NS, secret="prom-auth"))  # its Secret is missing
     istio = canary(
         "web",
         "istio",
@@ -108,7 +96,7 @@ def test_every_kind_of_reference_is_checked_and_each_missing_one_named(run, fake
 
 def test_references_all_present_are_ok(run, fake, gateway_crds):
     fake.add(samples.deployment("web", "ghcr.io/acme/web:1", namespace=NS))
-    fake.add(template("errors", secret="prom-auth"))
+    fake.add(samples.metric_template("errors", NS, secret="prom-auth"))
     fake.add(
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "prom-auth", "namespace": NS}}
     )
@@ -134,7 +122,7 @@ def test_references_all_present_are_ok(run, fake, gateway_crds):
 
 def test_a_secret_doctor_may_not_read_is_a_warning_not_a_failure(run, fake):
     fake.add(samples.deployment("web", "ghcr.io/acme/web:1", namespace=NS))
-    fake.add(template("errors", secret="prom-auth"))
+    fake.add(samples.metric_template("errors", NS, secret="prom-auth"))
     fake.add(with_template(canary("web", "kubernetes"), "errors"))
     fake.fail("get", "Secret", ForbiddenError("secrets is forbidden", 403, "Forbidden"), times=None)
     check = checks(run)["canary shop/web references"]

@@ -12,15 +12,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from tests.cli.kubectl_env import (
-    KubectlEnv,
-    init_command,
-    install_plugin,
-    local_agent,
-    plugin_environment,
-    require_kubectl,
-    stop_agent,
-)
+from tests.cli import samples
+from tests.cli.kubectl_env import KubectlEnv, plugin_on_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
@@ -30,18 +23,8 @@ TOKEN_B64 = base64.b64encode(b"very-secret-token").decode()
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubectlEnv]:
-    from kubectl_canary.sandbox.process import start_sandbox
-
-    kubectl = require_kubectl()
-    tmp = tmp_path_factory.mktemp("e2e-report")
-    install_plugin(tmp / "bin")
-    with start_sandbox(tmp / "sandbox") as sandbox:
-        e = KubectlEnv(plugin_environment(tmp / "bin", sandbox.kubeconfig), kubectl)
-        try:
-            e.ok(*init_command(tmp))
-            yield e
-        finally:
-            stop_agent(local_agent(sandbox.kubeconfig))
+    with plugin_on_sandbox(tmp_path_factory.mktemp("e2e-report")) as env:
+        yield env
 
 
 def test_report_on_an_initialized_canary(cluster, tmp_path):
@@ -66,19 +49,7 @@ def test_report_on_an_initialized_canary(cluster, tmp_path):
             "metadata": {"name": "prom-auth", "namespace": NS},
             "data": {"token": TOKEN_B64},
         },
-        {
-            "apiVersion": "kubectl-canary.dev/v1alpha1",
-            "kind": "MetricTemplate",
-            "metadata": {"name": "errors", "namespace": NS},
-            "spec": {
-                "provider": {
-                    "type": "prometheus",
-                    "address": "http://prometheus.monitoring:9090",
-                    "secretRef": {"name": "prom-auth"},
-                },
-                "query": "sum(rate(errors[{{ interval }}]))",
-            },
-        },
+        samples.metric_template("errors", NS, secret="prom-auth"),
     )
     cluster.ok("canary", "create", "mhs", "-n", NS, "--port", "9898", "--interval", "2s")
     patch = {
@@ -135,4 +106,3 @@ def test_report_on_an_initialized_canary(cluster, tmp_path):
     assert not any(TOKEN_B64 in text for text in files.values())
     checks = {c["name"]: c["result"] for c in json.loads(files["doctor.json"])}
     assert checks["canary shop/mhs references"] == "ok"
-

@@ -79,21 +79,7 @@ def release(fake) -> None:
     fake.add(target)
     fake.add(samples.deployment("mhs-primary", "ghcr.io/acme/mhs:1.1.2", app="mhs-primary"))
     fake.add(samples.virtual_service("mhs", 80))
-    fake.add(
-        {
-            "apiVersion": "kubectl-canary.dev/v1alpha1",
-            "kind": "MetricTemplate",
-            "metadata": {"name": "errors", "namespace": "test"},
-            "spec": {
-                "provider": {
-                    "type": "prometheus",
-                    "address": "http://prometheus.monitoring:9090",
-                    "secretRef": {"name": "prom-auth"},
-                },
-                "query": "sum(rate(errors[{{ interval }}]))",
-            },
-        }
-    )
+    fake.add(samples.metric_template("errors", secret="prom-auth"))
     fake.add(
         {
             "apiVersion": "v1",
