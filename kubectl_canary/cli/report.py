@@ -48,10 +48,19 @@ def take_report(
     from kubectl_canary.cli.report_agent import collect_agent
     from kubectl_canary.cli.report_bundle import Bundle
     from kubectl_canary.cli.report_canaries import EventCache, collect_canary
+    from kubectl_canary.resources import ConfigError, KubeError, UnreachableError
 
     kube = session.kube
     taken = session.now()
     bundle = Bundle(taken, include_secrets)
+    # An API server that cannot be reached leaves nothing to collect: say so, write nothing.
+    try:
+        server = kube.server_version()
+    except (ConfigError, UnreachableError):
+        raise
+    except KubeError as e:
+        bundle.missing("version.json", str(e))
+        server = {}
     canaries = _canaries_in_scope(bundle, session, name)
     events = EventCache(kube)
     info = collect_agent(bundle, kube, agent_namespace, since_seconds, taken, events)
@@ -62,7 +71,6 @@ def take_report(
     if checks is not None:
         doc = to_json([c.__dict__ for c in checks])
         bundle.add("doctor.json", doc + "\n", "`kubectl canary doctor -o json` (cluster-wide)")
-    server = bundle.attempt("version.json", kube.server_version) or {}
     versions = {
         "plugin": __version__,
         "agent": info.version if info else "not found",

@@ -230,3 +230,22 @@ def test_the_real_client_reads_metrics_text_through_the_pod_proxy(tmp_path):
         proxy = f"/api/v1/namespaces/{AGENT_NS}/pods/{POD}:8080/proxy/metrics"
         assert kube.connect(str(config)).get_text(proxy) == METRICS
         assert (api.last().method, api.last().path) == ("GET", proxy)
+
+
+def test_an_unreachable_cluster_is_one_error_line_and_no_file(here):
+    from click.testing import CliRunner
+
+    from kubectl_canary.cli.main import cli
+    from kubectl_canary.cli.options import Runtime
+
+    config = here / "config"
+    config.write_text(
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
+    result = CliRunner().invoke(cli, ["report", "--kubeconfig", str(config)], obj=Runtime())
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert [p.name for p in here.iterdir()] == ["config"]

@@ -132,7 +132,7 @@ def check_references(kube: Kube, canary: Canary, agent_namespace: str) -> Check:
             check,
             "fail",
             "missing: " + "; ".join(found.missing + found.unchecked),
-            f"create them in namespace {ns}, or fix the names: kubectl -n {ns} edit canary {name}",
+            f"create them, or fix the names: kubectl -n {ns} edit canary {name}",
         )
     if found.unchecked:
         return Check(
