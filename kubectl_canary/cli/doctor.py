@@ -7,6 +7,8 @@ a check fails. The checks themselves live in `doctor_checks/`, one module per ar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import click
 
 from kubectl_canary.api.model import API_VERSION
@@ -22,9 +24,10 @@ from kubectl_canary.cli.doctor_checks.install import (
     watched_namespaces,
 )
 from kubectl_canary.cli.doctor_checks.metrics import check_metrics
+from kubectl_canary.cli.errors import one_line
 from kubectl_canary.cli.options import Session, kube_options, output_option
 from kubectl_canary.cli.render import table, to_json
-from kubectl_canary.resources import KubeError
+from kubectl_canary.resources import ForbiddenError, KubeError
 
 
 def agent_default_provider(info: AgentInfo | None) -> str:
@@ -37,6 +40,15 @@ def agent_default_provider(info: AgentInfo | None) -> str:
     return "kubernetes"
 
 
+def guarded(area: str, checks: Callable[[], Iterable[Check]]) -> list[Check]:
+    """The area's checks; one WARN instead when the user may not read what they need (doctor
+    is useful to someone without cluster-admin too, for the areas they can read)."""
+    try:
+        return list(checks())
+    except ForbiddenError as e:
+        return [Check(area, "warn", f"cannot check (forbidden): {one_line(e)}")]
+
+
 def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
     kube = session.kube
     try:
@@ -44,13 +56,18 @@ def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
     except KubeError as e:
         return [Check("cluster", "fail", str(e), "check the kubeconfig and that the cluster runs")]
     checks = [Check("cluster", "ok", f"{kube.server} ({version}), context {kube.context_name}")]
-    checks += list(check_crds(kube))
-    info = find_agent(kube, agent_namespace)
-    checks += list(check_agent(kube, info, session.now()))
+    checks += guarded("crds", lambda: check_crds(kube))
+    info: AgentInfo | None = None
+    try:
+        info = find_agent(kube, agent_namespace)
+    except ForbiddenError as e:
+        checks.append(Check("agent", "warn", f"cannot check (forbidden): {one_line(e)}"))
+    else:
+        checks += guarded("agent", lambda: check_agent(kube, info, session.now()))
     namespace = info.namespace if info else agent_namespace or DEFAULT_NAMESPACE
     watched = watched_namespaces(info)
-    checks += list(check_rbac(kube, namespace, watched))
-    checks += list(check_permissions(kube, namespace, watched))
+    checks += guarded("rbac", lambda: check_rbac(kube, namespace, watched))
+    checks += guarded("agent permissions", lambda: check_permissions(kube, namespace, watched))
     try:
         canaries, _ = kube.list(API_VERSION, "Canary", None)
     except KubeError as e:
@@ -58,8 +75,8 @@ def run_checks(session: Session, agent_namespace: str | None) -> list[Check]:
         canaries = []
     default_provider = agent_default_provider(info)
     providers = {(c.get("spec") or {}).get("provider") or default_provider for c in canaries}
-    checks += list(check_metrics(kube, info, canaries))
-    checks += list(check_mesh(kube, providers | {default_provider}))
+    checks += guarded("metrics server", lambda: check_metrics(kube, info, canaries))
+    checks += guarded("mesh crds", lambda: check_mesh(kube, providers | {default_provider}))
     checks += list(check_canaries(kube, canaries, default_provider, namespace))
     return checks
 
