@@ -16,6 +16,8 @@ import click
 from kubectl_canary.cli.options import Session, kube_options, name_argument
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from kubectl_canary.cli.report_bundle import Bundle, Obj
 
 DEFAULT_LOGS_SINCE = "24h"
@@ -44,7 +46,7 @@ def take_report(
     from kubectl_canary import __version__
     from kubectl_canary.cli.agent_info import DEFAULT_NAMESPACE
     from kubectl_canary.cli.doctor import agent_default_provider, run_checks
-    from kubectl_canary.cli.render import human_duration, to_json
+    from kubectl_canary.cli.render import to_json
     from kubectl_canary.cli.report_agent import collect_agent
     from kubectl_canary.cli.report_bundle import Bundle
     from kubectl_canary.cli.report_canaries import EventCache, collect_canary
@@ -59,7 +61,7 @@ def take_report(
     except (ConfigError, UnreachableError):
         raise
     except KubeError as e:
-        bundle.missing("version.json", str(e))
+        bundle.missing("the API server's version", str(e))
         server = {}
     canaries = _canaries_in_scope(bundle, session, name)
     events = EventCache(kube)
@@ -78,6 +80,22 @@ def take_report(
         "server": server.get("gitVersion", "unknown"),
     }
     bundle.add("version.json", to_json(versions) + "\n", "plugin, agent and API server versions")
+    header = _header(session, name, len(canaries), since_seconds, include_secrets, taken)
+    return bundle, header
+
+
+def _header(
+    session: Session,
+    name: str | None,
+    found: int,
+    since_seconds: int,
+    include_secrets: bool,
+    taken: datetime,
+) -> list[str]:
+    """README.txt's first lines: when, by what, of what, and what was left out on purpose."""
+    from kubectl_canary import __version__
+    from kubectl_canary.cli.render import human_duration
+
     if name:
         scope = f"canary {name} in namespace {session.namespace}"
     elif session.all_namespaces:
@@ -89,17 +107,17 @@ def take_report(
         if include_secrets
         else "values redacted (names and keys kept), as are env values named like credentials"
     )
-    header = [
+    kube = session.kube
+    return [
         "kubectl-canary support bundle",
         "",
         f"Taken:      {taken:%Y-%m-%dT%H:%M:%SZ} by kubectl-canary {__version__}",
         f"Cluster:    {kube.server}, context {kube.context_name}",
-        f"Scope:      {scope} ({len(canaries)} found)",
+        f"Scope:      {scope} ({found} found)",
         f"Agent logs: the last {human_duration(since_seconds)}",
         f"Secrets:    {secrets}",
         "Removed:    metadata.managedFields, the last-applied-configuration annotation",
     ]
-    return bundle, header
 
 
 def _canaries_in_scope(bundle: Bundle, session: Session, name: str | None) -> list[Obj]:
