@@ -119,6 +119,9 @@ class Kube(ResourceClient, Protocol):
     def get_path(self, path: str) -> Obj:
         """GET any API path returning JSON (e.g. a service proxy)."""
 
+    def get_text(self, path: str) -> str:
+        """GET any API path returning text (e.g. a pod's /metrics through its proxy)."""
+
 
 # ----- kr8s's temporary key and certificate files -----
 
@@ -666,6 +669,13 @@ class Kr8sClient:
         url = urllib.parse.urlsplit(path)
         query = dict(urllib.parse.parse_qsl(url.query)) or None
         return self._call("GET", url.path, query=query, what=url.path)
+
+    def get_text(self, path: str) -> str:
+        """GET any API path that answers text, such as Prometheus' exposition format."""
+        url = urllib.parse.urlsplit(path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        lines = self._lines(url.path, query, url.path, REQUEST_TIMEOUT)
+        return "".join(line.rstrip("\r\n") + "\n" for line in _the_loop().iterate(lines))
 
 
 def connect(

@@ -13,7 +13,7 @@ On top, a few test hooks, each small:
 - `fail(verb, kind, error, times)`: an injected failure (forbidden, conflict, ...);
 - `on_write`: callbacks after each write of the code under test (to play the agent);
   `on_watch`: callbacks when a watch starts (to change the cluster while it is watched);
-- the plugin's non-resource reads answer from `pod_logs`, `version` and `paths`;
+- the plugin's non-resource reads answer from `pod_logs`, `version`, `paths` and `texts`;
   SubjectAccessReviews from `access_review` (unset: the type is not served, as on the sandbox).
 """
 
@@ -98,6 +98,7 @@ class StoreClient:
         self.pod_logs: dict[tuple[str, str], list[str]] = {}
         self.version: Obj = {"gitVersion": "v1.32.0"}
         self.paths: dict[str, Obj] = {}
+        self.texts: dict[str, str] = {}
         self.access_review: Callable[[Obj], bool] | None = None
 
     # ----- test hooks: someone else's reads and writes, not recorded -----
@@ -280,6 +281,12 @@ class StoreClient:
         if path not in self.paths:
             raise NotFoundError(f"{path} not found", 404, "NotFound")
         return copy.deepcopy(self.paths[path])
+
+    def get_text(self, path: str) -> str:
+        self._request("get", "path", path)
+        if path not in self.texts:
+            raise NotFoundError(f"{path} not found", 404, "NotFound")
+        return self.texts[path]
 
     # ----- internals -----
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "create": "kubectl_canary.cli.create:create",
     "convert": "kubectl_canary.cli.convert:convert",
     "doctor": "kubectl_canary.cli.doctor:doctor",
+    "report": "kubectl_canary.cli.report:report",
     "uninstall": "kubectl_canary.cli.uninstall:uninstall",
     "demo": "kubectl_canary.cli.demo:demo",
     "sandbox": "kubectl_canary.cli.sandbox:sandbox",

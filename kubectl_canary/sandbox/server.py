@@ -100,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     # would then wait for the client's delayed ACK (~40 ms).
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    _body: bytes | None = None  # the current request's, once read (see _read_body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s " + format, self.address_string(), *args)
@@ -124,6 +125,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(code, status_object(code, reason, message))
 
     def _read_body(self) -> bytes:
+        """The request's body, read once (an error answer drains it too: left unread, it would
+        be parsed as the next request on this keep-alive connection)."""
+        if self._body is None:
+            self._body = self._receive_body()
+        return self._body
+
+    def _receive_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             return self.rfile.read(length)
@@ -163,15 +171,18 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
+        self._body = None
         try:
             if not self._handle_fixed(method, path, params):
                 self._handle_resource(method, path, params)
         except StoreError as err:
+            self._read_body()
             self._json(err.code, _error_status(err))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug must not kill the connection thread silently
             log.exception("internal error on %s %s", method, self.path)
+            self._read_body()
             self._status(500, "InternalError", f"sandbox internal error: {exc}")
 
     def _handle_fixed(self, method: str, path: str, params: dict[str, str]) -> bool:

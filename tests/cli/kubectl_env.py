@@ -14,9 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -147,3 +148,25 @@ def stop_agent(agent: LocalAgent | None) -> None:
 
     if agent is not None:
         stop_local_agent(agent, time.sleep)
+
+
+E = TypeVar("E", bound=KubectlEnv)
+
+
+@contextmanager
+def plugin_on_sandbox(
+    workdir: Path, make: Callable[[dict[str, str], str], E] = KubectlEnv
+) -> Iterator[E]:
+    """A sandbox with the plugin installed (its shim in workdir/bin) and the agent running as a
+    local process; the agent is stopped and the sandbox removed at the end."""
+    from kubectl_canary.sandbox.process import start_sandbox
+
+    kubectl = require_kubectl()
+    install_plugin(workdir / "bin")
+    with start_sandbox(workdir / "sandbox") as sandbox:
+        env = make(plugin_environment(workdir / "bin", sandbox.kubeconfig), kubectl)
+        try:
+            env.ok(*init_command(workdir))
+            yield env
+        finally:
+            stop_agent(local_agent(sandbox.kubeconfig))

@@ -178,3 +178,16 @@ def owner(fake: Any, name: str = "mhs", namespace: str = "test") -> list[Obj]:
             "controller": True,
         }
     ]
+
+
+def metric_template(name: str, namespace: str = "test", secret: str | None = None) -> Obj:
+    """A Prometheus MetricTemplate; `secret` names the Secret its provider authenticates with."""
+    provider: Obj = {"type": "prometheus", "address": "http://prometheus.monitoring:9090"}
+    if secret:
+        provider["secretRef"] = {"name": secret}
+    return {
+        "apiVersion": "kubectl-canary.dev/v1alpha1",
+        "kind": "MetricTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"provider": provider, "query": "sum(rate(errors[{{ interval }}]))"},
+    }

@@ -3,7 +3,7 @@ egress policy makes of it, and probes only the agent's own server and allow-list
 
 from __future__ import annotations
 
-from kubectl_canary.cli.doctor import tenant_url_check
+from kubectl_canary.cli.doctor_checks.metrics import tenant_url_check
 
 
 def test_a_tenant_url_is_not_probed_but_judged() -> None:

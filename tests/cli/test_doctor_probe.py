@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_canary.cli.doctor import probe_prometheus
+from kubectl_canary.cli.doctor_checks.metrics import probe_prometheus
 
 ANSWERS: dict[str, tuple[int, bytes]] = {
     "/ok": (200, json.dumps({"status": "success", "data": {"resultType": "vector"}}).encode()),

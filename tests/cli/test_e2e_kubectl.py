@@ -17,17 +17,7 @@ import pytest
 
 from kubectl_canary import __version__
 from kubectl_canary.cli.completion import KUBECTL_SCRIPT
-from tests.cli.kubectl_env import (
-    ROOT,
-    STATUS_ALL_COLUMNS,
-    KubectlEnv,
-    init_command,
-    install_plugin,
-    local_agent,
-    plugin_environment,
-    require_kubectl,
-    stop_agent,
-)
+from tests.cli.kubectl_env import ROOT, STATUS_ALL_COLUMNS, KubectlEnv, plugin_on_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kubectl]
 
@@ -59,21 +49,12 @@ class Env(KubectlEnv):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    from kubectl_canary.sandbox.process import start_sandbox
-
-    kubectl = require_kubectl()
     tmp = tmp_path_factory.mktemp("e2e-kubectl")
-    install_plugin(tmp / "bin")
-    completion = tmp / "bin" / "kubectl_complete-canary"
-    completion.write_text(KUBECTL_SCRIPT)
-    completion.chmod(0o755)
-    with start_sandbox(tmp / "sandbox") as sandbox:
-        e = Env(plugin_environment(tmp / "bin", sandbox.kubeconfig), kubectl)
-        try:
-            e.ok(*init_command(tmp))
-            yield e
-        finally:
-            stop_agent(local_agent(sandbox.kubeconfig))
+    with plugin_on_sandbox(tmp, Env) as e:
+        completion = tmp / "bin" / "kubectl_complete-canary"
+        completion.write_text(KUBECTL_SCRIPT)
+        completion.chmod(0o755)
+        yield e
 
 
 def test_plugin_and_agent_versions(cluster):

@@ -286,3 +286,25 @@ def test_event_field_selectors(sandbox: SandboxHandle, namespace: str) -> None:
     assert (code, [e["metadata"]["name"] for e in listed["items"]]) == (200, ["e2"])
     code, status = request(sandbox, "GET", base + "?fieldSelector=spec.nope%3D1")
     assert (code, status["reason"]) == (400, "BadRequest")
+
+
+def test_an_error_answer_leaves_the_keep_alive_connection_usable(sandbox: SandboxHandle) -> None:
+    """A POST refused before its body is read (a type the sandbox does not serve) must not
+    leave the body to be parsed as the next request: doctor's SubjectAccessReview broke its
+    following list of Canaries that way."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=10)
+    try:
+        body = json.dumps({"spec": {"user": "x", "resourceAttributes": {"verb": "get"}}})
+        sar = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+        conn.request("POST", sar, body, {"Content-Type": "application/json"})
+        refused = conn.getresponse()
+        assert refused.status == 404
+        refused.read()
+        conn.request("GET", "/api/v1/namespaces")
+        listed = conn.getresponse()
+        assert listed.status == 200
+        assert json.loads(listed.read())["kind"] == "NamespaceList"
+    finally:
+        conn.close()
