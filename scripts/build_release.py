@@ -49,7 +49,7 @@ FIXED_TIME = 1_700_000_000  # entry times: content alone decides the hash
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # CPython versions the archives carry extensions for
 # The plugin's own runtime dependencies (the agent's, `kubernetes` and `prometheus_client`,
 # stay out): their closure is what the lock pins.
-PLUGIN_REQUIREMENTS = ("click", "PyYAML", "kr8s")
+PLUGIN_REQUIREMENTS = ("click", "PyYAML", "kr8s", "tabulate")
 # Used through their pure-Python code only: one wheel serves every platform, compiled parts left
 # out (PyYAML falls back to its Python loader, python-box to its Python classes). Their
 # extensions would be four copies per archive, two thirds of its size.

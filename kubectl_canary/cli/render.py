@@ -1,6 +1,7 @@
 """Output primitives shared by commands: kubectl-style tables, ages, YAML and JSON.
 
-No tabulate: a plain aligned table is all kubectl prints, and it saves ~60 ms at startup.
+Tables go through tabulate (the design card's table library), imported on the first table so
+that commands printing none (`--help`, completion, `convert`) do not pay its ~30 ms.
 """
 
 from __future__ import annotations
@@ -8,24 +9,37 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
-
-from kubectl_canary.cli.colour import visible_len
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Columns separated by three spaces, headers upper-case, like `kubectl get`.
 
-    Widths count what a terminal shows, so coloured cells line up with plain ones."""
-    cells = [[str(h).upper() for h in headers]] + [
-        ["" if c is None else str(c) for c in r] for r in rows
-    ]
-    widths = [max(visible_len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        padded = [cell + " " * (widths[i] - visible_len(cell)) for i, cell in enumerate(row[:-1])]
-        lines.append("   ".join([*padded, row[-1]]).rstrip())
-    return "\n".join(lines)
+    tabulate counts what a terminal shows (escapes take no room), so coloured cells line up
+    with plain ones; cells are text as given (no number parsing or alignment), as kubectl
+    prints them."""
+    import tabulate as tabulate_module
+
+    # tabulate pads every header by two columns for its framed formats; kubectl does not.
+    tabulate_module.MIN_PADDING = 0
+    cells = [["" if c is None else str(c) for c in r] for r in rows]
+    text = tabulate_module.tabulate(
+        cells,
+        headers=[str(h).upper() for h in headers],
+        tablefmt=_kubectl_format(),
+        disable_numparse=True,
+        stralign="left",
+    )
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+@cache
+def _kubectl_format() -> Any:
+    from tabulate import DataRow, TableFormat
+
+    row = DataRow("", "   ", "")
+    return TableFormat(None, None, None, None, row, row, padding=0, with_header_hide=None)
 
 
 def one_line(text: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 FLAGGER = Path(__file__).parent / "golden" / "flagger_in.yaml"
-HEAVY = ("kr8s", "httpx", "anyio", "kubernetes")
+HEAVY = ("kr8s", "httpx", "anyio", "kubernetes", "tabulate")
 
 COMMANDS = {
     "help": ["--help"],
