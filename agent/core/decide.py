@@ -123,11 +123,12 @@ def _waiting_tick(t: Tick) -> None:
 
 
 def _spec_valid(t: Tick) -> bool:
-    """Flag a bad spec with the Valid condition and one Warning; clear it once fixed."""
+    """The Valid condition: True from the first tick (so `kubectl get` shows it for every
+    canary), False with one Warning for a bad spec, True again once fixed."""
     error = t.obs.spec_error
     current = conditions.find(t.status.conditions, conditions.VALID)
     if error is None:
-        if current is not None and current.status != "True":
+        if current is None or current.status != "True":
             valid = conditions.upsert(
                 t.status.conditions,
                 conditions.VALID,

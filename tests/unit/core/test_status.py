@@ -30,9 +30,12 @@ def requeue(decision: Decision) -> float | None:
 
 
 def test_an_idle_tick_leaves_status_unchanged() -> None:
-    status = in_phase(Phase.SUCCEEDED, observed_generation=1)
-    decision = decide(canary(status), observe(), at(0))
-    assert decision.status == status
+    # The first tick records Valid=True (kubectl get's VALID column); after it, nothing.
+    first = decide(canary(in_phase(Phase.SUCCEEDED, observed_generation=1)), observe(), at(0))
+    valid = [c for c in first.status.conditions if c.type == "Valid"]
+    assert [(c.status, c.reason) for c in valid] == [("True", "SpecValid")]
+    decision = decide(canary(first.status), observe(), at(60))
+    assert decision.status == first.status
     assert decision.actions == (RequeueAfter(60),)
 
 
