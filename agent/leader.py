@@ -61,7 +61,11 @@ class LeaderElector:
         on_change: Callable[[bool], None],
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        may_acquire: Callable[[float], bool] = lambda _free_for: True,
     ) -> None:
+        """`may_acquire(seconds the Lease has been free)` says whether to take a Lease nobody
+        holds (absent, released or expired); shards use it so a replica holding several
+        leaves a free one to a replica holding fewer first (agent/shards.py)."""
         timing.validate()
         self._client = client
         self.namespace = namespace
@@ -71,6 +75,8 @@ class LeaderElector:
         self._on_change = on_change
         self._wall = wall_clock
         self._clock = clock
+        self._may_acquire = may_acquire
+        self._free_since: float | None = None  # when we first saw the Lease free to take
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._last_renew = 0.0
@@ -88,6 +94,8 @@ class LeaderElector:
         lease = self._client.get(LEASE_API, "Lease", self.namespace, self.name)
         stamp = micro_time(self._wall())
         if lease is None:
+            if not self._may_take(now):
+                return False
             created = self._client.create(self._lease_object(stamp, stamp, 0))
             self._see(created, now)
             return True
@@ -100,6 +108,9 @@ class LeaderElector:
         duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
         expired = now - self._observed_at >= duration
         if holder and holder != self.identity and not expired:
+            self._free_since = None
+            return False
+        if holder != self.identity and not self._may_take(now):
             return False
         transitions = int(spec.get("leaseTransitions") or 0)
         acquire = str(spec.get("acquireTime") or stamp)
@@ -110,7 +121,13 @@ class LeaderElector:
         self._see(updated, now)
         return True
 
+    def _may_take(self, now: float) -> bool:
+        if self._free_since is None:
+            self._free_since = now
+        return self._may_acquire(now - self._free_since)
+
     def _see(self, lease: Obj, now: float) -> None:
+        self._free_since = None
         spec = lease.get("spec") or {}
         self._observed = (spec.get("holderIdentity") or "", str(spec.get("renewTime") or ""))
         self._observed_at = now

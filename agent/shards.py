@@ -1,0 +1,118 @@
+"""Sharding canaries across replicas (`--shards N`).
+
+Each canary belongs to one of N shards by a stable hash of "namespace/name", the same in every
+replica and every release of the agent. Each shard has a Lease (`canary-agent-shard-<i>`) that
+every replica competes for with the leader election of agent/leader.py; a replica ticks only
+the canaries of the shards it holds. So no canary is ticked by two replicas at once (a replica
+stops ticking a shard at the renew deadline, before its Lease can expire), and when a replica
+dies its shards' Leases expire and the others take them over.
+
+Balance without a membership list: a free shard is taken first by the replica holding the
+fewest shards. A replica holding `held` shards waits until the shard has been free for `held`
+steps (retry periods), plus one step per place the shard has in its own order of preference
+(a hash of its identity), so replicas starting together each take a different shard, and a
+lone replica still ends up holding them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+from agent.leader import LeaderElector, LeaseTiming
+from kubectl_canary.resources import ResourceClient
+
+SHARD_LEASE_PREFIX = "canary-agent-shard-"
+
+
+def shard_lease_name(shard: int) -> str:
+    return f"{SHARD_LEASE_PREFIX}{shard}"
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard of `key` ("namespace/name"): sha256, not hash(), which changes per process."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def preference(identity: str, shards: int) -> list[int]:
+    """The shards in the order this replica prefers them: from its own hash onwards."""
+    first = shard_of(identity, shards)
+    return [(first + i) % shards for i in range(shards)]
+
+
+def may_take(held: int, rank: int, free_for: float, step: float) -> bool:
+    """Whether a replica holding `held` shards takes a shard that has been free for `free_for`
+    seconds and is its `rank`-th preference (0 = its favourite)."""
+    return free_for >= (held + rank) * step
+
+
+class ShardOwnership:
+    """The shards this replica holds now (written by the electors' threads, read by ticks)."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    def owns(self, key: str) -> bool:
+        """With one shard there is nothing to split: the single leader's scheduler only runs
+        while it leads, as before sharding existed."""
+        if self.shards == 1:
+            return True
+        with self._lock:
+            return shard_of(key, self.shards) in self._held
+
+    def held(self) -> tuple[int, ...]:
+        with self._lock:
+            return tuple(sorted(self._held))
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def set(self, shard: int, holding: bool) -> None:
+        with self._lock:
+            if holding:
+                self._held.add(shard)
+            else:
+                self._held.discard(shard)
+
+    def describe(self) -> str:
+        held = self.held()
+        if not held:
+            return f"no shard of {self.shards} held"
+        return f"shards {','.join(map(str, held))} of {self.shards}"
+
+
+def shard_electors(
+    client: ResourceClient,
+    namespace: str,
+    identity: str,
+    timing: LeaseTiming,
+    ownership: ShardOwnership,
+    on_change: Callable[[int, bool], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> list[LeaderElector]:
+    """One elector per shard Lease, each holding back by `may_take` (one step: a retry
+    period, the pace at which every replica looks at the Leases)."""
+    order = preference(identity, ownership.shards)
+
+    def elector(shard: int) -> LeaderElector:
+        rank = order.index(shard)
+        return LeaderElector(
+            client,
+            namespace,
+            shard_lease_name(shard),
+            identity,
+            timing,
+            lambda holding: on_change(shard, holding),
+            clock=clock,
+            may_acquire=lambda free_for: may_take(
+                ownership.count(), rank, free_for, timing.retry_period
+            ),
+        )
+
+    return [elector(shard) for shard in range(ownership.shards)]
