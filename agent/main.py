@@ -298,6 +298,9 @@ class Agent:
         self.shard_electors: list[LeaderElector] = []
         self._acting = False  # caches synced and the scheduler started (sharded mode)
         self._acting_lock = threading.Lock()
+        # Ticks running now: a shard is let go only once none of its ticks runs any more.
+        self._in_flight: set[str] = set()
+        self._in_flight_changed = threading.Condition()
         if a.shards > 1:
             self.shard_electors = shard_electors(
                 self.live,
@@ -333,23 +336,41 @@ class Agent:
                     if shard_of(key, self.ownership.shards) == shard:
                         self.scheduler.trigger(key)
             return
-        # A tick of this shard already running finishes (it started while we held the
-        # Lease); no new one starts (_tick asks again), and its canaries leave our metrics.
+        # No new tick of this shard starts (_tick asks again) and its canaries leave our
+        # metrics. One already running finishes first: we return (and the elector hands the
+        # Lease over) only then, or when the time left on the Lease runs short.
         scheduled = self.scheduler.keys()
         for key in scheduled:
             if shard_of(key, self.ownership.shards) == shard:
                 self._forget(key)
+        timing = self.opts.timing
+        with self._in_flight_changed:
+            done = self._in_flight_changed.wait_for(
+                lambda: all(shard_of(k, self.ownership.shards) != shard for k in self._in_flight),
+                timeout=timing.lease_duration - timing.renew_deadline,
+            )
+        if not done:
+            log.warning("a tick of shard %d is still running as the shard goes", shard)
 
     def _trigger(self, key: str) -> None:
         if self.ownership.owns(key):
             self.scheduler.trigger(key)
 
     def _tick(self, key: str) -> float | None:
-        if not self.ownership.owns(key):
+        with self._in_flight_changed:  # ownership is dropped before this lock is taken
+            owned = self.ownership.owns(key)
+            if owned:
+                self._in_flight.add(key)
+        if not owned:
             ns, name = key.split("/", 1)
             self.telemetry.forget(ns, name)
             return None  # its shard went to another replica
-        return self.ticker(key)
+        try:
+            return self.ticker(key)
+        finally:
+            with self._in_flight_changed:
+                self._in_flight.discard(key)
+                self._in_flight_changed.notify_all()
 
     def _api_hosts(self) -> tuple[str, ...]:
         """The API server's names and addresses: never a tenant's egress target."""

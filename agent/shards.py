@@ -11,15 +11,21 @@ Balance without a membership list: a free shard is taken first by the replica ho
 fewest shards. A replica holding `held` shards waits until the shard has been free for `held`
 steps (retry periods), plus one step per place the shard has in its own order of preference
 (a hash of its identity), so replicas starting together each take a different shard, and a
-lone replica still ends up holding them all.
+lone replica still ends up holding them all. A replica that comes later (or back) and sees
+another holding at least two more shards than itself asks for one: it writes its identity on
+that Lease, and the holder, at its next renewal, stops ticking the shard, then releases the
+Lease for the asker to take. Nobody else takes it first: the others hold more shards and wait
+longer, and the giver leaves it alone for a lease duration.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 from agent.leader import LeaderElector, LeaseTiming
 from kubectl_canary.resources import ResourceClient
@@ -87,6 +93,50 @@ class ShardOwnership:
         return f"shards {','.join(map(str, held))} of {self.shards}"
 
 
+def wanted_shard(holders: Mapping[int, str], me: str) -> int | None:
+    """The shard to ask its holder for, by the holders of every shard as this replica last saw
+    them: the lowest of the busiest other replica's, when it holds at least two more than we
+    do (one more would only move the imbalance to us). None when the split is fair."""
+    counts = Counter(h for h in holders.values() if h)
+    mine = counts.pop(me, 0)
+    if not counts:
+        return None
+    busiest, most = max(counts.items(), key=lambda item: (item[1], item[0]))
+    if most < mine + 2:
+        return None
+    return min(s for s, h in holders.items() if h == busiest)
+
+
+class ShardSharing:
+    """The Sharing of one shard's Lease (agent/leader.py), judged from what this replica's
+    electors last saw of every shard's Lease."""
+
+    def __init__(
+        self,
+        shard: int,
+        identity: str,
+        ownership: ShardOwnership,
+        electors: list[LeaderElector],
+        step: float,
+    ) -> None:
+        self._shard = shard
+        self._identity = identity
+        self._rank = preference(identity, ownership.shards).index(shard)
+        self._ownership = ownership
+        self._electors = electors  # every shard's, filled in once all exist
+        self._step = step
+
+    def may_acquire(self, free_for: float) -> bool:
+        return may_take(self._ownership.count(), self._rank, free_for, self._step)
+
+    def ask(self) -> bool:
+        holders = {i: e.holder for i, e in enumerate(self._electors)}
+        return wanted_shard(holders, self._identity) == self._shard
+
+    def give(self, requester: str) -> bool:
+        return self._ownership.count() >= 2  # never our last shard
+
+
 def shard_electors(
     client: ResourceClient,
     namespace: str,
@@ -96,23 +146,21 @@ def shard_electors(
     on_change: Callable[[int, bool], None],
     clock: Callable[[], float] = time.monotonic,
 ) -> list[LeaderElector]:
-    """One elector per shard Lease, each holding back by `may_take` (one step: a retry
-    period, the pace at which every replica looks at the Leases)."""
-    order = preference(identity, ownership.shards)
-
-    def elector(shard: int) -> LeaderElector:
-        rank = order.index(shard)
-        return LeaderElector(
-            client,
-            namespace,
-            shard_lease_name(shard),
-            identity,
-            timing,
-            lambda holding: on_change(shard, holding),
-            clock=clock,
-            may_acquire=lambda free_for: may_take(
-                ownership.count(), rank, free_for, timing.retry_period
-            ),
+    """One elector per shard Lease; a step of holding back is one retry period, the pace at
+    which every replica looks at the Leases."""
+    electors: list[LeaderElector] = []
+    for shard in range(ownership.shards):
+        sharing = ShardSharing(shard, identity, ownership, electors, timing.retry_period)
+        electors.append(
+            LeaderElector(
+                client,
+                namespace,
+                shard_lease_name(shard),
+                identity,
+                timing,
+                functools.partial(on_change, shard),
+                clock=clock,
+                sharing=sharing,
+            )
         )
-
-    return [elector(shard) for shard in range(ownership.shards)]
+    return electors

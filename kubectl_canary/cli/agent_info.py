@@ -23,6 +23,8 @@ Obj = dict[str, Any]
 DEFAULT_NAMESPACE = "kubectl-canary"
 AGENT_NAME = "kubectl-canary-agent"  # its Deployment, ServiceAccount, Service and ClusterRole
 LEASE_NAME = "kubectl-canary-agent"  # agent/main.py LEASE_NAME (a test keeps them equal)
+# agent/shards.py SHARD_LEASE_PREFIX (a test keeps them equal): Lease `<prefix><i>` per shard.
+SHARD_LEASE_PREFIX = "canary-agent-shard-"
 LOCAL_AGENT_CONFIGMAP = "canary-agent-process"
 
 
@@ -88,8 +90,8 @@ class AgentInfo:
         return f"deployment {self.namespace}/{AGENT_NAME}"
 
 
-def read_leader(kube: Kube, namespace: str) -> Leader | None:
-    lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, LEASE_NAME)
+def read_leader(kube: Kube, namespace: str, lease_name: str = LEASE_NAME) -> Leader | None:
+    lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, lease_name)
     if lease is None:
         return None
     spec = lease.get("spec") or {}

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 
-from agent.leader import LeaderElector, LeaseTiming
-from agent.shards import ShardOwnership, may_take, preference, shard_electors, shard_of
+from agent.leader import REQUEST_ANNOTATION, LeaderElector, LeaseTiming
+from agent.shards import (
+    ShardOwnership,
+    may_take,
+    preference,
+    shard_electors,
+    shard_of,
+    wanted_shard,
+)
 from tests.store_client import StoreClient
 
 from .test_leader import Clock
@@ -98,3 +105,35 @@ def test_a_lone_replica_ends_up_holding_every_shard() -> None:
         round_of(k, clock, agents)
         clock.t += retry
     assert own.held() == (0, 1, 2)
+
+
+def test_a_replica_asks_the_busiest_for_its_lowest_shard_only_when_that_evens_things() -> None:
+    assert wanted_shard({0: "a", 1: "a", 2: "a"}, "b") == 0
+    assert wanted_shard({0: "a", 1: "b", 2: "a", 3: "a"}, "c") == 0
+    assert wanted_shard({0: "a", 1: "a", 2: "b"}, "c") == 0
+    # One more than us: moving one would only turn the imbalance round.
+    assert wanted_shard({0: "a", 1: "a", 2: "b"}, "b") is None
+    assert wanted_shard({0: "a", 1: "b", 2: "c"}, "c") is None
+    assert wanted_shard({0: "", 1: "", 2: ""}, "a") is None
+
+
+def test_replicas_coming_later_are_handed_a_share() -> None:
+    k, clock = StoreClient(namespace="kc"), Clock()
+    retry = LeaseTiming.for_duration(15).retry_period
+    agents: dict[str, tuple] = {}
+
+    def rounds(n: int) -> dict[str, tuple[int, ...]]:
+        for _ in range(n):
+            round_of(k, clock, agents)
+            clock.t += retry
+        return {ident: own.held() for ident, (own, _) in agents.items()}
+
+    for ident in ("a", "b", "c"):
+        own = ShardOwnership(3)
+        agents[ident] = (own, electors(k, ident, clock, own))
+        held = rounds(20)
+        # Never a shard held twice, never one left free.
+        assert sorted(s for shards in held.values() for s in shards) == [0, 1, 2], held
+    assert sorted(len(shards) for shards in held.values()) == [1, 1, 1], held
+    requests = [k.find("Lease", f"canary-agent-shard-{i}", "kc") for i in range(3)]
+    assert not any(REQUEST_ANNOTATION in (r["metadata"].get("annotations") or {}) for r in requests)
