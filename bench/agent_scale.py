@@ -45,6 +45,7 @@ from agent.kube import KubeClient  # noqa: E402
 from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LEASE = "lease "  # prefix of the Lease requests' verbs in a Scrape
 NS = "bench"
 IDLE_NS = "bench-idle"
 CANARY_API = "kubectl-canary.dev/v1alpha1"
@@ -112,7 +113,9 @@ def scrape(agent: Agent) -> Scrape:
             elif sample.name == "kubectl_canary_ticks_total":
                 ticks += int(sample.value)
             elif sample.name == "kubectl_canary_api_requests_total":
-                verb = sample.labels["verb"]
+                # Leader election's Lease requests are per replica and shard, not per canary.
+                leases = sample.labels["resource"] == "leases"
+                verb = LEASE + sample.labels["verb"] if leases else sample.labels["verb"]
                 verbs[verb] = verbs.get(verb, 0) + int(sample.value)
             elif sample.name == "kubectl_canary_tick_lag_seconds_bucket":
                 buckets.append((float(sample.labels["le"]), int(sample.value)))
@@ -284,11 +287,25 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         print(f"  window {window:.0f}s: {ticks} canary-ticks ({ticks / window:.1f}/s)")
         if ticks:
             print(f"  CPU per canary-tick: {(cpu1 - cpu0) / ticks * 1000:.2f} ms")
-            per = {v: (v1.get(v, 0) - v0.get(v, 0)) / ticks for v in sorted(v1)}
+            per = {
+                v: (v1.get(v, 0) - v0.get(v, 0)) / ticks
+                for v in sorted(v1)
+                if not v.startswith(LEASE)
+            }
             print(
                 "  API requests per canary-tick: "
                 + ", ".join(f"{v} {x:.3f}" for v, x in per.items())
             )
+            lease = {
+                v.removeprefix(LEASE): (v1[v] - v0.get(v, 0)) / window
+                for v in sorted(v1)
+                if v.startswith(LEASE)
+            }
+            if lease:
+                print(
+                    "  Lease requests per second: "
+                    + ", ".join(f"{v} {x:.2f}" for v, x in lease.items())
+                )
         print(f"  tick lag p50 {quantile(lag0, lag1, 0.5)}, p99 {quantile(lag0, lag1, 0.99)}")
         busy_cpu = (cpu1 - cpu0) / window * 100
         idle_cpu = (idle_cpu1 - idle_cpu0) / window * 100
