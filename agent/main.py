@@ -26,11 +26,12 @@ from agent.leader import LeaderElector, LeaseTiming
 from agent.policy import RoutingPolicy, TenantPolicy
 from agent.reconcile import Ticker, TickSettings
 from agent.scheduler import Scheduler, TickRecord
-from agent.shards import ShardOwnership, shard_electors, shard_of
+from agent.shards import ShardOwnership, shard_electors
 from agent.telemetry import Telemetry
 from agent.triggers import TriggerIndex
 from kubectl_canary.api.durations import parse_duration
 from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS
+from kubectl_canary.api.sharding import shard_of
 from kubectl_canary.egress.policy import EgressPolicy
 
 log = logging.getLogger("agent")

@@ -21,26 +21,14 @@ longer, and the giver leaves it alone for a lease duration.
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
 from agent.leader import LeaderElector, LeaseTiming
+from kubectl_canary.api.sharding import shard_lease_name, shard_of
 from kubectl_canary.resources import ResourceClient
-
-SHARD_LEASE_PREFIX = "canary-agent-shard-"
-
-
-def shard_lease_name(shard: int) -> str:
-    return f"{SHARD_LEASE_PREFIX}{shard}"
-
-
-def shard_of(key: str, shards: int) -> int:
-    """The shard of `key` ("namespace/name"): sha256, not hash(), which changes per process."""
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shards
 
 
 def preference(identity: str, shards: int) -> list[int]:

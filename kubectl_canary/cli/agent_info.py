@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubectl_canary.api.sharding import shard_lease_name, shard_of
 from kubectl_canary.cli.render import parse_time
 from kubectl_canary.kube import Kube
 
@@ -23,8 +24,6 @@ Obj = dict[str, Any]
 DEFAULT_NAMESPACE = "kubectl-canary"
 AGENT_NAME = "kubectl-canary-agent"  # its Deployment, ServiceAccount, Service and ClusterRole
 LEASE_NAME = "kubectl-canary-agent"  # agent/main.py LEASE_NAME (a test keeps them equal)
-# agent/shards.py SHARD_LEASE_PREFIX (a test keeps them equal): Lease `<prefix><i>` per shard.
-SHARD_LEASE_PREFIX = "canary-agent-shard-"
 LOCAL_AGENT_CONFIGMAP = "canary-agent-process"
 
 
@@ -71,6 +70,15 @@ class AgentInfo:
     deployment: Obj | None
     local: LocalAgent | None
     leader: Leader | None
+    # With `--shards N`: the holder of each shard's Lease (None where nobody holds it); the
+    # single Lease above is then unused.
+    shard_leaders: tuple[Leader | None, ...] = ()
+
+    def leader_of(self, key: str) -> Leader | None:
+        """The replica that ticks canary `key` ("namespace/name")."""
+        if not self.shard_leaders:
+            return self.leader
+        return self.shard_leaders[shard_of(key, len(self.shard_leaders))]
 
     @property
     def version(self) -> str:
@@ -141,14 +149,29 @@ def find_agent(kube: Kube, namespace: str | None = None) -> AgentInfo | None:
     local = read_local(kube, ns)
     if deployment is None and local is None:
         return None
-    return AgentInfo(ns, deployment, local, read_leader(kube, ns))
+    shards = shard_count(deployment)
+    leaders = tuple(read_leader(kube, ns, shard_lease_name(i)) for i in range(shards))
+    return AgentInfo(ns, deployment, local, read_leader(kube, ns), leaders if shards > 1 else ())
 
 
-def leader_pod(kube: Kube, info: AgentInfo) -> str | None:
-    """The name of the pod holding the Lease, when it is a pod of this cluster."""
-    if info.leader is None:
+def shard_count(deployment: Obj | None) -> int:
+    """The agent's `--shards` (1 when not given, or without a Deployment)."""
+    if deployment is None:
+        return 1
+    containers = deployment["spec"]["template"]["spec"].get("containers", [])
+    for arg in containers[0].get("args", []) if containers else []:
+        flag, _, value = str(arg).partition("=")
+        if flag == "--shards" and value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
+
+
+def leader_pod(kube: Kube, info: AgentInfo, leader: Leader | None) -> str | None:
+    """The name of the pod `leader` is (the holder of a Lease), when it is a pod of this
+    cluster."""
+    if leader is None:
         return None
-    identity = info.leader.identity
+    identity = leader.identity
     for candidate in (identity, identity.rpartition("_")[0]):
         if candidate and kube.get("v1", "Pod", info.namespace, candidate) is not None:
             return candidate

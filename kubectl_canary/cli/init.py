@@ -30,11 +30,11 @@ import click
 
 from kubectl_canary import __version__
 from kubectl_canary.api.model import PROVIDERS
+from kubectl_canary.api.sharding import shard_lease_name
 from kubectl_canary.cli.agent_info import (
     AGENT_NAME,
     DEFAULT_NAMESPACE,
     LOCAL_AGENT_CONFIGMAP,
-    SHARD_LEASE_PREFIX,
     LocalAgent,
     local_record,
     read_leader,
@@ -173,7 +173,7 @@ def shard(docs: list[Obj], shards: int) -> None:
         elif doc["kind"] == "Role" and doc["metadata"]["name"].endswith("-leader-election"):
             for rule in doc["rules"]:
                 if "resourceNames" in rule:
-                    rule["resourceNames"] += [f"{SHARD_LEASE_PREFIX}{i}" for i in range(shards)]
+                    rule["resourceNames"] += [shard_lease_name(i) for i in range(shards)]
 
 
 # ----- waiting, with progress -----
@@ -253,7 +253,7 @@ def agent_rollout(kube: Kube, namespace: str, shards: int) -> Callable[[], tuple
         if not (observed and updated >= want and ready >= want):
             return False, f"waiting for the agent: {ready}/{want} replicas ready"
         if shards > 1:
-            leases = [f"{SHARD_LEASE_PREFIX}{i}" for i in range(shards)]
+            leases = [shard_lease_name(i) for i in range(shards)]
             held = sum(1 for name in leases if read_leader(kube, namespace, name) is not None)
             if held < shards:
                 return False, f"agent ready ({ready}/{want}); {held}/{shards} shards taken"

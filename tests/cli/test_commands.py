@@ -178,13 +178,6 @@ def test_lease_name_matches_the_agent():
     assert LEASE_NAME == AGENT_LEASE
 
 
-def test_shard_lease_prefix_matches_the_agent():
-    from agent.shards import SHARD_LEASE_PREFIX as AGENT_PREFIX
-    from kubectl_canary.cli.agent_info import SHARD_LEASE_PREFIX
-
-    assert SHARD_LEASE_PREFIX == AGENT_PREFIX
-
-
 def test_yaml_output_of_status_is_valid_yaml(run, fake):
     samples.release(fake)
     assert yaml.safe_load(run("status", "mhs", "-o", "yaml").output)["kind"] == "Canary"

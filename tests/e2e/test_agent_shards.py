@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.shards import shard_of
+from kubectl_canary.api.sharding import shard_of
 
 from .agent_harness import (
     IMAGE_PREFIX,

@@ -10,9 +10,9 @@ from agent.shards import (
     may_take,
     preference,
     shard_electors,
-    shard_of,
     wanted_shard,
 )
+from kubectl_canary.api.sharding import shard_of
 from tests.store_client import StoreClient
 
 from .test_leader import Clock
