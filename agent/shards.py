@@ -3,9 +3,10 @@
 Each canary belongs to one of N shards by a stable hash of "namespace/name", the same in every
 replica and every release of the agent. Each shard has a Lease (`canary-agent-shard-<i>`) that
 every replica competes for with the leader election of agent/leader.py; a replica ticks only
-the canaries of the shards it holds. So no canary is ticked by two replicas at once (a replica
-stops ticking a shard at the renew deadline, before its Lease can expire), and when a replica
-dies its shards' Leases expire and the others take them over.
+the canaries of the shards it holds. So no canary is ticked by two replicas at once: a replica
+stops starting ticks of a shard at the renew deadline and lets its running ones finish, before
+its Lease can expire (agent/main.py). When a replica dies, its shards' Leases expire and the
+others take them over.
 
 Balance without a membership list: a free shard is taken first by the replica holding the
 fewest shards. A replica holding `held` shards waits until the shard has been free for `held`
