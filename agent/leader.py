@@ -148,10 +148,13 @@ class LeaderElector:
                 self._ask_for(lease)
             return False
         requester = _requester(lease)
-        asked = holder == self.identity and requester not in ("", self.identity)
-        if asked and self._sharing.give(requester):
-            self._hand_over(lease, requester, stamp)
-            return False
+        if holder == self.identity and requester not in ("", self.identity):
+            if self._sharing.give(requester):
+                self._hand_over(lease, requester, stamp)
+                return False
+            # Declined (the asker saw an older split): cleared with this renewal, so a stale
+            # request cannot hand the Lease to a replica long gone.
+            lease["metadata"]["annotations"].pop(REQUEST_ANNOTATION, None)
         if holder != self.identity and not self._may_take(now):
             return False
         transitions = int(spec.get("leaseTransitions") or 0)

@@ -137,3 +137,25 @@ def test_replicas_coming_later_are_handed_a_share() -> None:
     assert sorted(len(shards) for shards in held.values()) == [1, 1, 1], held
     requests = [k.find("Lease", f"canary-agent-shard-{i}", "kc") for i in range(3)]
     assert not any(REQUEST_ANNOTATION in (r["metadata"].get("annotations") or {}) for r in requests)
+
+
+def test_a_request_the_holder_declines_is_cleared_on_its_renewal() -> None:
+    k, clock = StoreClient(namespace="kc"), Clock()
+    agents: dict[str, tuple] = {}
+    for ident in ("a", "b"):
+        own = ShardOwnership(2)
+        agents[ident] = (own, electors(k, ident, clock, own))
+    for _ in range(10):
+        round_of(k, clock, agents)
+        clock.t += 1
+    mine = agents["a"][0].held()
+    assert len(mine) == 1, mine
+    name = f"canary-agent-shard-{mine[0]}"
+    lease = k.find("Lease", name, "kc")
+    lease["metadata"]["annotations"] = {REQUEST_ANNOTATION: "gone-replica"}
+    k.replace(lease)
+    round_of(k, clock, agents)
+    assert agents["a"][0].held() == mine  # one shard only: never given away
+    assert REQUEST_ANNOTATION not in (
+        k.find("Lease", name, "kc")["metadata"].get("annotations") or {}
+    )
