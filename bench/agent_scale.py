@@ -12,8 +12,10 @@ An idle agent (same code, watching an empty namespace) runs alongside in the sam
 baseline for CPU and memory. `--unrelated M` adds M ConfigMaps the agent has no use for to the
 watched namespace, as `kubectl apply` leaves them (a last-applied copy of each), to show what
 objects outside the product cost. `--shards K` runs K agents with `--shards K` instead of one and
-prints how many canaries each ticked. `--agent-repo DIR` runs the agent of another checkout (e.g.
-`git archive <commit> | tar -x -C DIR`) for a before/after in the same conditions.
+prints how many canaries each ticked. `--kubeconfig` runs on an existing cluster instead (the
+real API server keeps managedFields, which the sandbox drops). `--agent-repo DIR` runs the
+agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in
+the same conditions.
 
     python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
     python3 bench/agent_scale.py --canaries 1000 --unrelated 10000 --shards 3
@@ -197,13 +199,16 @@ def initialized(client: KubeClient) -> int:
 
 
 def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
-    sb = start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
+    sb = None if args.kubeconfig else start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
+    kubeconfig = Path(args.kubeconfig) if sb is None else sb.kubeconfig
     busy: list[Agent] = []
     idle = None
     repo = Path(args.agent_repo).resolve() if args.agent_repo else REPO
     try:
-        client = KubeClient.from_kubeconfig(str(sb.kubeconfig))
+        client = KubeClient.from_kubeconfig(str(kubeconfig))
         for ns in (NS, IDLE_NS):
+            if client.get("v1", "Namespace", "", ns) is not None:
+                raise SystemExit(f"namespace {ns} exists (an earlier run?): delete it first")
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         names = [f"app-{i:05d}" for i in range(n)]
         started = time.monotonic()
@@ -229,7 +234,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             )
             busy = [
                 start_agent(
-                    sb.kubeconfig,
+                    kubeconfig,
                     workdir / f"agent-{n}-{i}.log",
                     repo,
                     "--watch-namespace",
@@ -244,7 +249,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         else:
             busy = [
                 start_agent(
-                    sb.kubeconfig,
+                    kubeconfig,
                     workdir / f"agent-{n}.log",
                     repo,
                     "--watch-namespace",
@@ -254,7 +259,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
                 )
             ]
         idle = start_agent(
-            sb.kubeconfig,
+            kubeconfig,
             workdir / f"idle-{n}.log",
             repo,
             "--watch-namespace",
@@ -332,7 +337,22 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
                 except subprocess.TimeoutExpired:
                     agent.proc.kill()
                     agent.proc.wait(10)
-        sb.stop()
+        if sb is not None:
+            sb.stop()
+        else:
+            remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)))
+
+
+def remove_namespaces(client: KubeClient) -> None:
+    """Leave a shared cluster as it was: delete the bench's namespaces and wait until gone."""
+    for ns in (NS, IDLE_NS):
+        client.delete("v1", "Namespace", "", ns)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if all(client.get("v1", "Namespace", "", ns) is None for ns in (NS, IDLE_NS)):
+            return
+        time.sleep(2)
+    print("  namespaces still terminating after 10 minutes", flush=True)
 
 
 def main() -> None:
@@ -350,6 +370,12 @@ def main() -> None:
     p.add_argument("--unrelated", type=int, default=0, help="ConfigMaps the agent has no use for")
     p.add_argument("--shards", type=int, default=1, help="run this many agents with --shards")
     p.add_argument("--agent-repo", default="", help="run the agent of this checkout instead")
+    p.add_argument(
+        "--kubeconfig",
+        default="",
+        help="an existing cluster (the real-API-server tier, under its lock) instead of a fresh "
+        "sandbox: namespaces bench and bench-idle are created, and deleted at the end",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = p.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="agent-scale-"))
