@@ -116,7 +116,7 @@ def scrape(agent: Agent) -> Scrape:
                 ticks += int(sample.value)
             elif sample.name == "kubectl_canary_api_requests_total":
                 # Leader election's Lease requests are per replica and shard, not per canary.
-                leases = sample.labels["resource"] == "leases"
+                leases = sample.labels["resource"] == "coordination.k8s.io/leases"
                 verb = LEASE + sample.labels["verb"] if leases else sample.labels["verb"]
                 verbs[verb] = verbs.get(verb, 0) + int(sample.value)
             elif sample.name == "kubectl_canary_tick_lag_seconds_bucket":
