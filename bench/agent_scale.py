@@ -344,7 +344,13 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
 
 
 def remove_namespaces(client: KubeClient) -> None:
-    """Leave a shared cluster as it was: delete the bench's namespaces and wait until gone."""
+    """Leave a shared cluster as it was: delete the bench's namespaces and wait until gone.
+    The agents are stopped by now, so nobody would take the Canaries' finalizers off: the
+    bench does (their apps go with the namespace, there is nothing to hand back)."""
+    items, _ = client.list(CANARY_API, "Canary", NS)
+    for item in items:
+        name = item["metadata"]["name"]
+        client.patch_merge(CANARY_API, "Canary", NS, name, {"metadata": {"finalizers": None}})
     for ns in (NS, IDLE_NS):
         client.delete("v1", "Namespace", "", ns)
     deadline = time.monotonic() + 600
