@@ -62,8 +62,10 @@ _ALWAYS_DROPPED = ("managedFields",)
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def lean(obj: Obj, drop_last_applied: bool) -> Obj:
-    """`obj` without the metadata no tick reads, for the cache (the input is left as it was).
+def make_lean(obj: Obj, drop_last_applied: bool) -> Obj:
+    """Drop, in place, the metadata no tick reads; for objects the cache alone holds (fresh
+    from a list or a watch event: a copy would double the memory while a large list is
+    stored). Returns `obj`.
 
     kubectl's last-applied annotation repeats the whole object. It is dropped only for kinds
     the agent never writes back from a cached copy (a replace built from a copy without it
@@ -71,14 +73,23 @@ def lean(obj: Obj, drop_last_applied: bool) -> Obj:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return obj
-    annotations = meta.get("annotations") or {}
-    drop_annotation = drop_last_applied and LAST_APPLIED in annotations
-    if not drop_annotation and not any(f in meta for f in _ALWAYS_DROPPED):
+    for field in _ALWAYS_DROPPED:
+        meta.pop(field, None)
+    annotations = meta.get("annotations")
+    if drop_last_applied and isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+    return obj
+
+
+def lean_copy(obj: Obj, drop_last_applied: bool) -> Obj:
+    """`obj` made lean, the input left as it was (our own write's answer, which the writer
+    keeps using)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
         return obj
-    slim = {k: v for k, v in meta.items() if k not in _ALWAYS_DROPPED}
-    if drop_annotation:
-        slim["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-    return {**obj, "metadata": slim}
+    annotations = meta.get("annotations")
+    copied = {**meta, "annotations": dict(annotations)} if annotations else dict(meta)
+    return make_lean({**obj, "metadata": copied}, drop_last_applied)
 
 
 def _key(obj: Obj) -> tuple[str, str]:
@@ -147,7 +158,7 @@ class Informer:
 
         The watch delivers the same version later; `_apply` then sees no change.
         """
-        obj = lean(obj, self._drop_last_applied)
+        obj = lean_copy(obj, self._drop_last_applied)
         key = _key(obj)
         rv = (obj.get("metadata") or {}).get("resourceVersion", "")
         with self._lock:
@@ -239,7 +250,7 @@ class Informer:
         return rv, count
 
     def _replace(self, items: list[Obj]) -> None:
-        fresh = {_key(o): lean(o, self._drop_last_applied) for o in items}
+        fresh = {_key(o): make_lean(o, self._drop_last_applied) for o in items}
         with self._lock:
             old = self._objects
             self._objects = fresh
@@ -254,7 +265,7 @@ class Informer:
                 self._notify("DELETED", prev, prev)
 
     def _apply(self, etype: str, obj: Obj) -> None:
-        obj = lean(obj, self._drop_last_applied)
+        obj = make_lean(obj, self._drop_last_applied)
         key = _key(obj)
         with self._lock:
             prev = self._objects.get(key)

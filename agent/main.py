@@ -275,7 +275,7 @@ class Agent:
         # Whole namespaces are watched, not label-selected: targets, their Services, HPAs and
         # ConfigMaps are the user's and carry no label of ours, and a second, selected informer
         # for the generated objects of each kind would only add one. The caches hold lean copies
-        # instead (cache.lean). Kinds the agent never writes back from a cached copy also lose
+        # instead (cache.make_lean). Kinds the agent never writes back from a cached copy also lose
         # kubectl's last-applied annotation.
         self.caches.add(API_VERSION, "Canary", index.on_canary, drop_last_applied=True)
         self.caches.add(API_VERSION, "MetricTemplate", drop_last_applied=True)
