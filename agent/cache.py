@@ -320,7 +320,7 @@ class Caches:
         drop_last_applied: bool = False,
     ) -> None:
         """Watch a kind. `drop_last_applied` only for kinds never written back from the cache
-        (see `lean`)."""
+        (see `make_lean`)."""
         namespaces = (None,) if cluster_scoped else self._namespaces
         self._informers[_group_kind(api_version, kind)] = [
             Informer(
