@@ -56,6 +56,42 @@ class WatchSettings:
     missing_kind_retry_seconds: float = 30.0
 
 
+# Never read by any tick, and often the largest part of an object: managedFields (the API server
+# keeps them when an update omits them, so a write built from a cached copy loses nothing).
+_ALWAYS_DROPPED = ("managedFields",)
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def make_lean(obj: Obj, drop_last_applied: bool) -> Obj:
+    """Drop, in place, the metadata no tick reads; for objects the cache alone holds (fresh
+    from a list or a watch event: a copy would double the memory while a large list is
+    stored). Returns `obj`.
+
+    kubectl's last-applied annotation repeats the whole object. It is dropped only for kinds
+    the agent never writes back from a cached copy (a replace built from a copy without it
+    would delete the user's annotation and break their next `kubectl apply`)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return obj
+    for field in _ALWAYS_DROPPED:
+        meta.pop(field, None)
+    annotations = meta.get("annotations")
+    if drop_last_applied and isinstance(annotations, dict):
+        annotations.pop(LAST_APPLIED, None)
+    return obj
+
+
+def lean_copy(obj: Obj, drop_last_applied: bool) -> Obj:
+    """`obj` made lean, the input left as it was (our own write's answer, which the writer
+    keeps using)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return obj
+    annotations = meta.get("annotations")
+    copied = {**meta, "annotations": dict(annotations)} if annotations else dict(meta)
+    return make_lean({**obj, "metadata": copied}, drop_last_applied)
+
+
 def _key(obj: Obj) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta.get("name") or "")
@@ -82,6 +118,7 @@ class Informer:
         namespace: str | None,
         handler: Handler | None = None,
         settings: WatchSettings | None = None,
+        drop_last_applied: bool = False,
     ) -> None:
         self.api_version = api_version
         self.kind = kind
@@ -89,6 +126,7 @@ class Informer:
         self._client = client
         self._handler = handler
         self._settings = settings or WatchSettings()
+        self._drop_last_applied = drop_last_applied
         self._objects: dict[tuple[str, str], Obj] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -120,6 +158,7 @@ class Informer:
 
         The watch delivers the same version later; `_apply` then sees no change.
         """
+        obj = lean_copy(obj, self._drop_last_applied)
         key = _key(obj)
         rv = (obj.get("metadata") or {}).get("resourceVersion", "")
         with self._lock:
@@ -211,7 +250,7 @@ class Informer:
         return rv, count
 
     def _replace(self, items: list[Obj]) -> None:
-        fresh = {_key(o): o for o in items}
+        fresh = {_key(o): make_lean(o, self._drop_last_applied) for o in items}
         with self._lock:
             old = self._objects
             self._objects = fresh
@@ -226,6 +265,7 @@ class Informer:
                 self._notify("DELETED", prev, prev)
 
     def _apply(self, etype: str, obj: Obj) -> None:
+        obj = make_lean(obj, self._drop_last_applied)
         key = _key(obj)
         with self._lock:
             prev = self._objects.get(key)
@@ -277,10 +317,15 @@ class Caches:
         handler: Handler | None = None,
         *,
         cluster_scoped: bool = False,
+        drop_last_applied: bool = False,
     ) -> None:
+        """Watch a kind. `drop_last_applied` only for kinds never written back from the cache
+        (see `make_lean`)."""
         namespaces = (None,) if cluster_scoped else self._namespaces
         self._informers[_group_kind(api_version, kind)] = [
-            Informer(self._client, api_version, kind, ns, handler, self._settings)
+            Informer(
+                self._client, api_version, kind, ns, handler, self._settings, drop_last_applied
+            )
             for ns in namespaces
         ]
 

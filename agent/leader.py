@@ -17,12 +17,44 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from kubectl_canary.resources import ApiError, ConflictError, Obj, ResourceClient
 
 log = logging.getLogger("agent.leader")
 
 LEASE_API = "coordination.k8s.io/v1"
+# On a Lease held by another replica: the identity of a replica asking to be handed it.
+REQUEST_ANNOTATION = "kubectl-canary.dev/requested-by"
+
+
+class Sharing(Protocol):
+    """How a Lease is shared among replicas that each hold several (agent/shards.py)."""
+
+    def may_acquire(self, free_for: float) -> bool:
+        """Take the Lease, nobody's (absent, released or expired) for `free_for` seconds?"""
+        ...
+
+    def ask(self) -> bool:
+        """Ask the replica holding the Lease to hand it over?"""
+        ...
+
+    def give(self, requester: str) -> bool:
+        """Hand the Lease we hold over to `requester`, who asked for it?"""
+        ...
+
+
+class Exclusive:
+    """One leader: take a free Lease at once, never ask for it, never give it away."""
+
+    def may_acquire(self, free_for: float) -> bool:
+        return True
+
+    def ask(self) -> bool:
+        return False
+
+    def give(self, requester: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -46,6 +78,11 @@ class LeaseTiming:
             raise ValueError("--lease-duration must be at least 1 second")
 
 
+def _requester(lease: Obj) -> str:
+    annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(REQUEST_ANNOTATION) or "")
+
+
 def micro_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -61,6 +98,7 @@ class LeaderElector:
         on_change: Callable[[bool], None],
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        sharing: Sharing | None = None,
     ) -> None:
         timing.validate()
         self._client = client
@@ -71,6 +109,9 @@ class LeaderElector:
         self._on_change = on_change
         self._wall = wall_clock
         self._clock = clock
+        self._sharing = sharing or Exclusive()
+        self._free_since: float | None = None  # when we first saw the Lease free to take
+        self._gave_at: float | None = None  # when we last handed the Lease over
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0
         self._last_renew = 0.0
@@ -88,6 +129,8 @@ class LeaderElector:
         lease = self._client.get(LEASE_API, "Lease", self.namespace, self.name)
         stamp = micro_time(self._wall())
         if lease is None:
+            if not self._may_take(now):
+                return False
             created = self._client.create(self._lease_object(stamp, stamp, 0))
             self._see(created, now)
             return True
@@ -100,6 +143,19 @@ class LeaderElector:
         duration = float(spec.get("leaseDurationSeconds") or self.timing.lease_duration)
         expired = now - self._observed_at >= duration
         if holder and holder != self.identity and not expired:
+            self._free_since = None
+            if self._sharing.ask() and _requester(lease) != self.identity:
+                self._ask_for(lease)
+            return False
+        requester = _requester(lease)
+        if holder == self.identity and requester not in ("", self.identity):
+            if self._sharing.give(requester):
+                self._hand_over(lease, requester, stamp)
+                return False
+            # Declined (the asker saw an older split): cleared with this renewal, so a stale
+            # request cannot hand the Lease to a replica long gone.
+            lease["metadata"]["annotations"].pop(REQUEST_ANNOTATION, None)
+        if holder != self.identity and not self._may_take(now):
             return False
         transitions = int(spec.get("leaseTransitions") or 0)
         acquire = str(spec.get("acquireTime") or stamp)
@@ -110,7 +166,37 @@ class LeaderElector:
         self._see(updated, now)
         return True
 
+    def _may_take(self, now: float) -> bool:
+        if self._gave_at is not None and now - self._gave_at < self.timing.lease_duration:
+            return False  # we just handed it over: leave it to the replica that asked
+        if self._free_since is None:
+            self._free_since = now
+        return self._sharing.may_acquire(now - self._free_since)
+
+    def _ask_for(self, lease: Obj) -> None:
+        """Write our identity on the holder's Lease; its holder judges on its next renewal. The
+        holder and renewTime stay as they are, so nobody's view of expiry changes."""
+        lease["metadata"].setdefault("annotations", {})[REQUEST_ANNOTATION] = self.identity
+        try:
+            self._client.replace(lease)
+            log.info("asked for the lease", extra={"lease": self.name, "holder": self.holder})
+        except ConflictError:
+            pass  # renewed meanwhile: ask again next round
+
+    def _hand_over(self, lease: Obj, requester: str, stamp: str) -> None:
+        """Stop acting first (on_change returns once our work under this Lease is done), then
+        release the Lease with the request cleared, for the requester to take at once."""
+        log.info("handing the lease over", extra={"lease": self.name, "to": requester})
+        self._set(False)
+        self._gave_at = self._clock()
+        lease["metadata"].get("annotations", {}).pop(REQUEST_ANNOTATION, None)
+        spec = lease.setdefault("spec", {})
+        spec.update(holderIdentity="", leaseDurationSeconds=1, renewTime=stamp)
+        self._client.replace(lease)
+
     def _see(self, lease: Obj, now: float) -> None:
+        self._gave_at = None
+        self._free_since = None
         spec = lease.get("spec") or {}
         self._observed = (spec.get("holderIdentity") or "", str(spec.get("renewTime") or ""))
         self._observed_at = now

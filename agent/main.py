@@ -3,7 +3,8 @@
 In a cluster it uses its service account; out of cluster (tests, development) pass
 `--kubeconfig`. It watches Canaries and the objects it manages, ticks each canary every
 `analysis.interval` (and at once on relevant changes), and only the replica holding the Lease
-acts. See docs/agent.md for every flag.
+acts; with `--shards N` each replica acts on the canaries of the shards whose Leases it holds
+(agent/shards.py). See docs/agent.md for every flag.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from agent.leader import LeaderElector, LeaseTiming
 from agent.policy import RoutingPolicy, TenantPolicy
 from agent.reconcile import Ticker, TickSettings
 from agent.scheduler import Scheduler, TickRecord
+from agent.shards import ShardOwnership, shard_electors
 from agent.telemetry import Telemetry
 from agent.triggers import TriggerIndex
 from kubectl_canary.api.durations import parse_duration
 from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS
+from kubectl_canary.api.sharding import shard_of
 from kubectl_canary.egress.policy import EgressPolicy
 
 log = logging.getLogger("agent")
@@ -79,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hold a Lease so only one replica acts (default: on)",
     )
     p.add_argument("--lease-duration", type=_duration, default=15.0, help="e.g. 15s (min 1s)")
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=1,
+        help="split the canaries into N shards, one Lease each; every replica ticks the "
+        "canaries of the shards it holds (default 1: one leader ticks all)",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="tick workers always running")
     p.add_argument(
         "--max-concurrency",
@@ -207,6 +217,10 @@ def parse_options(argv: list[str] | None) -> Options:
         parser.error("--min-interval must be positive")
     if args.sync_timeout <= 0:
         parser.error("--sync-timeout must be positive")
+    if args.shards < 1:
+        parser.error("--shards must be at least 1")
+    if args.shards > 1 and not args.leader_elect:
+        parser.error("--shards needs --leader-elect: shards are handed out by their Leases")
     identity = args.identity or f"{socket.gethostname()}_{os.getpid()}"
     namespaces = split_list(args.watch_namespace)
     return Options(args, namespaces, timing, listen, identity, routing, allow_egress)
@@ -249,22 +263,30 @@ class Agent:
             policy=TenantPolicy(egress, opts.routing),
         )
         self.ticker = Ticker(self.client, self.caches, toolkit, decide, self.telemetry, settings)
+        self.ownership = ShardOwnership(a.shards)
         self.scheduler = Scheduler(
-            self.ticker,
+            self._tick,
             a.concurrency,
             on_tick=self._ticked,
             per_namespace=a.namespace_concurrency,
             max_workers=a.max_concurrency,
         )
-        index = TriggerIndex(self.scheduler.trigger, self._forget, toolkit.tracked_config_refs)
-        self.caches.add(API_VERSION, "Canary", index.on_canary)
-        self.caches.add(API_VERSION, "MetricTemplate")
+        index = TriggerIndex(self._trigger, self._forget, toolkit.tracked_config_refs)
+        # Whole namespaces are watched, not label-selected: targets, their Services, HPAs and
+        # ConfigMaps are the user's and carry no label of ours, and a second, selected informer
+        # for the generated objects of each kind would only add one. The caches hold lean copies
+        # instead (cache.make_lean). Kinds the agent never writes back from a cached copy also lose
+        # kubectl's last-applied annotation.
+        self.caches.add(API_VERSION, "Canary", index.on_canary, drop_last_applied=True)
+        self.caches.add(API_VERSION, "MetricTemplate", drop_last_applied=True)
         if not opts.namespaces:
             # Cluster-scoped: only an agent granted every namespace may read them.
-            self.caches.add(API_VERSION, CLUSTER_TEMPLATE_KIND, cluster_scoped=True)
+            self.caches.add(
+                API_VERSION, CLUSTER_TEMPLATE_KIND, cluster_scoped=True, drop_last_applied=True
+            )
         self.caches.add("apps/v1", "Deployment", index.on_deployment)
         self.caches.add("v1", "Service")
-        self.caches.add("v1", "ConfigMap", index.on_config)
+        self.caches.add("v1", "ConfigMap", index.on_config, drop_last_applied=True)
         # No Secret cache: listing every Secret of the cluster cost memory in proportion to
         # them and a cluster-wide read grant. A tracked Secret is read by name on each tick.
         self.caches.add("autoscaling/v2", "HorizontalPodAutoscaler")
@@ -274,11 +296,82 @@ class Agent:
         self.exit_code = 0
         self.leading = threading.Event()
         self.elector: LeaderElector | None = None
-        if a.leader_elect:
+        self.shard_electors: list[LeaderElector] = []
+        self._acting = False  # caches synced and the scheduler started (sharded mode)
+        self._acting_lock = threading.Lock()
+        # Ticks running now: a shard is let go only once none of its ticks runs any more.
+        self._in_flight: set[str] = set()
+        self._in_flight_changed = threading.Condition()
+        if a.shards > 1:
+            self.shard_electors = shard_electors(
+                self.live,
+                a.namespace,
+                opts.identity,
+                opts.timing,
+                self.ownership,
+                self._shard_changed,
+            )
+        elif a.leader_elect:
             self.elector = LeaderElector(
                 self.live, a.namespace, LEASE_NAME, opts.identity, opts.timing, self._leadership
             )
         self.http = AgentHTTPServer(opts.listen, self.telemetry.render, self._healthy, self._ready)
+
+    def _shard_changed(self, shard: int, holding: bool) -> None:
+        """Take up or drop one shard's canaries; the other shards go on undisturbed."""
+        self.ownership.set(shard, holding)
+        self.telemetry.shard(shard, holding)
+        self.telemetry.leader(self.ownership.count() > 0)
+        log.info(
+            "%s shard %d; now %s",
+            "took" if holding else "dropped",
+            shard,
+            self.ownership.describe(),
+            extra={"shard": shard, "shards": self.ownership.held()},
+        )
+        if holding:
+            with self._acting_lock:
+                acting = self._acting
+            if acting:  # otherwise _start_acting triggers them once the caches are synced
+                for key in map(_key, self.caches.items(API_VERSION, "Canary")):
+                    if shard_of(key, self.ownership.shards) == shard:
+                        self.scheduler.trigger(key)
+            return
+        # No new tick of this shard starts (_tick asks again) and its canaries leave our
+        # metrics. One already running finishes first: we return (and the elector hands the
+        # Lease over) only then, or when the time left on the Lease runs short.
+        scheduled = self.scheduler.keys()
+        for key in scheduled:
+            if shard_of(key, self.ownership.shards) == shard:
+                self._forget(key)
+        timing = self.opts.timing
+        with self._in_flight_changed:
+            done = self._in_flight_changed.wait_for(
+                lambda: all(shard_of(k, self.ownership.shards) != shard for k in self._in_flight),
+                timeout=timing.lease_duration - timing.renew_deadline,
+            )
+        if not done:
+            log.warning("a tick of shard %d is still running as the shard goes", shard)
+
+    def _trigger(self, key: str) -> None:
+        if self.ownership.owns(key):
+            self.scheduler.trigger(key)
+
+    def _tick(self, key: str) -> float | None:
+        with self._in_flight_changed:  # ownership is dropped before this lock is taken
+            owned = self.ownership.owns(key)
+            if owned:
+                self._in_flight.add(key)
+        if not owned:
+            ns, name = key.split("/", 1)
+            self.telemetry.forget(ns, name)
+            return None  # its shard went to another replica
+        try:
+            return self.ticker(key)
+        finally:
+            with self._in_flight_changed:
+                self._in_flight.discard(key)
+                self._in_flight_changed.notify_all()
 
     def _api_hosts(self) -> tuple[str, ...]:
         """The API server's names and addresses: never a tenant's egress target."""
@@ -312,6 +405,8 @@ class Agent:
         unsynced = [i.name for i in self.caches.informers() if not i.synced.is_set()]
         if unsynced:
             return False, "caches not synced: " + ", ".join(unsynced)
+        if self.shard_electors:
+            return True, "ready (" + self.ownership.describe() + ")"
         return True, "leader" if self.leading.is_set() else "ready (follower)"
 
     def _leadership(self, leading: bool) -> None:
@@ -331,7 +426,7 @@ class Agent:
         # drop a finalizer without reverting. Until every cache holds its first list (a 403 on
         # one never does), no canary is ticked, /readyz says which, and the log says why.
         while not self.caches.wait_synced(self.opts.args.sync_timeout):
-            if self.stop.is_set() or not self.leading.is_set():
+            if self.stop.is_set() or not (self.shard_electors or self.leading.is_set()):
                 return
             unsynced = [i.name for i in self.caches.informers() if not i.synced.is_set()]
             log.error(
@@ -341,9 +436,10 @@ class Agent:
                 ", ".join(unsynced),
                 extra={"unsynced": unsynced},
             )
+        with self._acting_lock:
+            self._acting = True
         for obj in self.caches.items(API_VERSION, "Canary"):
-            meta = obj.get("metadata") or {}
-            self.scheduler.trigger(f"{meta.get('namespace')}/{meta.get('name')}")
+            self._trigger(_key(obj))
         self.scheduler.start()
         log.info("acting on canaries", extra={"canaries": len(self.scheduler.keys())})
 
@@ -356,7 +452,12 @@ class Agent:
         ns = ", ".join(self.opts.namespaces) or "all namespaces"
         log.info("watching %s", ns, extra={"identity": self.opts.identity})
         self.caches.start()
-        if self.elector is not None:
+        if self.shard_electors:
+            for elector in self.shard_electors:
+                elector.start()
+            # Shards come and go; the caches are synced and the workers started once.
+            threading.Thread(target=self._start_acting, name="start", daemon=True).start()
+        elif self.elector is not None:
             self.elector.start()
         else:
             self._leadership(True)
@@ -370,13 +471,19 @@ class Agent:
         # abandoned (its thread dies with the process): every write is guarded by
         # resourceVersion, and the next leader redoes the tick from what the API server holds.
         self.scheduler.stop(timeout=10.0)
-        if self.elector is not None:
-            self.elector.stop()
+        for elector in [e for e in (self.elector,) if e is not None] + self.shard_electors:
+            elector.stop()
             if self.exit_code == 0:
-                self.elector.release()
+                elector.release()
         self.caches.stop()
         self.http.stop()
         log.info("stopped", extra={"exitCode": self.exit_code})
+
+
+def _key(obj: dict[str, object]) -> str:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def main(argv: list[str] | None = None) -> int:

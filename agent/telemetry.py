@@ -185,6 +185,12 @@ class Telemetry:
         self._status_writes = Counter(f"{p}_status_writes", "Status writes", registry=r)
         self._events = Counter(f"{p}_events", "Events recorded", registry=r)
         self._leader = Gauge(f"{p}_leader", "1 while this replica leads", registry=r)
+        self._shard = Gauge(
+            f"{p}_shard_held",
+            "1 while this replica holds the shard (--shards)",
+            ["shard"],
+            registry=r,
+        )
         info = Gauge(
             "flagger_info",
             "Flagger version and mesh provider information",
@@ -262,6 +268,9 @@ class Telemetry:
 
     def leader(self, is_leader: bool) -> None:
         self._leader.set(int(is_leader))
+
+    def shard(self, shard: int, held: bool) -> None:
+        self._shard.labels(str(shard)).set(int(held))
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()

@@ -6,17 +6,25 @@ initialises them all, then for a steady-state window we measure, from outside th
 - CPU seconds per canary-tick (utime+stime of the agent from /proc, over ticks in the window)
 - API requests per canary-tick, by verb (the agent's own counters on /metrics)
 - tick lag p50 / p99 (from the agent's lag histogram: start of a tick minus when it was due)
-- RSS of the agent
+- RSS of the agent, and per 1,000 canaries above the idle agent's
 
 An idle agent (same code, watching an empty namespace) runs alongside in the same sandbox as the
-baseline for CPU and memory.
+baseline for CPU and memory. `--unrelated M` adds M ConfigMaps the agent has no use for to the
+watched namespace, as `kubectl apply` leaves them (a last-applied copy of each), to show what
+objects outside the product cost. `--shards K` runs K agents with `--shards K` instead of one and
+prints how many canaries each ticked. `--kubeconfig` runs on an existing cluster instead (the
+real API server keeps managedFields, which the sandbox drops). `--agent-repo DIR` runs the
+agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in
+the same conditions.
 
     python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
+    python3 bench/agent_scale.py --canaries 1000 --unrelated 10000 --shards 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -38,6 +46,8 @@ sys.path.insert(0, str(REPO))
 from agent.kube import KubeClient  # noqa: E402
 from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+LEASE = "lease "  # prefix of the Lease requests' verbs in a Scrape
 NS = "bench"
 IDLE_NS = "bench-idle"
 CANARY_API = "kubectl-canary.dev/v1alpha1"
@@ -67,11 +77,11 @@ class Agent:
             return str(r.read().decode())
 
 
-def start_agent(kubeconfig: Path, log: Path, *extra: str) -> Agent:
+def start_agent(kubeconfig: Path, log: Path, repo: Path, *extra: str) -> Agent:
     cmd = [sys.executable, "-m", "agent.main", "--kubeconfig", str(kubeconfig)]
-    cmd += ["--listen", "127.0.0.1:0", "--no-leader-elect", *extra]
+    cmd += ["--listen", "127.0.0.1:0", *extra]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=out)
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=out, stderr=out)
     agent = Agent(proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not agent.port:
@@ -84,21 +94,46 @@ def start_agent(kubeconfig: Path, log: Path, *extra: str) -> Agent:
     return agent
 
 
-def scrape(agent: Agent) -> tuple[int, dict[str, int], list[tuple[float, int]]]:
-    """(ticks, requests by verb, lag histogram buckets), read with prometheus_client's parser."""
+@dataclass
+class Scrape:
+    ticks: int
+    verbs: dict[str, int]
+    lag: list[tuple[float, int]]
+    canaries: set[str]  # the canaries this agent reports (the ones it ticks)
+
+
+def scrape(agent: Agent) -> Scrape:
+    """What one agent's /metrics says, read with prometheus_client's parser."""
     ticks = 0
     verbs: dict[str, int] = {}
     buckets: list[tuple[float, int]] = []
+    canaries: set[str] = set()
     for family in text_string_to_metric_families(agent.metrics()):
         for sample in family.samples:
-            if sample.name == "kubectl_canary_ticks_total":
+            if sample.name == "flagger_canary_status":
+                canaries.add(f"{sample.labels['namespace']}/{sample.labels['name']}")
+            elif sample.name == "kubectl_canary_ticks_total":
                 ticks += int(sample.value)
             elif sample.name == "kubectl_canary_api_requests_total":
-                verb = sample.labels["verb"]
+                # Leader election's Lease requests are per replica and shard, not per canary.
+                leases = sample.labels["resource"] == "coordination.k8s.io/leases"
+                verb = LEASE + sample.labels["verb"] if leases else sample.labels["verb"]
                 verbs[verb] = verbs.get(verb, 0) + int(sample.value)
             elif sample.name == "kubectl_canary_tick_lag_seconds_bucket":
                 buckets.append((float(sample.labels["le"]), int(sample.value)))
-    return ticks, verbs, buckets
+    return Scrape(ticks, verbs, buckets, canaries)
+
+
+def total(scrapes: list[Scrape]) -> Scrape:
+    """Several agents' scrapes as one (their histograms share the buckets)."""
+    verbs: dict[str, int] = {}
+    for one in scrapes:
+        for verb, n in one.verbs.items():
+            verbs[verb] = verbs.get(verb, 0) + n
+    lag = [(le, sum(x.lag[i][1] for x in scrapes)) for i, (le, _) in enumerate(scrapes[0].lag)]
+    return Scrape(
+        sum(x.ticks for x in scrapes), verbs, lag, set().union(*(x.canaries for x in scrapes))
+    )
 
 
 def quantile(before: list[tuple[float, int]], after: list[tuple[float, int]], q: float) -> str:
@@ -143,31 +178,94 @@ def canary(name: str, interval: str, provider: str) -> dict:
     }
 
 
+def unrelated_config(name: str) -> dict:
+    data = {"settings.yaml": "feature: on\nlevel: " + "x" * 200}
+    applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "annotations": {LAST_APPLIED: json.dumps(applied)},
+        },
+        "data": data,
+    }
+
+
 def initialized(client: KubeClient) -> int:
     items, _ = client.list(CANARY_API, "Canary", NS)
     return sum(1 for i in items if (i.get("status") or {}).get("phase") == "Initialized")
 
 
 def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
-    sb = start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
-    busy = idle = None
+    sb = None if args.kubeconfig else start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
+    kubeconfig = Path(args.kubeconfig) if sb is None else sb.kubeconfig
+    busy: list[Agent] = []
+    idle = None
+    repo = Path(args.agent_repo).resolve() if args.agent_repo else REPO
     try:
-        client = KubeClient.from_kubeconfig(str(sb.kubeconfig))
+        client = KubeClient.from_kubeconfig(str(kubeconfig))
         for ns in (NS, IDLE_NS):
+            if client.get("v1", "Namespace", "", ns) is not None:
+                raise SystemExit(f"namespace {ns} exists (an earlier run?): delete it first")
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        names = [f"app-{i:04d}" for i in range(n)]
+        names = [f"app-{i:05d}" for i in range(n)]
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda x: client.create(deployment(x)), names))
             list(pool.map(lambda x: client.create(canary(x, args.interval, args.provider)), names))
-        print(f"  created {n} Deployments + Canaries in {time.monotonic() - started:.1f}s")
+            others = [f"unrelated-{i:05d}" for i in range(args.unrelated)]
+            list(pool.map(lambda x: client.create(unrelated_config(x)), others))
+        print(
+            f"  created {n} Deployments + Canaries and {args.unrelated} unrelated ConfigMaps "
+            f"in {time.monotonic() - started:.1f}s"
+        )
         # info: the bound port is announced at info level (and release events are logged).
         common = ("--concurrency", str(args.concurrency), "--log-level", "info")
-        busy = start_agent(
-            sb.kubeconfig, workdir / f"agent-{n}.log", "--watch-namespace", NS, *common
-        )
+        if args.shards > 1:
+            sharded = (
+                "--shards",
+                str(args.shards),
+                "--namespace",
+                IDLE_NS,
+                "--lease-duration",
+                "5s",
+            )
+            busy = [
+                start_agent(
+                    kubeconfig,
+                    workdir / f"agent-{n}-{i}.log",
+                    repo,
+                    "--watch-namespace",
+                    NS,
+                    "--identity",
+                    f"agent-{i}",
+                    *sharded,
+                    *common,
+                )
+                for i in range(args.shards)
+            ]
+        else:
+            busy = [
+                start_agent(
+                    kubeconfig,
+                    workdir / f"agent-{n}.log",
+                    repo,
+                    "--watch-namespace",
+                    NS,
+                    "--no-leader-elect",
+                    *common,
+                )
+            ]
         idle = start_agent(
-            sb.kubeconfig, workdir / f"idle-{n}.log", "--watch-namespace", IDLE_NS, *common
+            kubeconfig,
+            workdir / f"idle-{n}.log",
+            repo,
+            "--watch-namespace",
+            IDLE_NS,
+            "--no-leader-elect",
+            *common,
         )
         started = time.monotonic()
         deadline = started + args.init_timeout
@@ -179,38 +277,59 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             time.sleep(2)
         print(f"  initialised {done}/{n} canaries in {time.monotonic() - started:.1f}s")
         time.sleep(args.settle)
-        t0, v0, lag0 = scrape(busy)
-        cpu0, idle_cpu0, w0 = (
-            cpu_seconds(busy.proc.pid),
-            cpu_seconds(idle.proc.pid),
-            time.monotonic(),
-        )
+        each0 = [scrape(a) for a in busy]
+        before = total(each0)
+        cpu0 = sum(cpu_seconds(a.proc.pid) for a in busy)
+        idle_cpu0, w0 = cpu_seconds(idle.proc.pid), time.monotonic()
         time.sleep(args.window)
-        t1, v1, lag1 = scrape(busy)
-        cpu1, idle_cpu1, w1 = (
-            cpu_seconds(busy.proc.pid),
-            cpu_seconds(idle.proc.pid),
-            time.monotonic(),
-        )
-        ticks = t1 - t0
+        each = [scrape(a) for a in busy]
+        after = total(each)
+        cpu1 = sum(cpu_seconds(a.proc.pid) for a in busy)
+        idle_cpu1, w1 = cpu_seconds(idle.proc.pid), time.monotonic()
+        t1, v1, lag1, v0, lag0 = after.ticks, after.verbs, after.lag, before.verbs, before.lag
+        ticks = t1 - before.ticks
         window = w1 - w0
         print(f"  window {window:.0f}s: {ticks} canary-ticks ({ticks / window:.1f}/s)")
         if ticks:
             print(f"  CPU per canary-tick: {(cpu1 - cpu0) / ticks * 1000:.2f} ms")
-            per = {v: (v1.get(v, 0) - v0.get(v, 0)) / ticks for v in sorted(v1)}
+            per = {
+                v: (v1.get(v, 0) - v0.get(v, 0)) / ticks
+                for v in sorted(v1)
+                if not v.startswith(LEASE)
+            }
             print(
                 "  API requests per canary-tick: "
                 + ", ".join(f"{v} {x:.3f}" for v, x in per.items())
             )
+            lease = {
+                v.removeprefix(LEASE): (v1[v] - v0.get(v, 0)) / window
+                for v in sorted(v1)
+                if v.startswith(LEASE)
+            }
+            if lease:
+                print(
+                    "  Lease requests per second: "
+                    + ", ".join(f"{v} {x:.2f}" for v, x in lease.items())
+                )
         print(f"  tick lag p50 {quantile(lag0, lag1, 0.5)}, p99 {quantile(lag0, lag1, 0.99)}")
         busy_cpu = (cpu1 - cpu0) / window * 100
         idle_cpu = (idle_cpu1 - idle_cpu0) / window * 100
+        rss = [rss_mib(a.proc.pid) for a in busy]
+        idle_rss = rss_mib(idle.proc.pid)
         print(
-            f"  agent CPU {busy_cpu:.1f}% of a core, RSS {rss_mib(busy.proc.pid):.0f} MiB; "
-            f"idle agent CPU {idle_cpu:.1f}%, RSS {rss_mib(idle.proc.pid):.0f} MiB"
+            f"  agent CPU {busy_cpu:.1f}% of a core, RSS {' + '.join(f'{r:.0f}' for r in rss)} "
+            f"MiB; idle agent CPU {idle_cpu:.1f}%, RSS {idle_rss:.0f} MiB"
         )
+        above = (sum(rss) - len(rss) * idle_rss) / n * 1000
+        print(f"  RSS above idle per 1,000 canaries: {above:.0f} MiB")
+        if len(busy) > 1:
+            split = [len(x.canaries) for x in each]
+            overlap = sum(split) - len(after.canaries)
+            print(
+                f"  canaries per agent: {split} (of {n}; reported by two agents at once: {overlap})"
+            )
     finally:
-        for agent in (busy, idle):
+        for agent in (*busy, idle):
             if agent is not None and agent.proc.poll() is None:
                 agent.proc.send_signal(signal.SIGTERM)
                 try:
@@ -218,7 +337,28 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
                 except subprocess.TimeoutExpired:
                     agent.proc.kill()
                     agent.proc.wait(10)
-        sb.stop()
+        if sb is not None:
+            sb.stop()
+        else:
+            remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)))
+
+
+def remove_namespaces(client: KubeClient) -> None:
+    """Leave a shared cluster as it was: delete the bench's namespaces and wait until gone.
+    The agents are stopped by now, so nobody would take the Canaries' finalizers off: the
+    bench does (their apps go with the namespace, there is nothing to hand back)."""
+    items, _ = client.list(CANARY_API, "Canary", NS)
+    for item in items:
+        name = item["metadata"]["name"]
+        client.patch_merge(CANARY_API, "Canary", NS, name, {"metadata": {"finalizers": None}})
+    for ns in (NS, IDLE_NS):
+        client.delete("v1", "Namespace", "", ns)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if all(client.get("v1", "Namespace", "", ns) is None for ns in (NS, IDLE_NS)):
+            return
+        time.sleep(2)
+    print("  namespaces still terminating after 10 minutes", flush=True)
 
 
 def main() -> None:
@@ -233,6 +373,15 @@ def main() -> None:
     p.add_argument("--speed", type=float, default=20.0, help="sandbox simulation speed")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--provider", default="kubernetes", choices=("kubernetes", "istio"))
+    p.add_argument("--unrelated", type=int, default=0, help="ConfigMaps the agent has no use for")
+    p.add_argument("--shards", type=int, default=1, help="run this many agents with --shards")
+    p.add_argument("--agent-repo", default="", help="run the agent of this checkout instead")
+    p.add_argument(
+        "--kubeconfig",
+        default="",
+        help="an existing cluster (the real-API-server tier, under its lock) instead of a fresh "
+        "sandbox: namespaces bench and bench-idle are created, and deleted at the end",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = p.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="agent-scale-"))

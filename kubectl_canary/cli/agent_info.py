@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubectl_canary.api.sharding import shard_lease_name, shard_of
 from kubectl_canary.cli.render import parse_time
 from kubectl_canary.kube import Kube
 
@@ -69,6 +70,15 @@ class AgentInfo:
     deployment: Obj | None
     local: LocalAgent | None
     leader: Leader | None
+    # With `--shards N`: the holder of each shard's Lease (None where nobody holds it); the
+    # single Lease above is then unused.
+    shard_leaders: tuple[Leader | None, ...] = ()
+
+    def leader_of(self, key: str) -> Leader | None:
+        """The replica that ticks canary `key` ("namespace/name")."""
+        if not self.shard_leaders:
+            return self.leader
+        return self.shard_leaders[shard_of(key, len(self.shard_leaders))]
 
     @property
     def version(self) -> str:
@@ -88,8 +98,8 @@ class AgentInfo:
         return f"deployment {self.namespace}/{AGENT_NAME}"
 
 
-def read_leader(kube: Kube, namespace: str) -> Leader | None:
-    lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, LEASE_NAME)
+def read_leader(kube: Kube, namespace: str, lease_name: str = LEASE_NAME) -> Leader | None:
+    lease = kube.get("coordination.k8s.io/v1", "Lease", namespace, lease_name)
     if lease is None:
         return None
     spec = lease.get("spec") or {}
@@ -139,14 +149,29 @@ def find_agent(kube: Kube, namespace: str | None = None) -> AgentInfo | None:
     local = read_local(kube, ns)
     if deployment is None and local is None:
         return None
-    return AgentInfo(ns, deployment, local, read_leader(kube, ns))
+    shards = shard_count(deployment)
+    leaders = tuple(read_leader(kube, ns, shard_lease_name(i)) for i in range(shards))
+    return AgentInfo(ns, deployment, local, read_leader(kube, ns), leaders if shards > 1 else ())
 
 
-def leader_pod(kube: Kube, info: AgentInfo) -> str | None:
-    """The name of the pod holding the Lease, when it is a pod of this cluster."""
-    if info.leader is None:
+def shard_count(deployment: Obj | None) -> int:
+    """The agent's `--shards` (1 when not given, or without a Deployment)."""
+    if deployment is None:
+        return 1
+    containers = deployment["spec"]["template"]["spec"].get("containers", [])
+    for arg in containers[0].get("args", []) if containers else []:
+        flag, _, value = str(arg).partition("=")
+        if flag == "--shards" and value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
+
+
+def leader_pod(kube: Kube, info: AgentInfo, leader: Leader | None) -> str | None:
+    """The name of the pod `leader` is (the holder of a Lease), when it is a pod of this
+    cluster."""
+    if leader is None:
         return None
-    identity = info.leader.identity
+    identity = leader.identity
     for candidate in (identity, identity.rpartition("_")[0]):
         if candidate and kube.get("v1", "Pod", info.namespace, candidate) is not None:
             return candidate

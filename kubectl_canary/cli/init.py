@@ -30,6 +30,7 @@ import click
 
 from kubectl_canary import __version__
 from kubectl_canary.api.model import PROVIDERS
+from kubectl_canary.api.sharding import shard_lease_name
 from kubectl_canary.cli.agent_info import (
     AGENT_NAME,
     DEFAULT_NAMESPACE,
@@ -140,6 +141,8 @@ def plan(namespace: str, settings: InstallSettings, agent_process: bool) -> list
     if agent_process:
         # No kubelet: the Deployment would never run; the local process replaces it.
         agent = [d for d in agent if d["kind"] not in POD_KINDS]
+    if settings.shards > 1:
+        shard(agent, settings.shards)
     docs = crd_documents() + agent
     for doc in docs:
         labels = doc["metadata"].setdefault("labels", {})
@@ -158,6 +161,19 @@ def apply_namespace(kube: Kube, doc: Obj) -> str:
         marked = {**doc, "metadata": {**meta, "annotations": {CREATED_BY_INIT: "true"}}}
         return apply(kube, marked)
     return apply(kube, doc)
+
+
+def shard(docs: list[Obj], shards: int) -> None:
+    """One replica per shard, told the shard count, and allowed the shards' Leases."""
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["spec"]["replicas"] = shards
+            container = doc["spec"]["template"]["spec"]["containers"][0]
+            container["args"].append(f"--shards={shards}")
+        elif doc["kind"] == "Role" and doc["metadata"]["name"].endswith("-leader-election"):
+            for rule in doc["rules"]:
+                if "resourceNames" in rule:
+                    rule["resourceNames"] += [shard_lease_name(i) for i in range(shards)]
 
 
 # ----- waiting, with progress -----
@@ -222,7 +238,7 @@ def crds_established(kube: Kube, crds: list[Obj]) -> Callable[[], tuple[bool, st
     return check
 
 
-def agent_rollout(kube: Kube, namespace: str) -> Callable[[], tuple[bool, str]]:
+def agent_rollout(kube: Kube, namespace: str, shards: int) -> Callable[[], tuple[bool, str]]:
     def check() -> tuple[bool, str]:
         d = kube.get("apps/v1", "Deployment", namespace, AGENT_NAME)
         if d is None:
@@ -236,6 +252,12 @@ def agent_rollout(kube: Kube, namespace: str) -> Callable[[], tuple[bool, str]]:
         )
         if not (observed and updated >= want and ready >= want):
             return False, f"waiting for the agent: {ready}/{want} replicas ready"
+        if shards > 1:
+            leases = [shard_lease_name(i) for i in range(shards)]
+            held = sum(1 for name in leases if read_leader(kube, namespace, name) is not None)
+            if held < shards:
+                return False, f"agent ready ({ready}/{want}); {held}/{shards} shards taken"
+            return True, f"agent ready ({ready}/{want}), {shards} shards taken"
         leader = read_leader(kube, namespace)
         if leader is None:
             return False, f"agent ready ({ready}/{want}); waiting for a replica to take the lease"
@@ -458,6 +480,13 @@ each setting it changes.
     help="Let Canaries skip TLS verification.",
 )
 @click.option(
+    "--shards",
+    type=int,
+    default=None,
+    help="Run this many agent replicas, each ticking its share of the canaries (default: 1, "
+    "one leader and all canaries).",
+)
+@click.option(
     "--reset",
     is_flag=True,
     help="Forget the installed settings: flags not given take their defaults.",
@@ -505,6 +534,13 @@ def init(
             raise
         before = None
     settings = merged(InstallSettings() if reset or before is None else before, given)
+    if settings.shards < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--shards")
+    if agent_process and settings.shards > 1:
+        raise CliError(
+            "--shards splits the canaries across the agent's replicas; --agent-process runs "
+            "one process: use --shards 1"
+        )
     report = settings_report(before, settings)
     docs = plan(namespace, settings, agent_process)
     if dry_run:
@@ -541,7 +577,9 @@ def init(
             )
     elif not no_wait:
         try:
-            wait_until(session, timeout, agent_rollout(kube, namespace), "the agent")
+            wait_until(
+                session, timeout, agent_rollout(kube, namespace, settings.shards), "the agent"
+            )
         except TimeoutExceeded as e:
             raise TimeoutExceeded(
                 f"{e}; see `kubectl -n {namespace} describe deployment {AGENT_NAME}` "

@@ -37,6 +37,8 @@ class InstallSettings:
     allow_gateway: tuple[str, ...] = field(default=(), metadata={"empty": "(none)"})
     allow_wildcard_hosts: bool = False
     allow_tls_disable: bool = False
+    # Replicas, each ticking the canaries of the shards whose Leases it holds (agent/shards.py).
+    shards: int = 1
 
 
 NAMES = tuple(f.name for f in dataclasses.fields(InstallSettings))

@@ -91,12 +91,18 @@ def tail_file(
 
 
 def log_source(
-    session: Session, info: AgentInfo, follow: bool, since: float | None
+    session: Session, info: AgentInfo, follow: bool, since: float | None, key: str | None = None
 ) -> tuple[Iterator[str], str]:
-    """The leader's log lines and a description of where they come from."""
+    """The log lines of the replica ticking canary `key` (the leader's; with `--shards`, its
+    shard's holder) and a description of where they come from."""
     kube = session.kube
     local = info.local
-    if local is not None and (info.leader is None or info.leader.identity == local.identity):
+    if info.shard_leaders and key is None:
+        raise CliError(
+            "the agent runs --shards: each replica logs its own canaries; give a canary NAME"
+        )
+    leader = info.leader if key is None else info.leader_of(key)
+    if local is not None and (leader is None or leader.identity == local.identity):
         if not local.here():
             raise CliError(
                 f"the agent runs as a local process on host {local.host}; "
@@ -106,9 +112,9 @@ def log_source(
             raise CliError(f"the agent's log file {local.log_file} does not exist")
         lines = tail_file(local.log_file, follow, session.runtime.sleep, lambda: False)
         return lines, f"local agent process {local.pid} ({local.log_file})"
-    pod = leader_pod(kube, info)
+    pod = leader_pod(kube, info, leader)
     if pod is None:
-        who = f'"{info.leader.identity}"' if info.leader else "nobody"
+        who = f'"{leader.identity}"' if leader else "nobody"
         raise CliError(
             f"no running agent pod holds the lease in namespace {info.namespace} (holder: {who}); "
             "check `kubectl canary doctor`"
@@ -159,7 +165,7 @@ def logs(
     info = find_agent(session.kube, agent_namespace)
     if info is None:
         raise CliError("the agent is not installed: run `kubectl canary init`")
-    lines, _ = log_source(session, info, follow, since)
+    lines, _ = log_source(session, info, follow, since, prefix if name else None)
     not_before = None if since is None else session.now() - timedelta(seconds=since)
     try:
         for raw, doc in select(lines, prefix, not_before):

@@ -78,6 +78,28 @@ def test_watch_namespaces_bind_per_namespace_instead_of_cluster_wide(run):
     assert bound == ["shop", "web"]
 
 
+def test_shards_run_one_replica_each_with_their_leases_allowed(run):
+    result = run("init", "--dry-run", "--shards", "3")
+    assert result.exit_code == 0, result.output
+    docs = list(yaml.safe_load_all(result.output))
+    agent = next(d for d in docs if d["kind"] == "Deployment")
+    assert agent["spec"]["replicas"] == 3
+    assert "--shards=3" in agent["spec"]["template"]["spec"]["containers"][0]["args"]
+    role = next(d for d in docs if d["kind"] == "Role" and "leader" in d["metadata"]["name"])
+    named = next(r for r in role["rules"] if "resourceNames" in r)
+    assert named["resourceNames"] == [LEASE_NAME] + [f"canary-agent-shard-{i}" for i in range(3)]
+    assert "shards: 1 -> 3" in result.stderr
+
+
+def test_shards_are_refused_for_the_local_agent_process_and_below_one(run):
+    local = run("init", "--agent-process", "--shards", "2")
+    assert local.exit_code != 0
+    assert "--agent-process runs one process" in local.stderr
+    zero = run("init", "--dry-run", "--shards", "0")
+    assert zero.exit_code != 0
+    assert "--shards" in zero.stderr and "at least 1" in zero.stderr
+
+
 def test_init_applies_waits_and_is_idempotent(run, fake):
     play_cluster(fake)
     first = run("init")

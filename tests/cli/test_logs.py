@@ -184,3 +184,67 @@ def test_local_agent_on_another_host(run, fake, local_agent):
     assert f"runs as a local process on host elsewhere; read its log there: {local_agent}" in (
         result.stderr
     )
+
+
+def sharded_agent(fake) -> None:
+    """An agent of two replicas with `--shards=2`, each holding one shard; the one holding
+    test/mhs's shard logged its lines, the other the rest."""
+    from kubectl_canary.api.sharding import shard_lease_name, shard_of
+
+    agent_in_cluster(fake)
+
+    def sharded(stored):
+        container = stored["spec"]["template"]["spec"]["containers"][0]
+        container["args"] = ["--leader-elect", "--shards=2"]
+
+    fake.edit("Deployment", AGENT_NAME, sharded)
+    mine = shard_of("test/mhs", 2)
+    for shard in (0, 1):
+        pod = f"kubectl-canary-agent-7d9f-s{shard}"
+        fake.add(
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": shard_lease_name(shard), "namespace": AGENT_NS},
+                "spec": {
+                    "holderIdentity": f"{pod}_1",
+                    "renewTime": "2026-11-27T09:59:58.000000Z",
+                    "leaseDurationSeconds": 15,
+                },
+            }
+        )
+        fake.add(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": pod, "namespace": AGENT_NS},
+                "spec": {"containers": [{"name": "agent", "image": "canary-agent:0.1.0"}]},
+            }
+        )
+        fake.pod_logs[(AGENT_NS, pod)] = [
+            x for x in LINES if ('"test/mhs"' in x) == (shard == mine)
+        ]
+
+
+def test_sharded_agent_logs_come_from_the_replica_holding_the_canarys_shard(run, fake):
+    sharded_agent(fake)
+    result = run("logs", "mhs")
+    assert result.exit_code == 0, result.output
+    shown = result.output.splitlines()
+    assert len(shown) == 2, shown
+    assert "Initialization done! mhs.test" in shown[0]
+    assert "Advance mhs.test canary weight 10" in shown[1]
+    everything = run("logs")
+    assert everything.exit_code == 1
+    assert "give a canary NAME" in everything.stderr
+
+
+def test_doctor_checks_every_shards_lease(run, fake):
+    sharded_agent(fake)
+    result = run("doctor")
+    # "RESULT CHECK DETAIL" rows, keyed by the check's first two words.
+    checks = {" ".join(x.split()[1:3]): x for x in result.output.splitlines()}
+    for shard in (0, 1):
+        row = checks[f"shard {shard}"]
+        assert row.startswith("ok") and f"(pod kubectl-canary-agent-7d9f-s{shard})" in row, row
+    assert not any(key.startswith("leader") for key in checks), result.output

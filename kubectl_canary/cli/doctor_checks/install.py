@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kubectl_canary.cli.agent_info import AGENT_NAME, AgentInfo, leader_pod
+from kubectl_canary.cli.agent_info import AGENT_NAME, AgentInfo, Leader, leader_pod
 from kubectl_canary.cli.apply import contains
 from kubectl_canary.cli.doctor_checks import Check
 from kubectl_canary.cli.init import plan
@@ -77,25 +77,35 @@ def check_agent(kube: Kube, info: AgentInfo | None, now: Any) -> Iterator[Check]
             if result == "ok"
             else f"kubectl -n {info.namespace} describe deployment {AGENT_NAME}",
         )
-    leader = info.leader
+    if info.shard_leaders:
+        for shard, leader in enumerate(info.shard_leaders):
+            yield from lease_check(kube, info, f"shard {shard}", leader, now)
+    else:
+        yield from lease_check(kube, info, "leader", info.leader, now)
+
+
+def lease_check(
+    kube: Kube, info: AgentInfo, name: str, leader: Leader | None, now: Any
+) -> Iterator[Check]:
+    """Whether a live agent holds the Lease (`--shards`: one shard's)."""
     if leader is None:
         yield Check(
-            "leader", "fail", "nobody holds the lease", "the agent is not running or not leading"
+            name, "fail", "nobody holds the lease", "the agent is not running or not leading"
         )
     elif not leader.fresh(now):
         yield Check(
-            "leader",
+            name,
             "fail",
             f"lease of {leader.identity} expired (renewed {leader.renewed})",
             "the leading agent stopped renewing; check its logs",
         )
     else:
-        pod = leader_pod(kube, info)
+        pod = leader_pod(kube, info, leader)
         local_leads = info.local is not None and info.local.identity == leader.identity
         where = f"pod {pod}" if pod else ("the local process" if local_leads else "unknown")
         result = "ok" if pod or local_leads else "warn"
         yield Check(
-            "leader",
+            name,
             result,
             f"{leader.identity} ({where})",
             "" if result == "ok" else "the lease holder is not a known agent",

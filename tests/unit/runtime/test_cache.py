@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from agent.cache import Caches, Informer, WatchSettings, rv_newer
+from agent.cache import LAST_APPLIED, Caches, Informer, WatchSettings, lean_copy, rv_newer
 from kubectl_canary.resources import ApiError, NotFoundError
 
 from .polling import wait_until
@@ -160,3 +160,39 @@ def test_caches_answer_for_every_version_of_a_group_kind() -> None:
 def test_rv_newer() -> None:
     assert rv_newer("10", "9") and not rv_newer("9", "10") and not rv_newer("9", "9")
     assert rv_newer("abc", "9")  # opaque: the caller's copy wins
+
+
+def applied(name: str, rv: str) -> dict:
+    """An object as `kubectl apply` leaves it: managedFields and the last-applied copy."""
+    o = obj(name, rv, "x" * 100)
+    o["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}]
+    o["metadata"]["annotations"] = {LAST_APPLIED: '{"data": "..."}', "team": "a"}
+    return o
+
+
+def test_cached_copies_are_lean_on_every_way_in() -> None:
+    server = ScriptedServer([[applied("listed", "5")]], [[("ADDED", applied("watched", "6"))]])
+    inf = Informer(server, "v1", "ConfigMap", None, None, WatchSettings(retry_seconds=0.01), True)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        written = applied("written", "7")
+        inf.observe_write(written)
+        for name in ("listed", "watched", "written"):
+            meta = inf.get("ns", name)["metadata"]
+            assert "managedFields" not in meta, name
+            assert meta["annotations"] == {"team": "a"}, name
+            assert inf.get("ns", name)["data"] == {"v": "x" * 100}
+        # The caller's object (our write's answer) is left whole.
+        assert "managedFields" in written["metadata"]
+        assert LAST_APPLIED in written["metadata"]["annotations"]
+    finally:
+        inf.stop()
+
+
+def test_last_applied_is_kept_for_kinds_written_back_from_the_cache() -> None:
+    whole = applied("a", "5")
+    slim = lean_copy(whole, drop_last_applied=False)
+    assert "managedFields" not in slim["metadata"]
+    assert set(slim["metadata"]["annotations"]) == {LAST_APPLIED, "team"}
+    assert "managedFields" in whole["metadata"]  # the copy's input is left whole

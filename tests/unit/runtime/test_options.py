@@ -14,6 +14,7 @@ def test_defaults() -> None:
     assert opts.args.leader_elect is True
     assert opts.timing.lease_duration == 15.0
     assert opts.listen == ("0.0.0.0", 8080)
+    assert opts.args.shards == 1
 
 
 def test_test_settings() -> None:
@@ -48,6 +49,8 @@ def test_test_settings() -> None:
         ["--concurrency", "8", "--max-concurrency", "4"],
         ["--namespace-concurrency", "0"],
         ["--provider", "linkerd"],
+        ["--shards", "0"],
+        ["--shards", "3", "--no-leader-elect"],
     ],
 )
 def test_bad_values_exit_with_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
