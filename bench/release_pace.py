@@ -45,32 +45,12 @@ from tests.e2e.agent_harness import (  # noqa: E402
     deployment,
     namespace,
     running_agent,
+    stepping_canary,
 )
 from tests.realcluster import bed as realbed  # noqa: E402
 
 NS = "pace"
 POLL_SECONDS = 0.25
-
-
-def canary(ns: str, name: str, steps: int, interval: str) -> dict[str, Any]:
-    """`steps` weight steps of 10 at `interval`, then the promotion."""
-    return {
-        "apiVersion": "kubectl-canary.dev/v1alpha1",
-        "kind": "Canary",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "provider": "istio",
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "progressDeadlineSeconds": 120,
-            "service": {"port": 9898, "targetPort": 9898, "hosts": [f"{name}.bench.local"]},
-            "analysis": {
-                "interval": interval,
-                "threshold": 2,
-                "stepWeight": 10,
-                "maxWeight": 10 * steps,
-            },
-        },
-    }
 
 
 def ready(dep: dict[str, Any]) -> bool:
@@ -213,7 +193,7 @@ def run(args: argparse.Namespace, target: Target) -> None:
     names = [f"app-{i:03d}" for i in range(args.releases)]
     for name in names:
         view.apply(deployment(NS, name, f"{target.image}:1.1.1"))
-        view.apply(canary(NS, name, args.steps, args.interval))
+        view.apply(stepping_canary(NS, name, args.steps, args.interval))
     deadline = time.monotonic() + 300
     while any(view.phase(NS, n) != "Initialized" for n in names):
         if time.monotonic() > deadline or target.agent.proc.poll() is not None:
