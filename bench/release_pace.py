@@ -122,8 +122,11 @@ def measure(
     missing = [k for k, v in marks.items() if v is None]
     target_ready = watch.ready_at.get(name)
     primary_ready = watch.ready_at.get(f"{name}-primary")
-    if missing or target_ready is None or primary_ready is None:
-        return f"{name}: no {', '.join(missing) or 'rollout seen'} in history {history[-3:]}"
+    if missing:
+        return f"{name}: no {', '.join(missing)} in history {history[-3:]}"
+    unseen = [n for n, t in ((name, target_ready), (f"{name}-primary", primary_ready)) if t is None]
+    if target_ready is None or primary_ready is None:
+        return f"{name}: the bench never saw {' or '.join(unseen)} rolled out"
     at = {k: v for k, v in marks.items() if v is not None}
     # History has second precision: a rollout seen within the same second counts as 0.
     canary_rollout = max(0.0, target_ready - at["detect"])
@@ -225,26 +228,29 @@ def run(args: argparse.Namespace, target: Target) -> None:
         view.set_image(NS, name, f"{target.image}:1.1.2")
     interval = parse_duration(args.interval)
     limit = began + 3 * (args.steps + 3) * interval + 120
-    finished = False
+    finished_at: float | None = None
+    primaries = {f"{n}-primary" for n in names}
     while True:
         # Two requests a round, so a rollout's end is seen within a fraction of a second (its
         # time is an upper bound: the ideal is, if anything, generous).
         listed, _ = view.client.list("apps/v1", "Deployment", NS)
         watch.see(listed, time.time())
-        if finished:  # one more look: a primary ready since the last one
+        if finished_at is None:
+            canaries, _ = view.client.list(CANARY_API, "Canary", NS)
+            phases = [(c.get("status") or {}).get("phase") for c in canaries]
+            if all(p in ("Succeeded", "Failed") for p in phases):
+                finished_at = time.monotonic()
+            elif time.monotonic() > limit:
+                raise SystemExit(f"error: releases not finished in time: {phases}")
+        # An agent that went on before a primary's rollout ended: see how long it really took.
+        elif primaries <= set(watch.ready_at) or time.monotonic() > finished_at + 60:
             break
-        canaries, _ = view.client.list(CANARY_API, "Canary", NS)
-        phases = [(c.get("status") or {}).get("phase") for c in canaries]
-        finished = all(p in ("Succeeded", "Failed") for p in phases)
-        if time.monotonic() > limit:
-            raise SystemExit(f"error: releases not finished in time: {phases}")
-        if not finished:
-            time.sleep(POLL_SECONDS)
+        time.sleep(POLL_SECONDS)
     releases, problems = [], []
     for name in names:
         found = measure(name, view.status(NS, name).get("history", []), watch, args.steps, interval)
         (problems if isinstance(found, str) else releases).append(found)
-    report(releases, problems, args, time.monotonic() - began)
+    report(releases, problems, args, (finished_at or time.monotonic()) - began)
     if target.bed is not None:
         print_requests(target.bed, args.releases)
 
