@@ -55,14 +55,17 @@ POLL_SECONDS = 0.1
 
 
 def ready(dep: dict[str, Any]) -> bool:
-    """The controller has rolled out its latest spec, every replica updated and ready."""
+    """The controller has rolled out its latest spec and every new pod is ready, by the rule
+    the agent goes on by (agent/observe.py): the ready count less any older pods left."""
     meta, spec, status = dep["metadata"], dep.get("spec") or {}, dep.get("status") or {}
     want = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    old = max(0, status.get("replicas", updated) - updated)
     return (
         want > 0
         and status.get("observedGeneration", 0) >= meta.get("generation", 0)
-        and status.get("updatedReplicas", 0) == want
-        and status.get("readyReplicas", 0) == want
+        and updated >= want
+        and status.get("readyReplicas", 0) - old >= want
     )
 
 
