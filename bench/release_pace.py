@@ -50,7 +50,7 @@ from tests.e2e.agent_harness import (  # noqa: E402
 )
 from tests.realcluster import bed as realbed  # noqa: E402
 
-NS = "pace"
+SANDBOX_NS = "pace"
 POLL_SECONDS = 0.1
 
 
@@ -111,10 +111,10 @@ class Release:
 
 
 def measure(
-    name: str, history: list[dict[str, Any]], watch: Watch, steps: int, interval: float
+    display: str, history: list[dict[str, Any]], watch: Watch, steps: int, interval: float
 ) -> Release | str:
-    """The release's numbers, or why they cannot be had."""
-    display = f"{name}.{NS}"
+    """The numbers of the release of `display` (name.namespace), or why they cannot be had."""
+    name = display.split(".", 1)[0]
     marks = {
         "detect": stamp(history, "New revision detected! Scaling up"),
         "first": stamp(history, f"Advance {display} canary weight"),
@@ -151,6 +151,7 @@ def percentile(values: list[float], p: float) -> float:
 @dataclass
 class Target:
     view: ClusterView
+    ns: str  # where the releases run
     agent: AgentProcess
     image: str  # without the tag
     bed: realbed.Bed | None
@@ -161,12 +162,12 @@ def sandbox_target(workdir: Path, log: Path, command: tuple[str, ...]) -> Iterat
     handle = start_sandbox(workdir / "sandbox", bookmark_interval=2.0)
     try:
         view = ClusterView(handle.kubeconfig)
-        for ns in (NS, realbed.AGENT_NAMESPACE):  # the agent's Lease lives in its own
+        for ns in (SANDBOX_NS, realbed.AGENT_NAMESPACE):  # the agent's Lease lives in its own
             view.apply(namespace(ns))
         with running_agent(
             handle.kubeconfig, log, "--lease-duration", "2s", command=command
         ) as agent:
-            yield Target(view, agent, IMAGE_PREFIX.rstrip(":"), None)
+            yield Target(view, SANDBOX_NS, agent, IMAGE_PREFIX.rstrip(":"), None)
     finally:
         handle.stop()
 
@@ -179,13 +180,12 @@ def real_target(
     bed.install()
     if not realbed._auditing():
         bed.audit_offset = -1  # an old log the API server no longer writes counts nothing
-    global NS
-    NS = bed.namespace("pace")
+    ns = bed.namespace("pace")  # a fresh one: etcd keeps earlier runs' objects
     try:
         with bed.agent(log, provider="istio", command=command) as agent:
-            yield Target(bed.view(), agent, realbed.IMAGE, bed)
+            yield Target(bed.view(), ns, agent, realbed.IMAGE, bed)
     finally:
-        bed.drop_namespace(NS)
+        bed.drop_namespace(ns)
 
 
 def print_requests(bed: realbed.Bed, releases: int) -> None:
@@ -211,24 +211,24 @@ def print_requests(bed: realbed.Bed, releases: int) -> None:
 
 
 def run(args: argparse.Namespace, target: Target) -> None:
-    view = target.view
+    view, ns = target.view, target.ns
     names = [f"app-{i:03d}" for i in range(args.releases)]
     for name in names:
-        view.apply(deployment(NS, name, f"{target.image}:1.1.1"))
-        view.apply(stepping_canary(NS, name, args.steps, args.interval))
+        view.apply(deployment(ns, name, f"{target.image}:1.1.1"))
+        view.apply(stepping_canary(ns, name, args.steps, args.interval))
     deadline = time.monotonic() + 300
-    while any(view.phase(NS, n) != "Initialized" for n in names):
+    while any(view.phase(ns, n) != "Initialized" for n in names):
         if time.monotonic() > deadline or target.agent.proc.poll() is not None:
             raise SystemExit(f"error: canaries not Initialized; agent log {target.agent.log_path}")
         time.sleep(1)
     print(f"{len(names)} canaries Initialized; releasing them all", flush=True)
     if target.bed is not None and target.bed.audit_offset >= 0:
         target.bed.audit_offset = realbed.audit_log().stat().st_size
-    listed, _ = view.client.list("apps/v1", "Deployment", NS)
+    listed, _ = view.client.list("apps/v1", "Deployment", ns)
     watch = Watch.start(listed)
     began = time.monotonic()
     for name in names:
-        view.set_image(NS, name, f"{target.image}:1.1.2")
+        view.set_image(ns, name, f"{target.image}:1.1.2")
     interval = parse_duration(args.interval)
     limit = began + 3 * (args.steps + 3) * interval + 120
     finished_at: float | None = None
@@ -236,10 +236,10 @@ def run(args: argparse.Namespace, target: Target) -> None:
     while True:
         # Two requests a round, so a rollout's end is seen within a fraction of a second (its
         # time is an upper bound: the ideal is, if anything, generous).
-        listed, _ = view.client.list("apps/v1", "Deployment", NS)
+        listed, _ = view.client.list("apps/v1", "Deployment", ns)
         watch.see(listed, time.time())
         if finished_at is None:
-            canaries, _ = view.client.list(CANARY_API, "Canary", NS)
+            canaries, _ = view.client.list(CANARY_API, "Canary", ns)
             phases = [(c.get("status") or {}).get("phase") for c in canaries]
             if all(p in ("Succeeded", "Failed") for p in phases):
                 finished_at = time.monotonic()
@@ -251,7 +251,8 @@ def run(args: argparse.Namespace, target: Target) -> None:
         time.sleep(POLL_SECONDS)
     releases, problems = [], []
     for name in names:
-        found = measure(name, view.status(NS, name).get("history", []), watch, args.steps, interval)
+        history = view.status(ns, name).get("history", [])
+        found = measure(f"{name}.{ns}", history, watch, args.steps, interval)
         (problems if isinstance(found, str) else releases).append(found)
     report(releases, problems, args, (finished_at or time.monotonic()) - began)
     if target.bed is not None:
