@@ -3,7 +3,10 @@
 A Deployment counts as ready only at its current template: while the controller has not yet
 observed the latest generation, or replicas still run an older template, the ready count is what
 is ready *and* updated. Otherwise a canary just bumped to a new image would look ready on the
-old pods' account.
+old pods' account. `readyReplicas` counts the old ReplicaSets' pods too, so while any of them
+remain (`status.replicas` above the updated count) only what readiness is left once they are
+all counted out is the new pods' (Flagger: "old replicas are pending termination"). The
+agent acts on a rollout's end as soon as it sees it, so this must not be early.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ def workload(dep: Obj | None, template_hash: str = "") -> WorkloadObservation:
     ready = int(status.get("readyReplicas") or 0)
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
+    old = max(0, int(status.get("replicas") or updated) - updated)  # pods of older templates
     if generation and observed < generation:
         # The controller has not acted on the latest spec yet: nothing counts as updated.
         updated, ready, available = 0, 0, 0
     else:
-        ready, available = min(ready, updated), min(available, updated)
+        ready = max(0, min(ready - old, updated))
+        available = max(0, min(available - old, updated))
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
     conditions = status.get("conditions") or []
     deadline = any(

@@ -1,9 +1,11 @@
 """Which watch events make a canary tick at once (instead of at its next interval).
 
 Relevant: a Canary created, its spec/annotations/finalizers changed or its deletion begun (not
-our own status writes, or every write would tick again); its target Deployment created,
-deleted or given a new spec (a new revision); a tracked ConfigMap/Secret changed. The core
-still advances analysis at most once per interval (it compares `now` with the last step).
+our own status writes, or every write would tick again); its target or primary Deployment
+created, deleted, given a new spec (a new revision) or moved on in its rollout (the status
+fields readiness is judged on), so a wait for a rollout ends on the event that ends it; a
+tracked ConfigMap/Secret changed. The core still advances analysis at most once per interval
+(it compares `now` with the last step).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from kubectl_canary.objects.names import primary_deployment_name
 from kubectl_canary.resources import Obj
 
 Trigger = Callable[[str], None]
@@ -38,10 +41,22 @@ def canary_changed(etype: str, obj: Obj, prev: Obj | None) -> bool:
     )
 
 
+def _rollout(dep: Obj) -> tuple[object, ...]:
+    """What readiness is judged on (agent/observe.py): the controller's progress, not the
+    heartbeat timestamps its conditions carry."""
+    status = dep.get("status") or {}
+    conditions = tuple(
+        (c.get("type"), c.get("status"), c.get("reason")) for c in status.get("conditions") or []
+    )
+    counts = ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas")
+    return (status.get("observedGeneration"), *(status.get(k) for k in counts), conditions)
+
+
 def deployment_changed(etype: str, obj: Obj, prev: Obj | None) -> bool:
     if etype != "MODIFIED" or prev is None:
         return True
-    return _meta(prev).get("generation") != _meta(obj).get("generation")
+    new_spec = _meta(prev).get("generation") != _meta(obj).get("generation")
+    return new_spec or _rollout(prev) != _rollout(obj)
 
 
 def config_changed(etype: str, obj: Obj, prev: Obj | None) -> bool:
@@ -61,7 +76,8 @@ class TriggerIndex:
         self._forget = forget
         self._config_refs = config_refs
         self._lock = threading.Lock()
-        self._targets: dict[str, str] = {}  # canary key -> "namespace/target name"
+        # canary key -> "namespace/name" of its target and of its primary Deployment
+        self._workloads: dict[str, tuple[str, str]] = {}
         self._deployments: dict[str, Obj] = {}  # "namespace/target name" -> last target seen
 
     def on_canary(self, etype: str, obj: Obj, prev: Obj | None) -> None:
@@ -69,17 +85,23 @@ class TriggerIndex:
         target = ((obj.get("spec") or {}).get("targetRef") or {}).get("name")
         with self._lock:
             if etype == "DELETED":
-                self._targets.pop(key, None)
+                self._workloads.pop(key, None)
             elif isinstance(target, str):
-                self._targets[key] = f"{_meta(obj).get('namespace', '')}/{target}"
+                ns = _meta(obj).get("namespace", "")
+                self._workloads[key] = (f"{ns}/{target}", f"{ns}/{primary_deployment_name(target)}")
         if etype == "DELETED":
             self._forget(key)
         elif canary_changed(etype, obj, prev):
             self._trigger(key)
 
-    def _canaries_of(self, target_key: str) -> list[str]:
+    def _canaries_of(self, deployment_key: str, primaries: bool = False) -> list[str]:
+        """The canaries whose target (or, with `primaries`, also primary) it is."""
         with self._lock:
-            return [k for k, t in self._targets.items() if t == target_key]
+            return [
+                k
+                for k, (target, primary) in self._workloads.items()
+                if deployment_key == target or (primaries and deployment_key == primary)
+            ]
 
     def on_deployment(self, etype: str, obj: Obj, prev: Obj | None) -> None:
         dkey = _key(obj)
@@ -89,7 +111,7 @@ class TriggerIndex:
             else:
                 self._deployments[dkey] = obj
         if deployment_changed(etype, obj, prev):
-            for key in self._canaries_of(dkey):
+            for key in self._canaries_of(dkey, primaries=True):
                 self._trigger(key)
 
     def on_config(self, etype: str, obj: Obj, prev: Obj | None) -> None:

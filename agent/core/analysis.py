@@ -106,7 +106,10 @@ def _canary_ready(t: Tick) -> bool:
     if target.deadline_exceeded or waited >= t.spec.progress_deadline_seconds:
         transitions.rollback(t, f"Rolling back {t.display} progress deadline exceeded {not_ready}")
         return False
-    t.event(not_ready, warning=True, once=True)
+    if t.interval_passed(t.status.waiting_since):
+        # Said once the wait outlasts an interval (what Flagger's next tick would meet): the
+        # ticks that watch events bring during an ordinary rollout leave status unchanged.
+        t.event(not_ready, warning=True, once=True)
     t.requeue_within(t.spec.progress_deadline_seconds - waited)
     return False
 
@@ -284,8 +287,11 @@ def promoting_tick(t: Tick) -> None:
             reason = readiness.waiting_reason(primary, threshold)
         else:
             reason = "waiting for rollout to finish: the promoted template is not rolled out yet"
-        t.event(f"{t.primary_display} not ready: {reason}", warning=True, once=True)
+        if t.interval_passed(t.status.last_transition_time):
+            # As for the canary: only a rollout that outlasts an interval is reported.
+            t.event(f"{t.primary_display} not ready: {reason}", warning=True, once=True)
         return
+    # The first move back waits only for the rollout; further primary-weight steps are paced.
     if not t.due():
         return
     t.update(last_analysis_time=t.now_text)
@@ -297,14 +303,20 @@ def promoting_tick(t: Tick) -> None:
         t.update(canary_weight=remaining)
         t.event(f"Advance {t.display} primary weight {TOTAL_WEIGHT - remaining}")
         if remaining == 0:
-            t.enter(Phase.FINALISING)
+            _finalising(t)
         return
     t.event("Routing all traffic to primary")
     t.act(SetRoutes(TOTAL_WEIGHT, 0))
     t.update(canary_weight=0)
+    _finalising(t)
+
+
+def _finalising(t: Tick) -> None:
+    """Traffic is back on the primary (the routes were set in this tick): finish next tick,
+    at once (Flagger: one interval later)."""
     t.enter(Phase.FINALISING)
+    t.proceed()
 
 
 def finalising_tick(t: Tick) -> None:
-    if t.due():
-        transitions.finalise(t)
+    transitions.finalise(t)

@@ -11,6 +11,9 @@ event wording) with these deliberate differences (see docs/release-semantics.md)
   still counts as one failed check.
 - Analysis steps run at most once per `interval` (`status.lastAnalysisTime`), however often
   the runtime ticks; new revisions, requests and deletion are handled at once.
+- No idle intervals: the first step runs as soon as the canary is ready, traffic goes back as
+  soon as the primary is rolled out, and Finalising finishes at once (Flagger waits an interval
+  before each); a rollout wait is reported only once it lasts an interval.
 - A failed revision never runs again without the `retry` request (`status.lastFailedSpec`).
 - Waits (primary or canary not ready, closed gates, suspend, invalid spec) are recorded once,
   not every tick, so an idle tick leaves status unchanged.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.core import readiness, transitions
-from agent.core.tick import Tick
+from agent.core.tick import MIN_REQUEUE_SECONDS, Tick
 from agent.core.timestamps import seconds_since
 from agent.core.types import (
     AddFinalizer,
@@ -20,8 +20,9 @@ from kubectl_canary.api.model import FINALIZER, Phase
 # we only wait for the primary's pods.
 INITIALIZING_REQUEUE_SECONDS = 10.0
 # After the apex Service's selector changed, the endpoints controller follows within a second
-# or two; nothing triggers a tick when it does (Endpoints are not watched), so poll briefly.
-ENDPOINTS_REQUEUE_SECONDS = 2.0
+# or two; nothing triggers a tick when it does (Endpoints are not watched), so poll, at the
+# smallest requeue.
+ENDPOINTS_REQUEUE_SECONDS = MIN_REQUEUE_SECONDS
 
 
 def reconcile_finalizer(t: Tick) -> None:

@@ -46,8 +46,12 @@ from kubectl_canary.objects.names import primary_name
 NORMAL = "Normal"
 WARNING = "Warning"
 SYNCED = "Synced"  # Flagger's reason for every release event
-# Smallest requeue, so a runtime never spins on a zero delay.
+# Smallest requeue of a tick that polls (waits on something no watch event announces), so a
+# runtime never spins on a zero delay.
 MIN_REQUEUE_SECONDS = 1.0
+# A tick that moved to a phase whose next move waits for nothing asks for the next tick at
+# once: it makes progress every time, so it cannot spin.
+PROCEED_SECONDS = 0.0
 
 
 class Results:
@@ -185,18 +189,30 @@ class Tick:
         if self.requeue is not None:
             self.requeue = min(self.requeue, seconds)
 
-    def due(self) -> bool:
-        """True when an analysis step may run: one `interval` after the last step.
+    def proceed(self) -> None:
+        """Ask for the next tick at once: the next move waits for no time and no rollout."""
+        if self.requeue is not None:
+            self.requeue = PROCEED_SECONDS
 
-        A stored time in the future (clock skew between agent replicas) counts as due, so a
+    def interval_passed(self, since: str) -> bool:
+        """True when an `interval` has passed since `since` (or there is no such time); else
+        ask to be ticked again when it has.
+
+        A stored time in the future (clock skew between agent replicas) counts as passed, so a
         canary can never be stuck behind a bad clock.
         """
-        elapsed = seconds_since(self.status.last_analysis_time, self.now)
+        elapsed = seconds_since(since, self.now)
         interval = self.analysis.interval_seconds
         if elapsed is None or elapsed < 0 or elapsed >= interval:
             return True
         self.requeue_within(interval - elapsed)
         return False
+
+    def due(self) -> bool:
+        """True when an analysis step may run: one `interval` after the last step, or at once
+        when the release has taken none yet (`lastAnalysisTime` empty): the wait before the
+        first step is the canary's rollout, not an interval."""
+        return self.interval_passed(self.status.last_analysis_time)
 
     def decision(self) -> Decision:
         if self.results.incomplete:

@@ -25,7 +25,8 @@ def start_analysis(t: Tick, announcement: str) -> None:
     """Begin analysing the target's revision, behind any confirm-rollout gate.
 
     A closed gate parks the canary in Waiting with one Warning; an open one scales the canary
-    up and enters Progressing. The analysis itself starts one interval later (Flagger).
+    up and enters Progressing. The analysis starts once the canary is ready (Flagger: one
+    interval later, whatever the rollout took).
     """
     revision = t.obs.target.template_hash
     t.update(last_applied_spec=revision)
@@ -48,8 +49,15 @@ def start_analysis(t: Tick, announcement: str) -> None:
     t.event(announcement)
     t.act(ScaleTarget(canary_replicas(t)))
     _reset_counters(t)
-    t.update(last_analysis_time=t.now_text)
+    _await_canary(t)
     t.enter(Phase.PROGRESSING)
+
+
+def _await_canary(t: Tick) -> None:
+    """The first step runs as soon as the canary is ready (no interval before it), and the
+    wait for its pods counts from now: recorded here, the ticks that meet it still rolling
+    out change nothing and write nothing."""
+    t.update(last_analysis_time="", waiting_since=t.now_text)
 
 
 def restart_analysis(t: Tick) -> None:
@@ -57,15 +65,17 @@ def restart_analysis(t: Tick) -> None:
     t.event(f"New revision detected! Restarting analysis for {t.target_display}")
     t.act(SetRoutes(TOTAL_WEIGHT, 0))
     _reset_counters(t)
-    t.update(last_applied_spec=t.obs.target.template_hash, last_analysis_time=t.now_text)
+    t.update(last_applied_spec=t.obs.target.template_hash)
+    _await_canary(t)
     t.enter(Phase.PROGRESSING)
 
 
 def start_promotion(t: Tick) -> None:
-    """Copy the analysed template to the primary; traffic moves back once it is rolled out."""
+    """Copy the analysed template to the primary; traffic moves back as soon as it is rolled
+    out (no step taken yet in this phase: `lastAnalysisTime` empty)."""
     t.event(f"Copying {t.target_display} template spec to {t.primary_display}")
     _promote_template(t)
-    t.update(last_analysis_time=t.now_text, waiting_since="")
+    t.update(last_analysis_time="", waiting_since="")
     t.enter(Phase.PROMOTING)
 
 

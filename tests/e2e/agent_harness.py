@@ -359,6 +359,28 @@ def istio_canary(ns: str, name: str, threshold: int | None = None) -> dict[str, 
     return canary
 
 
+def stepping_canary(ns: str, name: str, steps: int, interval: str) -> dict[str, Any]:
+    """An Istio Canary without metrics: its analysis is `steps` weight steps of 10, one per
+    `interval`, then the promotion (the pace of a release, nothing else)."""
+    return {
+        "apiVersion": CANARY_API,
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "provider": "istio",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "progressDeadlineSeconds": 120,
+            "service": {"port": 9898, "targetPort": 9898, "hosts": [f"{name}.example.com"]},
+            "analysis": {
+                "interval": interval,
+                "threshold": 2,
+                "stepWeight": 10,
+                "maxWeight": 10 * steps,
+            },
+        },
+    }
+
+
 def leader_gauge(agent: AgentProcess) -> int | None:
     """1 when the agent leads, 0 when it follows, None when it does not answer."""
     try:

@@ -33,6 +33,12 @@ from .scenario_helpers import (
 pytestmark = [pytest.mark.e2e, pytest.mark.prometheus]
 
 
+def events_follow(c: Cluster, ns: str, name: str, messages: list[str]) -> None:
+    """The Events are the history's entries: the agent creates them right after the status
+    write that records them, so the last may still be on its way when the phase is seen."""
+    wait_for("the Events of the history", lambda: event_messages(c, ns, name) == messages, 10)
+
+
 def in_order(messages: list[str], expected: list[str]) -> bool:
     """Whether `expected` occurs in `messages` as a subsequence (other messages may interleave)."""
     remaining = iter(messages)
@@ -97,7 +103,7 @@ def test_blue_green_iterations_then_switch(tmp_path: Path) -> None:
                 ],
             ), messages
             assert advanced_weights(messages, ns, name) == [], "blue/green never steps weights"
-            assert event_messages(c, ns, name) == messages
+            events_follow(c, ns, name, messages)
             # A check may land before Prometheus has scraped the fresh canary pods' first requests
             # ("no values found"): that is a fair failed check. A halt on a measured value is not.
             judged = [m for m in messages if m.startswith("Halt ") and "no values found" not in m]
@@ -249,7 +255,7 @@ def test_new_revision_restarts_the_analysis(tmp_path: Path) -> None:
             assert ("Progressing", 0) in weights_after_change, "the restart goes back to 0"
             assert f"Promotion completed! Scaling down {display}" == messages[-1]
             assert image(c, ns, f"{name}-primary") == IMAGE_PREFIX + "1.1.3"
-            assert event_messages(c, ns, name) == messages
+            events_follow(c, ns, name, messages)
 
 
 def test_never_ready_canary_rolls_back_at_the_deadline(tmp_path: Path) -> None:
@@ -351,4 +357,4 @@ def test_confirm_promotion_gate(tmp_path: Path) -> None:
                 ],
             ), messages
             assert image(c, ns, f"{name}-primary") == IMAGE_PREFIX + "1.1.2"
-            assert event_messages(c, ns, name) == messages
+            events_follow(c, ns, name, messages)

@@ -40,7 +40,7 @@ def test_an_idle_tick_leaves_status_unchanged() -> None:
 
 
 def test_a_wait_is_recorded_once() -> None:
-    subject = canary(in_phase(Phase.PROGRESSING, observed_generation=1))
+    subject = canary(in_phase(Phase.PROGRESSING, waiting_since=stamp(-60)))
     obs = observe(target=workload(ready=1, template_hash="h2"))
     first = decide(subject, obs, at(0))
     assert len(events(first)) == 1
@@ -135,7 +135,7 @@ def test_requeue_times() -> None:
     assert requeue(decide(canary(waiting), not_ready, at(0))) == 10
     # Deleting: the apex Service's endpoints lag its new selector by seconds; poll briefly.
     done = canary(in_phase(Phase.TERMINATING), revert_on_deletion=True, finalizers=(FINALIZER,))
-    assert requeue(decide(done, observe(deleting=True, apex_on_target=False), at(0))) == 2
+    assert requeue(decide(done, observe(deleting=True, apex_on_target=False), at(0))) == 1
     # The finalizer is gone: nothing more to do for this object.
     assert requeue(decide(done, observe(deleting=True, apex_on_target=True), at(0))) is None
 

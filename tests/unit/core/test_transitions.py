@@ -322,7 +322,7 @@ CASES = [
     # ----- waiting for the canary -----
     pytest.param(
         Case(
-            canary(release()),
+            canary(release(waiting_since=stamp(-60))),
             observe(target=workload(ready=0, template_hash="h2")),
             Phase.PROGRESSING,
             [CANARY_NOT_READY],
@@ -331,7 +331,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(release()),
+            canary(release(waiting_since=stamp(-60))),
             observe(target=workload(0, template_hash="h2")),
             Phase.PROGRESSING,
             [f"canary deployment mhs.application not ready: {SCALED_TO_ZERO}"],
@@ -1249,7 +1249,7 @@ def test_waiting_for_the_endpoints_is_recorded_once_and_polled_briefly() -> None
     first = run_tick(subject, obs, at(0))
     again = run_tick(replace(subject, status=first.status), obs, at(2))
     assert again.status == first.status
-    assert again.actions == (Revert(), RequeueAfter(2.0))
+    assert again.actions == (Revert(), RequeueAfter(1.0))
     done = run_tick(replace(subject, status=first.status), replace(obs, apex_on_target=True), at(4))
     assert done.actions[:3] == (Revert(), RevertRouting(), RemoveFinalizer())
     assert not any(isinstance(a, RequeueAfter) for a in done.actions)
@@ -1258,8 +1258,8 @@ def test_waiting_for_the_endpoints_is_recorded_once_and_polled_briefly() -> None
 @pytest.mark.parametrize(
     ("obs", "requeue"),
     [
-        (observe(routes=None), 2.0),  # the primary Service's endpoints: a second or two
-        (observe(apex_on_primary=False), 2.0),  # the apex Service's endpoints
+        (observe(routes=None), 1.0),  # the primary Service's endpoints: a second or two
+        (observe(apex_on_primary=False), 1.0),  # the apex Service's endpoints
         (observe(primary=workload(ready=0), routes=None), 10.0),  # pods take longer
     ],
     ids=["primary-service", "apex", "primary-pods"],

@@ -57,6 +57,17 @@ def test_only_updated_pods_count_as_ready() -> None:
     assert w.ready_replicas == 1
 
 
+def test_pods_of_the_old_template_are_not_counted_as_new_ready_ones() -> None:
+    """Mid-rollout all three new pods exist, two old ones still run and are ready: the ready
+    count (5 pods) says nothing of the new pods until the old ones are gone."""
+    rolling = dep(ready=4, updated=3)
+    rolling["status"]["replicas"] = 5
+    assert workload(rolling).ready_replicas == 2
+    done = dep(ready=3, updated=3)
+    done["status"]["replicas"] = 3
+    assert workload(done).ready_replicas == 3
+
+
 def test_progress_deadline_condition() -> None:
     d = dep()
     d["status"]["conditions"] = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]
