@@ -4,7 +4,9 @@
   is remembered as a hash in APPLIED_HASH_ANNOTATION (like `kubectl apply`'s last-applied): the
   API server adds defaults and canonicalises values (quantities, CRD defaults), so comparing our
   desired object with the live one field by field would see a difference on every tick.
-  Updates are full replaces guarded by resourceVersion, retried from a fresh read on conflict.
+  Updates are full replaces guarded by resourceVersion, retried from a fresh read on conflict;
+  an update of our own object is written from the cache's copy (its resourceVersion makes a
+  stale copy fail), everything else is decided on a live read.
 - Taking over an object that exists but is not ours (no MANAGED_BY_LABEL) saves its spec in
   ORIGINAL_SPEC_ANNOTATION first, changes only the fields the router steers (`takeover.py`)
   and adds no ownerReference, so deleting the Canary never garbage-collects a user's object;
@@ -28,7 +30,7 @@ from kubectl_canary.objects.metadata import (
     is_taken_over,
 )
 from kubectl_canary.objects.takeover import foreign_manager, is_subset, taken_over_spec
-from kubectl_canary.resources import ConflictError, Obj, ResourceClient
+from kubectl_canary.resources import ConflictError, NotFoundError, Obj, ResourceClient
 
 # Spec fields the API server assigns to a Service; a replace must carry them over.
 _SERVER_ASSIGNED_SPEC = {
@@ -80,9 +82,11 @@ def ensure(
         live = read(api_version, kind, namespace, name)
         if live is not None and _in_sync(live, desired, want, owner, create_only, detect_drift):
             return live
-        if not confirmed:
-            # Every write (and every refusal) is decided on the API server's copy: a cache a
-            # moment behind must not make us create, take over or overwrite anything.
+        if not confirmed and not _ours(live, owner):
+            # Creating, taking over and refusing are decided on the API server's copy: a cache
+            # a moment behind must not make us create or adopt anything, or report an object
+            # in the way. Updating our own object needs no read first: the replace carries the
+            # cached resourceVersion, so a stale copy is refused (409) and read live below.
             confirmed = True
             continue
         if live is None:
@@ -110,9 +114,14 @@ def ensure(
             )
         try:
             return client.replace(_updated(live, desired, want, create_only))
-        except ConflictError:
+        except (ConflictError, NotFoundError):  # changed or deleted since that copy: read live
+            confirmed = True
             continue
     raise ConflictError(f"{kind} {namespace}/{name}: writes kept conflicting", 409)
+
+
+def _ours(obj: Obj | None, owner: str) -> bool:
+    return obj is not None and (obj["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == owner
 
 
 def _in_sync(

@@ -373,6 +373,66 @@ def test_ensure_gives_up_after_repeated_conflicts() -> None:
         ensure(client, apex_service(target(), canary(), {"app": "podinfo"}))
 
 
+class BehindCache:
+    """A cache in front of `live` that hands out the copies it was given: `get` is the cache,
+    `get_live` and every write go to the API server (the agent's CachedClient contract)."""
+
+    def __init__(self, live: StoreClient) -> None:
+        self.live, self.copies, self.live_reads = live, {}, 0
+
+    def remember(self, obj: Obj) -> None:
+        self.copies[obj["metadata"]["name"]] = copy.deepcopy(obj)
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        return copy.deepcopy(self.copies.get(name))
+
+    def get_live(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        self.live_reads += 1
+        return self.live.get(api_version, kind, namespace, name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.live, attr)
+
+
+def test_ensure_updates_its_own_object_from_the_cache_without_a_read() -> None:
+    server = StoreClient(namespace="test")
+    cache = BehindCache(server)
+    cache.remember(ensure(server, apex_service(target(), canary())))
+
+    moved = ensure(cache, apex_service(target(), canary(), {"app": "podinfo"}))
+
+    assert moved["spec"]["selector"] == {"app": "podinfo"}
+    assert cache.live_reads == 0  # the cached resourceVersion guards the replace
+
+
+def test_ensure_from_a_stale_cache_is_refused_then_read_live() -> None:
+    server = StoreClient(namespace="test")
+    cache = BehindCache(server)
+    first = ensure(server, apex_service(target(), canary()))
+    cache.remember(first)
+    someone = copy.deepcopy(first)
+    someone["metadata"].setdefault("annotations", {})["note"] = "kept"
+    server.replace(someone)  # the cache has not seen this yet
+
+    moved = ensure(cache, apex_service(target(), canary(), {"app": "podinfo"}))
+
+    assert moved["spec"]["selector"] == {"app": "podinfo"}
+    assert moved["metadata"]["annotations"]["note"] == "kept"  # written over the live copy
+    assert cache.live_reads == 1
+
+
+def test_ensure_recreates_what_the_cache_still_holds_but_was_deleted() -> None:
+    server = StoreClient(namespace="test")
+    cache = BehindCache(server)
+    cache.remember(ensure(server, apex_service(target(), canary())))
+    server.delete("v1", "Service", "test", "podinfo")
+
+    again = ensure(cache, apex_service(target(), canary(), {"app": "podinfo"}))
+
+    assert again["spec"]["selector"] == {"app": "podinfo"}
+    assert server.get("v1", "Service", "test", "podinfo") is not None
+
+
 def user_service() -> Obj:
     return {
         "apiVersion": "v1",
