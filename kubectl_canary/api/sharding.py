@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-SHARD_LEASE_PREFIX = "canary-agent-shard-"
+SHARD_LEASE_PREFIX = "kubectl-canary-agent-shard-"
 
 
 def shard_lease_name(shard: int) -> str:

@@ -327,6 +327,30 @@ def metric_samples(metrics_text: str) -> list[tuple[str, dict[str, str], float]]
     ]
 
 
+def held_shards(agent: AgentProcess) -> set[int]:
+    """The shards an agent run with --shards holds now, from its /metrics (none while it
+    cannot answer: stopped, or not started yet)."""
+    try:
+        samples = metric_samples(agent.metrics())
+    except OSError:
+        return set()
+    return {
+        int(labels["shard"])
+        for series, labels, value in samples
+        if series == "kubectl_canary_shard_held" and value == 1
+    }
+
+
+def logged_canaries(agent: AgentProcess, ns: str, since_line: int = 0) -> set[str]:
+    """The canaries of `ns` this agent wrote a log line about (every line of a tick names it)."""
+    prefix = f"{ns}/"
+    return {
+        str(line["canary"])[len(prefix) :]
+        for line in agent.lines()[since_line:]
+        if str(line.get("canary", "")).startswith(prefix)
+    }
+
+
 def metric_value(metrics_text: str, series: str, /, **labels: str) -> float | None:
     """The value of the sample of `series` with exactly these labels, None when absent."""
     for name, found, value in metric_samples(metrics_text):

@@ -17,7 +17,9 @@ from .agent_harness import (
     AgentProcess,
     Cluster,
     deployment,
+    held_shards,
     istio_canary,
+    logged_canaries,
     metric_samples,
     namespace,
     sandbox,
@@ -40,34 +42,12 @@ def quiet_canary(name: str) -> dict[str, Any]:
     return canary
 
 
-def held_shards(agent: AgentProcess) -> set[int]:
-    try:
-        samples = metric_samples(agent.metrics())
-    except OSError:
-        return set()
-    return {
-        int(labels["shard"])
-        for series, labels, value in samples
-        if series == "kubectl_canary_shard_held" and value == 1
-    }
-
-
 def reported(agent: AgentProcess) -> set[str]:
     """The canaries whose status this agent reports: the ones it ticks."""
     return {
         labels["name"]
         for series, labels, _ in metric_samples(agent.metrics())
         if series == "flagger_canary_status"
-    }
-
-
-def logged(agent: AgentProcess, since_line: int = 0) -> set[str]:
-    """The canaries this agent wrote a log line about (every line of a tick names it)."""
-    prefix = f"{NS}/"
-    return {
-        str(line["canary"])[len(prefix) :]
-        for line in agent.lines()[since_line:]
-        if str(line.get("canary", "")).startswith(prefix)
     }
 
 
@@ -159,7 +139,7 @@ def test_three_agents_split_the_canaries_and_a_killed_ones_shard_is_taken_over(
                 assert messages(c, name, "Promotion completed!") == 1, name
             # Since the split settled, every canary's log lines come from one agent, and the
             # moved ones' from the heir once the victim was gone.
-            since = {i: logged(a, settled[i]) for i, a in agents.items()}
+            since = {i: logged_canaries(a, NS, settled[i]) for i, a in agents.items()}
             assert set(moved) <= since[heir]
             for name in NAMES:
                 writers = {i for i, names in since.items() if name in names} - {victim}

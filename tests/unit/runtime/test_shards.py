@@ -135,7 +135,7 @@ def test_replicas_coming_later_are_handed_a_share() -> None:
         # Never a shard held twice, never one left free.
         assert sorted(s for shards in held.values() for s in shards) == [0, 1, 2], held
     assert sorted(len(shards) for shards in held.values()) == [1, 1, 1], held
-    requests = [k.find("Lease", f"canary-agent-shard-{i}", "kc") for i in range(3)]
+    requests = [k.find("Lease", f"kubectl-canary-agent-shard-{i}", "kc") for i in range(3)]
     assert not any(REQUEST_ANNOTATION in (r["metadata"].get("annotations") or {}) for r in requests)
 
 
@@ -150,7 +150,7 @@ def test_a_request_the_holder_declines_is_cleared_on_its_renewal() -> None:
         clock.t += 1
     mine = agents["a"][0].held()
     assert len(mine) == 1, mine
-    name = f"canary-agent-shard-{mine[0]}"
+    name = f"kubectl-canary-agent-shard-{mine[0]}"
     lease = k.find("Lease", name, "kc")
     lease["metadata"]["annotations"] = {REQUEST_ANNOTATION: "gone-replica"}
     k.replace(lease)
