@@ -56,7 +56,12 @@ def initializing_tick(t: Tick) -> None:
     if ready and routed and t.obs.apex_on_primary is True:
         t.act(ScaleTarget(0))
         revision = t.obs.target.template_hash
-        t.update(last_applied_spec=revision, last_promoted_spec=revision, canary_weight=0)
+        t.update(
+            last_applied_spec=revision,
+            last_promoted_spec=revision,
+            canary_weight=0,
+            waiting_since="",
+        )
         t.enter(Phase.INITIALIZED)
         t.event(f"Initialization done! {t.display}")
         return
@@ -66,8 +71,13 @@ def initializing_tick(t: Tick) -> None:
         t.requeue_within(ENDPOINTS_REQUEUE_SECONDS)
         return
     if primary.exists:
-        reason = readiness.waiting_reason(primary, threshold)
-        t.event(f"{t.primary_display} not ready: {reason}", warning=True, once=True)
+        if not t.status.waiting_since:
+            t.update(waiting_since=t.now_text)
+        if t.interval_passed(t.status.waiting_since):
+            # Said once the wait outlasts an interval (what Flagger's next tick would meet):
+            # the ticks the primary's rollout events bring leave status unchanged.
+            reason = readiness.waiting_reason(primary, threshold)
+            t.event(f"{t.primary_display} not ready: {reason}", warning=True, once=True)
     t.requeue_within(INITIALIZING_REQUEUE_SECONDS)
 
 

@@ -260,7 +260,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(),
+            canary(in_phase(Phase.INITIALIZING, waiting_since=stamp(-60))),
             observe(primary=workload(ready=0), request=PAUSE),
             False,
             Phase.INITIALIZING,

@@ -64,6 +64,10 @@ FAILED = "Canary failed! Scaling down mhs.application"
 MATCH = ({"headers": {"x-canary": {"exact": "insider"}}},)
 
 
+# Initialising, the primary's rollout already waited for an interval (60 s by default).
+INIT_WAITED = in_phase(Phase.INITIALIZING, last_analysis_time="", waiting_since=stamp(-60))
+
+
 def routes(canary_weight: int, mirror: bool = False) -> Routes:
     return Routes(100 - canary_weight, canary_weight, mirror)
 
@@ -109,6 +113,16 @@ CASES = [
             canary(),
             observe(primary=workload(ready=0), routes=None),
             Phase.INITIALIZING,
+            [],  # the primary's own rollout: nothing to say yet
+            [Initialize(routing=False)],
+        ),
+        id="init-starts-waiting-for-primary-quietly",
+    ),
+    pytest.param(
+        Case(
+            canary(INIT_WAITED),
+            observe(primary=workload(ready=0), routes=None),
+            Phase.INITIALIZING,
             [f"mhs-primary.application not ready: {NOT_READY}"],
             [Initialize(routing=False)],
         ),
@@ -146,7 +160,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(),
+            canary(INIT_WAITED),
             observe(primary=workload(ready=1), routes=None, primary_service_on_primary=True),
             Phase.INITIALIZING,
             [f"mhs-primary.application not ready: {ONE_OF_TWO}"],
@@ -166,7 +180,7 @@ CASES = [
     ),
     pytest.param(
         Case(
-            canary(),
+            canary(INIT_WAITED),
             observe(primary=workload(ready=1), apex_on_primary=True),
             Phase.INITIALIZING,
             [f"mhs-primary.application not ready: {ONE_OF_TWO}"],
