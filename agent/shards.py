@@ -1,8 +1,9 @@
 """Sharding canaries across replicas (`--shards N`).
 
 Each canary belongs to one of N shards by a stable hash of "namespace/name", the same in every
-replica and every release of the agent. Each shard has a Lease (`kubectl-canary-agent-shard-<i>`) that
-every replica competes for with the leader election of agent/leader.py; a replica ticks only
+replica and every release of the agent. Each shard has a Lease
+(`kubectl-canary-agent-shard-<i>`) that every replica competes for with the leader election
+of agent/leader.py; a replica ticks only
 the canaries of the shards it holds. So no canary is ticked by two replicas at once: a replica
 stops starting ticks of a shard at the renew deadline and lets its running ones finish, before
 its Lease can expire (agent/main.py). When a replica dies, its shards' Leases expire and the

@@ -87,7 +87,8 @@ def test_shards_run_one_replica_each_with_their_leases_allowed(run):
     assert "--shards=3" in agent["spec"]["template"]["spec"]["containers"][0]["args"]
     role = next(d for d in docs if d["kind"] == "Role" and "leader" in d["metadata"]["name"])
     named = next(r for r in role["rules"] if "resourceNames" in r)
-    assert named["resourceNames"] == [LEASE_NAME] + [f"kubectl-canary-agent-shard-{i}" for i in range(3)]
+    shards = [f"kubectl-canary-agent-shard-{i}" for i in range(3)]
+    assert named["resourceNames"] == [LEASE_NAME, *shards]
     assert "shards: 1 -> 3" in result.stderr
 
 
