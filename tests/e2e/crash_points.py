@@ -15,8 +15,8 @@ What a crash run must show, compared with the clean run (`judge`):
 - no step repeated or lost in `status.history` (waits, whose count depends on timing, aside),
   and no Event recorded more often than in the clean run (an Event may be lost: the agent
   records Events after the status write, so a crash in between drops one, never repeats it;
-  one exception: a plugin killed after its DELETE of the Canary leaves the agent to let go of
-  it, which the agent's "... finalizer removed" Event says);
+  one exception: once the plugin's DELETE of the Canary is applied, the agent may let go of it
+  before the plugin drops the finalizer, which the agent's "... finalizer removed" Event says);
 - while observed (`Observer`, every ~0.1 s): the status weight and the routed canary weight
   never go back while Progressing, the primary's image changes at most once (no second
   promotion), and the apex Service never has zero ready endpoints once it had one;
@@ -422,10 +422,13 @@ class Bed:
             # hand-back of a deleted Canary itself, so by the re-run the Canary may be gone,
             # and the re-run must say just that.
             deleted = _deleted_canary(first, point)
-            out.agent_let_go = deleted
             again = CrashProxy(self.cluster.sandbox.port, ns)
             proxies.append(again)
             result = self._plugin(scenario, ns, again, "plugin-2")
+        # Once a plugin's DELETE of the Canary is applied, the agent (ticked by the deletion)
+        # and the plugin both drop the finalizer, whichever comes first: a race either side
+        # wins cleanly, so the agent's "... finalizer removed" Event is no repeated step.
+        out.agent_let_go = any(_deleted_canary(p, point if p is first else None) for p in proxies)
         gone = deleted and result.returncode == 1 and "not found" in result.stderr
         if result.returncode != 0 and not gone:
             out.problems.append(f"the plugin exited {result.returncode}: {result.stderr[-800:]!r}")
