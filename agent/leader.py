@@ -246,6 +246,14 @@ class LeaderElector:
         for thread in self._threads:
             thread.join(self.timing.lease_duration)
 
+    def holds_now(self) -> bool:
+        """Whether this replica may act now: it leads and renewed within the renew deadline,
+        judged at the moment of asking. A process that was paused (SIGSTOP, a stalled node)
+        wakes with its threads racing: a tick may start before the watchdog below has run,
+        and must not act on a Lease that ran out while it slept."""
+        with self._lock:
+            return self.is_leader and self._clock() - self._last_renew < self.timing.renew_deadline
+
     def _watch_deadline(self) -> None:
         """Judge the renew deadline on its own clock: a renew request hanging on a slow API
         server must not keep this replica acting past the point where another may take the

@@ -37,6 +37,8 @@ from kubectl_canary.egress.policy import EgressPolicy
 log = logging.getLogger("agent")
 
 LEASE_NAME = "kubectl-canary-agent"
+# How soon a tick that found its Lease past the renew deadline looks again.
+STALE_LEASE_RETRY_SECONDS = 1.0
 # Routing kinds watched so routers read them from the cache (absent CRDs are fine).
 ROUTING_KINDS = (
     ("networking.istio.io/v1beta1", "VirtualService"),
@@ -360,8 +362,13 @@ class Agent:
     def _tick(self, key: str) -> float | None:
         with self._in_flight_changed:  # ownership is dropped before this lock is taken
             owned = self.ownership.owns(key)
-            if owned:
+            fresh = owned and self._lease_fresh(key)
+            if fresh:
                 self._in_flight.add(key)
+        if owned and not fresh:
+            # The Lease ran out of time unnoticed yet (e.g. this process was paused): act on
+            # nothing; the elector gives the shard up or renews, and this key looks again.
+            return STALE_LEASE_RETRY_SECONDS
         if not owned:
             ns, name = key.split("/", 1)
             self.telemetry.forget(ns, name)
@@ -372,6 +379,17 @@ class Agent:
             with self._in_flight_changed:
                 self._in_flight.discard(key)
                 self._in_flight_changed.notify_all()
+            if not self.ownership.owns(key):
+                # Its shard was dropped while this tick ran: the tick's metrics must not
+                # outlive it (the new holder reports the canary now).
+                ns, name = key.split("/", 1)
+                self.telemetry.forget(ns, name)
+
+    def _lease_fresh(self, key: str) -> bool:
+        """The Lease behind `key` (its shard's, or the single leader's) renewed in time."""
+        if self.shard_electors:
+            return self.shard_electors[shard_of(key, self.ownership.shards)].holds_now()
+        return self.elector is None or self.elector.holds_now()
 
     def _api_hosts(self) -> tuple[str, ...]:
         """The API server's names and addresses: never a tenant's egress target."""

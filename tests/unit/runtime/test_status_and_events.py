@@ -52,6 +52,15 @@ def test_conflict_rereads_and_writes_the_same_status() -> None:
     assert live["metadata"]["annotations"] == {"a": "b"}  # the user's change survived
 
 
+def test_a_status_another_replica_moved_on_is_not_overwritten() -> None:
+    # Decided from weight 0; meanwhile another replica (which took the Lease) stepped to 10.
+    k = StoreClient(namespace="test")
+    stale = k.add(canary_obj())
+    k.edit("Canary", "mhs", lambda c: c["status"].update(phase="Progressing", canaryWeight=10))
+    assert write_status(k, stale, {"phase": "Progressing", "canaryWeight": 10, "x": 1}) is None
+    assert k.find("Canary", "mhs", "test")["status"] == {"phase": "Progressing", "canaryWeight": 10}
+
+
 def test_persistent_conflict_surfaces() -> None:
     k = StoreClient(namespace="test")
     obj = k.add(canary_obj())
