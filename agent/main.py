@@ -370,8 +370,7 @@ class Agent:
             # nothing; the elector gives the shard up or renews, and this key looks again.
             return STALE_LEASE_RETRY_SECONDS
         if not owned:
-            ns, name = key.split("/", 1)
-            self.telemetry.forget(ns, name)
+            self._drop_metrics(key)
             return None  # its shard went to another replica
         try:
             return self.ticker(key)
@@ -382,8 +381,7 @@ class Agent:
             if not self.ownership.owns(key):
                 # Its shard was dropped while this tick ran: the tick's metrics must not
                 # outlive it (the new holder reports the canary now).
-                ns, name = key.split("/", 1)
-                self.telemetry.forget(ns, name)
+                self._drop_metrics(key)
 
     def _lease_fresh(self, key: str) -> bool:
         """The Lease behind `key` (its shard's, or the single leader's) renewed in time."""
@@ -411,6 +409,9 @@ class Agent:
 
     def _forget(self, key: str) -> None:
         self.scheduler.forget(key)
+        self._drop_metrics(key)
+
+    def _drop_metrics(self, key: str) -> None:
         ns, name = key.split("/", 1)
         self.telemetry.forget(ns, name)
 
