@@ -370,7 +370,7 @@ class Agent:
             # nothing; the elector gives the shard up or renews, and this key looks again.
             return STALE_LEASE_RETRY_SECONDS
         if not owned:
-            self._drop_metrics(key)
+            self._let_go(key)
             return None  # its shard went to another replica
         try:
             return self.ticker(key)
@@ -381,7 +381,7 @@ class Agent:
             if not self.ownership.owns(key):
                 # Its shard was dropped while this tick ran: the tick's metrics must not
                 # outlive it (the new holder reports the canary now).
-                self._drop_metrics(key)
+                self._let_go(key)
 
     def _lease_fresh(self, key: str) -> bool:
         """The Lease behind `key` (its shard's, or the single leader's) renewed in time."""
@@ -409,11 +409,11 @@ class Agent:
 
     def _forget(self, key: str) -> None:
         self.scheduler.forget(key)
-        self._drop_metrics(key)
+        self._let_go(key)
 
-    def _drop_metrics(self, key: str) -> None:
-        ns, name = key.split("/", 1)
-        self.telemetry.forget(ns, name)
+    def _let_go(self, key: str) -> None:
+        """Its metrics and what the ticker keeps for it go: another replica reports it now."""
+        self.ticker.forget(key)
 
     def _healthy(self) -> tuple[bool, str]:
         if self.stop.is_set():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from agent.core.types import (
 from agent.events import event_object
 from agent.executor import DEPLOYMENT_API, Executor
 from agent.logs import CanaryLogger, for_canary
+from agent.memo import ByVersion
 from agent.metrics import query_for
 from agent.observe import observations, pending_request
 from agent.policy import TenantPolicy, spec_problem
@@ -122,16 +123,19 @@ class Ticker:
         self._settings = settings
         self._clock = clock
         self._events = EventSink(client.create, telemetry)
+        # Per canary: the parsed Canary, and its target's revision hash (agent/memo.py).
+        self._parsed: ByVersion[Canary] = ByVersion()
+        self._revisions: ByVersion[str] = ByVersion()
 
     def __call__(self, key: str) -> float | None:
         ns, name = key.split("/", 1)
         obj = self._caches.get(API_VERSION, "Canary", ns, name)
         clog = for_canary(log, key)
         if obj is None:
-            self._telemetry.forget(ns, name)
+            self.forget(key)
             return None
         try:
-            canary = parse_canary(obj, default_provider=self._settings.default_provider)
+            canary = self._parsed.get(key, _version(obj), lambda: self._parse(obj))
         except InvalidResource as exc:
             self._report(obj, faults.invalid_spec, str(exc), clog)
             self._telemetry.outcome("invalid")
@@ -153,6 +157,16 @@ class Ticker:
         self._telemetry.outcome(outcome)
         return delay
 
+    def forget(self, key: str) -> None:
+        """Drop what is kept for a canary that is gone, or no longer this replica's."""
+        ns, name = key.split("/", 1)
+        self._telemetry.forget(ns, name)
+        self._parsed.forget(key)
+        self._revisions.forget(key)
+
+    def _parse(self, obj: Obj) -> Canary:
+        return parse_canary(obj, default_provider=self._settings.default_provider)
+
     # ----- the normal path -----
 
     def _tick(self, canary: Canary, obj: Obj, clog: CanaryLogger) -> float:
@@ -161,7 +175,7 @@ class Ticker:
         target_name = canary.spec.target_ref.name
         target = self._caches.get(DEPLOYMENT_API, "Deployment", ns, target_name)
         primary = self._caches.get(DEPLOYMENT_API, "Deployment", ns, primary_name(canary))
-        target_hash = self._target_hash(ns, target) if target is not None else ""
+        target_hash = self._target_hash(canary, target) if target is not None else ""
         spec_error, templates = self._templates(canary)
         if spec_error is None:
             spec_error = spec_problem(
@@ -227,13 +241,17 @@ class Ticker:
             service_serves(self._client, canary.namespace, service_name(canary), pods),
         )
 
-    def _target_hash(self, ns: str, target: Obj) -> str:
+    def _target_hash(self, canary: Canary, target: Obj) -> str:
+        ns = canary.namespace
         configs: dict[tuple[str, str], Obj | None] = {}
         for kind, cname in self._toolkit.tracked_config_refs(target):
             # Through the client: ConfigMaps from their cache, Secrets by a GET of that one
             # Secret (they are never listed or cached: docs/security.md).
             configs[(kind, cname)] = self._client.get("v1", kind, ns, cname)
-        return self._toolkit.template_hash(target, configs)
+        version = (_version(target), tuple((ref, _version(c)) for ref, c in configs.items()))
+        return self._revisions.get(
+            f"{ns}/{canary.name}", version, lambda: self._toolkit.template_hash(target, configs)
+        )
 
     def _templates(self, canary: Canary) -> tuple[str | None, dict[str, MetricTemplate]]:
         """The templates the analysis references (by metric name), and a problem if one is
@@ -392,3 +410,13 @@ class Ticker:
         for action in decision.actions:
             if isinstance(action, EmitEvent):
                 self._event(obj, action, now, clog)
+
+
+def _version(obj: Obj | None) -> Hashable:
+    """What says an object changed: its uid and resourceVersion (the API server bumps the
+    latter on every write). An object without one is never taken as unchanged."""
+    if obj is None:
+        return None
+    meta = obj.get("metadata") or {}
+    rv = meta.get("resourceVersion")
+    return (meta.get("uid"), rv) if rv else object()

@@ -68,11 +68,16 @@ class Scheduler:
         self._on_tick = on_tick
         self._error_delay = error_delay
         self._cond = condition if condition is not None else threading.Condition()
-        self._heap: list[tuple[float, int, str]] = []
-        self._due: dict[str, float] = {}  # the live entry per key; heap entries may be stale
+        # Two levels, so that a pick costs O(log n) however many keys wait in a busy namespace:
+        # a heap of due entries per namespace, and a heap of the heads of namespaces that may
+        # run another tick. Entries are never removed in place: one is live while `_due` (key)
+        # or the namespace's heap head (namespace) still says so, and stale ones are dropped
+        # when they surface.
+        self._queued: defaultdict[str, list[tuple[float, int, str]]] = defaultdict(list)
+        self._heads: list[tuple[float, int, str]] = []  # (due, seq, namespace)
+        self._due: dict[str, tuple[float, int]] = {}  # the live (due, seq) per key
         self._running: set[str] = set()
         self._running_in: defaultdict[str, int] = defaultdict(int)  # namespace -> ticks running
-        self._parked: defaultdict[str, list[tuple[float, int, str]]] = defaultdict(list)
         self._rerun: dict[str, float] = {}  # key -> due time of a request that came mid-tick
         self._seq = itertools.count()
         self._stopping = False
@@ -109,11 +114,27 @@ class Scheduler:
             self._rerun[key] = at if prev is None else min(prev, at)
             return
         current = self._due.get(key)
-        if current is not None and current <= at:
+        if current is not None and current[0] <= at:
             return
-        self._due[key] = at
-        heapq.heappush(self._heap, (at, next(self._seq), key))
+        entry = (at, next(self._seq), key)
+        self._due[key] = entry[:2]
+        ns = _namespace(key)
+        heapq.heappush(self._queued[ns], entry)
+        if self._queued[ns][0] is entry:
+            self._offer_locked(ns)
         self._cond.notify()
+
+    def _offer_locked(self, ns: str) -> None:
+        """Put namespace `ns`'s earliest live entry among the heads, if it may run a tick."""
+        queue = self._queued.get(ns)
+        while queue and self._due.get(queue[0][2]) != queue[0][:2]:
+            heapq.heappop(queue)  # superseded or forgotten entry
+        if not queue:
+            self._queued.pop(ns, None)
+            return
+        if self._running_in.get(ns, 0) < self._per_namespace:
+            at, seq, _ = queue[0]
+            heapq.heappush(self._heads, (at, seq, ns))
 
     # ----- workers -----
 
@@ -157,27 +178,32 @@ class Scheduler:
                 finally:
                     self._idle -= 1
                 continue
-            at, _, key = heapq.heappop(self._heap)
+            _, _, ns = heapq.heappop(self._heads)
+            at, _, key = heapq.heappop(self._queued[ns])
             del self._due[key]
             self._running.add(key)
-            self._running_in[_namespace(key)] += 1
+            self._running_in[ns] += 1
+            self._offer_locked(ns)
             return key, at
         return None
 
     def _head_locked(self) -> tuple[float, int, str] | None:
-        """The earliest live entry whose namespace may run another tick; entries of busy
-        namespaces are parked until one of their ticks ends."""
-        while self._heap:
-            entry = self._heap[0]
-            key = entry[2]
-            if self._due.get(key) != entry[0]:
-                heapq.heappop(self._heap)  # superseded or forgotten entry
-                continue
-            ns = _namespace(key)
-            if self._running_in[ns] >= self._per_namespace:
-                self._parked[ns].append(heapq.heappop(self._heap))
-                continue
-            return entry
+        """The earliest live entry (due, seq, namespace) of a namespace that may run another
+        tick. A namespace at its limit has no head until one of its ticks ends."""
+        while self._heads:
+            at, seq, ns = self._heads[0]
+            queue = self._queued.get(ns)
+            live = (
+                queue
+                and queue[0][:2] == (at, seq)
+                and self._due.get(queue[0][2]) == (at, seq)
+                and self._running_in.get(ns, 0) < self._per_namespace
+            )
+            if live:
+                return self._heads[0]
+            heapq.heappop(self._heads)
+            if queue and (at, seq) == queue[0][:2]:
+                self._offer_locked(ns)  # its head was forgotten: offer the next live one
         return None
 
     def _finished_locked(self, key: str) -> None:
@@ -186,8 +212,7 @@ class Scheduler:
         self._running_in[ns] -= 1
         if self._running_in[ns] <= 0:
             del self._running_in[ns]
-        for entry in self._parked.pop(ns, []):
-            heapq.heappush(self._heap, entry)
+        self._offer_locked(ns)
         self._cond.notify()
 
     def _grow_locked(self) -> None:

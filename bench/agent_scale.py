@@ -12,13 +12,17 @@ An idle agent (same code, watching an empty namespace) runs alongside in the sam
 baseline for CPU and memory. `--unrelated M` adds M ConfigMaps the agent has no use for to the
 watched namespace, as `kubectl apply` leaves them (a last-applied copy of each), to show what
 objects outside the product cost. `--shards K` runs K agents with `--shards K` instead of one and
-prints how many canaries each ticked. `--kubeconfig` runs on an existing cluster instead (the
-real API server keeps managedFields, which the sandbox drops). `--agent-repo DIR` runs the
+prints how many canaries each ticked; `--kill-one` then SIGKILLs one of them, times until the
+others report all its canaries, and measures again. `--namespaces K` spreads the canaries over
+K namespaces (the agent runs at most a few ticks of one namespace at once). `--kubeconfig`
+runs on an existing cluster instead (the real API server keeps managedFields, which the sandbox
+drops). `--agent-repo DIR` runs the
 agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in
 the same conditions.
 
     python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
     python3 bench/agent_scale.py --canaries 1000 --unrelated 10000 --shards 3
+    python3 bench/agent_scale.py --canaries 10000 --namespaces 10 --window 60
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 LEASE = "lease "  # prefix of the Lease requests' verbs in a Scrape
-NS = "bench"
+NS = "bench"  # the canaries' namespace, or the prefix of several (--namespaces)
 IDLE_NS = "bench-idle"
 CANARY_API = "kubectl-canary.dev/v1alpha1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -147,12 +151,16 @@ def quantile(before: list[tuple[float, int]], after: list[tuple[float, int]], q:
     return "> max"
 
 
-def deployment(name: str) -> dict:
+def namespaces(count: int) -> list[str]:
+    return [NS] if count <= 1 else [f"{NS}-{i}" for i in range(count)]
+
+
+def deployment(ns: str, name: str) -> dict:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -164,11 +172,11 @@ def deployment(name: str) -> dict:
     }
 
 
-def canary(name: str, interval: str, provider: str) -> dict:
+def canary(ns: str, name: str, interval: str, provider: str) -> dict:
     return {
         "apiVersion": CANARY_API,
         "kind": "Canary",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {
             "provider": provider,
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
@@ -178,7 +186,7 @@ def canary(name: str, interval: str, provider: str) -> dict:
     }
 
 
-def unrelated_config(name: str) -> dict:
+def unrelated_config(ns: str, name: str) -> dict:
     data = {"settings.yaml": "feature: on\nlevel: " + "x" * 200}
     applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
     return {
@@ -186,16 +194,19 @@ def unrelated_config(name: str) -> dict:
         "kind": "ConfigMap",
         "metadata": {
             "name": name,
-            "namespace": NS,
+            "namespace": ns,
             "annotations": {LAST_APPLIED: json.dumps(applied)},
         },
         "data": data,
     }
 
 
-def initialized(client: KubeClient) -> int:
-    items, _ = client.list(CANARY_API, "Canary", NS)
-    return sum(1 for i in items if (i.get("status") or {}).get("phase") == "Initialized")
+def initialized(client: KubeClient, watched: list[str]) -> int:
+    done = 0
+    for ns in watched:
+        items, _ = client.list(CANARY_API, "Canary", ns)
+        done += sum(1 for i in items if (i.get("status") or {}).get("phase") == "Initialized")
+    return done
 
 
 def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
@@ -204,41 +215,37 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
     busy: list[Agent] = []
     idle = None
     repo = Path(args.agent_repo).resolve() if args.agent_repo else REPO
+    watched = namespaces(args.namespaces)
     try:
         client = KubeClient.from_kubeconfig(str(kubeconfig))
-        for ns in (NS, IDLE_NS):
+        for ns in (*watched, IDLE_NS):
             if client.get("v1", "Namespace", "", ns) is not None:
                 raise SystemExit(f"namespace {ns} exists (an earlier run?): delete it first")
             client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        names = [f"app-{i:05d}" for i in range(n)]
+        # Canaries round-robin over the namespaces; the unrelated ConfigMaps go to the first.
+        apps = [(watched[i % len(watched)], f"app-{i:05d}") for i in range(n)]
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda x: client.create(deployment(x)), names))
-            list(pool.map(lambda x: client.create(canary(x, args.interval, args.provider)), names))
+            list(pool.map(lambda a: client.create(deployment(*a)), apps))
+            list(pool.map(lambda a: client.create(canary(*a, args.interval, args.provider)), apps))
             others = [f"unrelated-{i:05d}" for i in range(args.unrelated)]
-            list(pool.map(lambda x: client.create(unrelated_config(x)), others))
+            list(pool.map(lambda x: client.create(unrelated_config(watched[0], x)), others))
         print(
-            f"  created {n} Deployments + Canaries and {args.unrelated} unrelated ConfigMaps "
-            f"in {time.monotonic() - started:.1f}s"
+            f"  created {n} Deployments + Canaries in {len(watched)} namespace(s) and "
+            f"{args.unrelated} unrelated ConfigMaps in {time.monotonic() - started:.1f}s"
         )
         # info: the bound port is announced at info level (and release events are logged).
         common = ("--concurrency", str(args.concurrency), "--log-level", "info")
+        watch = ("--watch-namespace", ",".join(watched))
         if args.shards > 1:
-            sharded = (
-                "--shards",
-                str(args.shards),
-                "--namespace",
-                IDLE_NS,
-                "--lease-duration",
-                "5s",
-            )
+            sharded = ("--shards", str(args.shards), "--namespace", IDLE_NS)
+            sharded += ("--lease-duration", f"{args.lease_duration:g}s")
             busy = [
                 start_agent(
                     kubeconfig,
                     workdir / f"agent-{n}-{i}.log",
                     repo,
-                    "--watch-namespace",
-                    NS,
+                    *watch,
                     "--identity",
                     f"agent-{i}",
                     *sharded,
@@ -252,8 +259,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
                     kubeconfig,
                     workdir / f"agent-{n}.log",
                     repo,
-                    "--watch-namespace",
-                    NS,
+                    *watch,
                     "--no-leader-elect",
                     *common,
                 )
@@ -271,63 +277,28 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         deadline = started + args.init_timeout
         done = 0
         while time.monotonic() < deadline:
-            done = initialized(client)
+            done = initialized(client, watched)
             if done == n:
                 break
-            time.sleep(2)
+            time.sleep(5)
         print(f"  initialised {done}/{n} canaries in {time.monotonic() - started:.1f}s")
         time.sleep(args.settle)
-        each0 = [scrape(a) for a in busy]
-        before = total(each0)
-        cpu0 = sum(cpu_seconds(a.proc.pid) for a in busy)
-        idle_cpu0, w0 = cpu_seconds(idle.proc.pid), time.monotonic()
-        time.sleep(args.window)
-        each = [scrape(a) for a in busy]
-        after = total(each)
-        cpu1 = sum(cpu_seconds(a.proc.pid) for a in busy)
-        idle_cpu1, w1 = cpu_seconds(idle.proc.pid), time.monotonic()
-        t1, v1, lag1, v0, lag0 = after.ticks, after.verbs, after.lag, before.verbs, before.lag
-        ticks = t1 - before.ticks
-        window = w1 - w0
-        print(f"  window {window:.0f}s: {ticks} canary-ticks ({ticks / window:.1f}/s)")
-        if ticks:
-            print(f"  CPU per canary-tick: {(cpu1 - cpu0) / ticks * 1000:.2f} ms")
-            per = {
-                v: (v1.get(v, 0) - v0.get(v, 0)) / ticks
-                for v in sorted(v1)
-                if not v.startswith(LEASE)
-            }
-            print(
-                "  API requests per canary-tick: "
-                + ", ".join(f"{v} {x:.3f}" for v, x in per.items())
-            )
-            lease = {
-                v.removeprefix(LEASE): (v1[v] - v0.get(v, 0)) / window
-                for v in sorted(v1)
-                if v.startswith(LEASE)
-            }
-            if lease:
-                print(
-                    "  Lease requests per second: "
-                    + ", ".join(f"{v} {x:.2f}" for v, x in lease.items())
-                )
-        print(f"  tick lag p50 {quantile(lag0, lag1, 0.5)}, p99 {quantile(lag0, lag1, 0.99)}")
-        busy_cpu = (cpu1 - cpu0) / window * 100
-        idle_cpu = (idle_cpu1 - idle_cpu0) / window * 100
-        rss = [rss_mib(a.proc.pid) for a in busy]
-        idle_rss = rss_mib(idle.proc.pid)
-        print(
-            f"  agent CPU {busy_cpu:.1f}% of a core, RSS {' + '.join(f'{r:.0f}' for r in rss)} "
-            f"MiB; idle agent CPU {idle_cpu:.1f}%, RSS {idle_rss:.0f} MiB"
-        )
-        above = (sum(rss) - len(rss) * idle_rss) / n * 1000
-        print(f"  RSS above idle per 1,000 canaries: {above:.0f} MiB")
-        if len(busy) > 1:
-            split = [len(x.canaries) for x in each]
-            overlap = sum(split) - len(after.canaries)
-            print(
-                f"  canaries per agent: {split} (of {n}; reported by two agents at once: {overlap})"
-            )
+        measure(busy, idle, n, args.window)
+        if args.kill_one and len(busy) > 1:
+            victim = busy.pop()
+            victim.proc.kill()
+            victim.proc.wait(10)
+            killed = time.monotonic()
+            print(f"  SIGKILLed one of {len(busy) + 1} agents; the others take its shard over")
+            # Taken over once every canary is reported again, by one agent each.
+            while time.monotonic() - killed < args.init_timeout:
+                each = [scrape(a) for a in busy]
+                if len(set().union(*(x.canaries for x in each))) == n:
+                    break
+                time.sleep(1)
+            print(f"  every canary ticked again after {time.monotonic() - killed:.1f}s")
+            time.sleep(args.settle)
+            measure(busy, idle, n, args.window)
     finally:
         for agent in (*busy, idle):
             if agent is not None and agent.proc.poll() is None:
@@ -340,22 +311,73 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         if sb is not None:
             sb.stop()
         else:
-            remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)))
+            remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)), watched)
 
 
-def remove_namespaces(client: KubeClient) -> None:
+def measure(busy: list[Agent], idle: Agent, n: int, seconds: float) -> None:
+    """One steady-state window of `seconds` over the running agents: print what they cost."""
+    each0 = [scrape(a) for a in busy]
+    before = total(each0)
+    cpu0 = sum(cpu_seconds(a.proc.pid) for a in busy)
+    idle_cpu0, w0 = cpu_seconds(idle.proc.pid), time.monotonic()
+    time.sleep(seconds)
+    each = [scrape(a) for a in busy]
+    after = total(each)
+    cpu1 = sum(cpu_seconds(a.proc.pid) for a in busy)
+    idle_cpu1, w1 = cpu_seconds(idle.proc.pid), time.monotonic()
+    t1, v1, lag1, v0, lag0 = after.ticks, after.verbs, after.lag, before.verbs, before.lag
+    ticks = t1 - before.ticks
+    window = w1 - w0
+    print(f"  window {window:.0f}s: {ticks} canary-ticks ({ticks / window:.1f}/s)")
+    if ticks:
+        print(f"  CPU per canary-tick: {(cpu1 - cpu0) / ticks * 1000:.2f} ms")
+        per = {
+            v: (v1.get(v, 0) - v0.get(v, 0)) / ticks for v in sorted(v1) if not v.startswith(LEASE)
+        }
+        print(
+            "  API requests per canary-tick: " + ", ".join(f"{v} {x:.3f}" for v, x in per.items())
+        )
+        lease = {
+            v.removeprefix(LEASE): (v1[v] - v0.get(v, 0)) / window
+            for v in sorted(v1)
+            if v.startswith(LEASE)
+        }
+        if lease:
+            print(
+                "  Lease requests per second: "
+                + ", ".join(f"{v} {x:.2f}" for v, x in lease.items())
+            )
+    print(f"  tick lag p50 {quantile(lag0, lag1, 0.5)}, p99 {quantile(lag0, lag1, 0.99)}")
+    busy_cpu = (cpu1 - cpu0) / window * 100
+    idle_cpu = (idle_cpu1 - idle_cpu0) / window * 100
+    rss = [rss_mib(a.proc.pid) for a in busy]
+    idle_rss = rss_mib(idle.proc.pid)
+    print(
+        f"  agent CPU {busy_cpu:.1f}% of a core, RSS {' + '.join(f'{r:.0f}' for r in rss)} "
+        f"MiB; idle agent CPU {idle_cpu:.1f}%, RSS {idle_rss:.0f} MiB"
+    )
+    above = (sum(rss) - len(rss) * idle_rss) / n * 1000
+    print(f"  RSS above idle per 1,000 canaries: {above:.0f} MiB")
+    if len(busy) > 1:
+        split = [len(x.canaries) for x in each]
+        overlap = sum(split) - len(after.canaries)
+        print(f"  canaries per agent: {split} (of {n}; reported by two agents at once: {overlap})")
+
+
+def remove_namespaces(client: KubeClient, watched: list[str]) -> None:
     """Leave a shared cluster as it was: delete the bench's namespaces and wait until gone.
     The agents are stopped by now, so nobody would take the Canaries' finalizers off: the
     bench does (their apps go with the namespace, there is nothing to hand back)."""
-    items, _ = client.list(CANARY_API, "Canary", NS)
-    for item in items:
-        name = item["metadata"]["name"]
-        client.patch_merge(CANARY_API, "Canary", NS, name, {"metadata": {"finalizers": None}})
-    for ns in (NS, IDLE_NS):
+    for ns in watched:
+        items, _ = client.list(CANARY_API, "Canary", ns)
+        for item in items:
+            name = item["metadata"]["name"]
+            client.patch_merge(CANARY_API, "Canary", ns, name, {"metadata": {"finalizers": None}})
+    for ns in (*watched, IDLE_NS):
         client.delete("v1", "Namespace", "", ns)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        if all(client.get("v1", "Namespace", "", ns) is None for ns in (NS, IDLE_NS)):
+        if all(client.get("v1", "Namespace", "", ns) is None for ns in (*watched, IDLE_NS)):
             return
         time.sleep(2)
     print("  namespaces still terminating after 10 minutes", flush=True)
@@ -375,6 +397,14 @@ def main() -> None:
     p.add_argument("--provider", default="kubernetes", choices=("kubernetes", "istio"))
     p.add_argument("--unrelated", type=int, default=0, help="ConfigMaps the agent has no use for")
     p.add_argument("--shards", type=int, default=1, help="run this many agents with --shards")
+    p.add_argument(
+        "--kill-one",
+        action="store_true",
+        help="with --shards: after the window, SIGKILL one agent, wait until the others tick "
+        "all its canaries, and measure again",
+    )
+    p.add_argument("--lease-duration", type=float, default=5.0, help="shard Leases' seconds")
+    p.add_argument("--namespaces", type=int, default=1, help="spread the canaries over K")
     p.add_argument("--agent-repo", default="", help="run the agent of this checkout instead")
     p.add_argument(
         "--kubeconfig",

@@ -65,6 +65,7 @@ class FakeRouter:
 class FakeToolkit:
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.hashed: list[str] = []  # targets whose template was hashed
         self.routes: Routes | None = None
         self.metric_value = 99.5
 
@@ -77,6 +78,7 @@ class FakeToolkit:
         return []
 
     def template_hash(self, deployment: dict, configs: Any) -> str:
+        self.hashed.append(deployment["metadata"]["name"])
         return "h-" + deployment["spec"]["template"]["spec"]["containers"][0]["image"]
 
     def initialize(self, canary: Canary, client: Any, target: dict, routing: bool) -> None:
@@ -477,3 +479,34 @@ def test_initialize_without_routing_leaves_the_routing_object_alone() -> None:
     _, kit, ticker, _ = setup(decide)
     ticker("test/mhs")
     assert kit.calls == ["initialize"]
+
+
+def test_a_steady_tick_reuses_the_parsed_canary_and_the_target_hash_until_either_changes() -> None:
+    seen: list[tuple[Canary, str]] = []
+
+    def decide(canary: Canary, obs: Observations, now: datetime) -> Decision:
+        seen.append((canary, obs.target.template_hash))
+        return Decision(canary.status, ())
+
+    k, kit, ticker, _ = setup(decide)
+    hashed = kit.hashed
+    ticker("test/mhs")  # the first tick writes (finalizer, Valid=True): a new version
+    seen.clear()
+    ticker("test/mhs")
+    ticker("test/mhs")
+    assert seen[0][0] is seen[1][0], "an unchanged Canary is not parsed again"
+    assert len(hashed) == 1, "an unchanged target is not hashed again"
+    k.edit("Canary", "mhs", lambda c: c["spec"]["analysis"].update(stepWeight=5))
+    k.edit(
+        "Deployment",
+        "mhs",
+        lambda d: d["spec"]["template"]["spec"].update(
+            containers=[{"name": "app", "image": "app:2"}]
+        ),
+    )
+    ticker("test/mhs")
+    assert seen[-1][0].spec.analysis.step_weight == 5
+    assert seen[-1][1] == "h-app:2" and len(hashed) == 2
+    k.remove("Canary", "mhs")
+    assert ticker("test/mhs") is None
+    assert len(ticker._parsed) == 0 and len(ticker._revisions) == 0  # noqa: SLF001

@@ -4,6 +4,7 @@ due time is met exactly."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -225,3 +226,30 @@ def test_a_parked_key_keeps_its_place_and_its_latest_due_time() -> None:
         time.settle(s.workers)
         assert gate.ran == ["ns/slow", "ns/later"], "no time passed: the trigger won"
         assert gate.peak["ns"] == 1
+
+
+def test_due_keys_run_in_due_order_across_namespaces_after_reschedules_and_forgets() -> None:
+    """One worker runs due keys strictly by due time (then by request order), whatever the
+    namespaces, superseded requests and forgotten keys: the reference is a plain sort."""
+    rng = random.Random(7)
+    ran: list[str] = []
+    time = VirtualTime()
+    s = Scheduler(ran.append, 1, time.clock, condition=time.condition, per_namespace=1)
+    expected: dict[str, tuple[float, int]] = {}
+    for seq in range(600):  # all requested before the worker starts: the order is the queue's
+        key = f"ns-{rng.randrange(4)}/app-{rng.randrange(150)}"
+        if rng.random() < 0.1:
+            s.forget(key)
+            expected.pop(key, None)
+            continue
+        at = float(rng.randrange(1000))
+        s.schedule(key, at)
+        if key not in expected or at < expected[key][0]:
+            expected[key] = (at, seq)
+    time.advance(1000)  # all due at once
+    s.start()
+    try:
+        time.settle(s.workers)
+    finally:
+        s.stop()
+    assert ran == sorted(expected, key=lambda k: expected[k])
