@@ -254,7 +254,9 @@ class Informer:
         with self._lock:
             old = self._objects
             self._objects = fresh
-        for key, obj in fresh.items():
+        # `fresh` is the live table now: a handler's tick may store its own write into it
+        # (observe_write) while we are still telling of the list, so walk a copy.
+        for key, obj in list(fresh.items()):
             prev = old.get(key)
             if prev is None:
                 self._notify("ADDED", obj, None)

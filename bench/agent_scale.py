@@ -11,18 +11,18 @@ initialises them all, then for a steady-state window we measure, from outside th
 An idle agent (same code, watching an empty namespace) runs alongside in the same sandbox as the
 baseline for CPU and memory. `--unrelated M` adds M ConfigMaps the agent has no use for to the
 watched namespace, as `kubectl apply` leaves them (a last-applied copy of each), to show what
-objects outside the product cost. `--shards K` runs K agents with `--shards K` instead of one and
-prints how many canaries each ticked; `--kill-one` then SIGKILLs one of them, times until the
-others report all its canaries, and measures again. `--namespaces K` spreads the canaries over
-K namespaces (the agent runs at most a few ticks of one namespace at once). `--kubeconfig`
-runs on an existing cluster instead (the real API server keeps managedFields, which the sandbox
-drops). `--agent-repo DIR` runs the
-agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in
-the same conditions.
+objects outside the product cost. `--shards K` runs K agents with `--shards K` instead of one
+and prints how many canaries each ticked. `--reshard K` then replaces the agents by K sharded
+ones on the same (initialised) canaries and measures again; `--kill-one` then SIGKILLs one of
+them, times until the others report all its canaries, and measures again. `--namespaces K`
+spreads the canaries over K namespaces (the agent runs at most a few ticks of one namespace at
+once). `--kubeconfig` runs on an existing cluster instead (the real API server keeps
+managedFields, which the sandbox drops). `--agent-repo DIR` runs the agent of another checkout
+(e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in the same conditions.
 
     python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
     python3 bench/agent_scale.py --canaries 1000 --unrelated 10000 --shards 3
-    python3 bench/agent_scale.py --canaries 10000 --namespaces 10 --window 60
+    python3 bench/agent_scale.py --canaries 10000 --namespaces 10 --reshard 3 --kill-one
 """
 
 from __future__ import annotations
@@ -210,7 +210,14 @@ def initialized(client: KubeClient, watched: list[str]) -> int:
 
 
 def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
-    sb = None if args.kubeconfig else start_sandbox(workdir / f"sandbox-{n}", speed=args.speed)
+    # A watch may resume from the last 200,000 events (the sandbox keeps 100 by default): at
+    # 10,000 canaries, 100 events pass while the agent reads one namespace's list, and it would
+    # list again forever. A real API server keeps minutes of them.
+    sb = (
+        None
+        if args.kubeconfig
+        else start_sandbox(workdir / f"sandbox-{n}", speed=args.speed, watch_window=200_000)
+    )
     kubeconfig = Path(args.kubeconfig) if sb is None else sb.kubeconfig
     busy: list[Agent] = []
     idle = None
@@ -236,34 +243,28 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         )
         # info: the bound port is announced at info level (and release events are logged).
         common = ("--concurrency", str(args.concurrency), "--log-level", "info")
-        watch = ("--watch-namespace", ",".join(watched))
-        if args.shards > 1:
-            sharded = ("--shards", str(args.shards), "--namespace", IDLE_NS)
+        common += ("--watch-namespace", ",".join(watched))
+
+        def start_busy(count: int, phase: str) -> list[Agent]:
+            if count == 1:
+                log = workdir / f"agent-{n}{phase}.log"
+                return [start_agent(kubeconfig, log, repo, "--no-leader-elect", *common)]
+            sharded = ("--shards", str(count), "--namespace", IDLE_NS)
             sharded += ("--lease-duration", f"{args.lease_duration:g}s")
-            busy = [
+            return [
                 start_agent(
                     kubeconfig,
-                    workdir / f"agent-{n}-{i}.log",
+                    workdir / f"agent-{n}{phase}-{i}.log",
                     repo,
-                    *watch,
                     "--identity",
-                    f"agent-{i}",
+                    f"agent{phase}-{i}",
                     *sharded,
                     *common,
                 )
-                for i in range(args.shards)
+                for i in range(count)
             ]
-        else:
-            busy = [
-                start_agent(
-                    kubeconfig,
-                    workdir / f"agent-{n}.log",
-                    repo,
-                    *watch,
-                    "--no-leader-elect",
-                    *common,
-                )
-            ]
+
+        busy = start_busy(args.shards, "")
         idle = start_agent(
             kubeconfig,
             workdir / f"idle-{n}.log",
@@ -284,34 +285,49 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         print(f"  initialised {done}/{n} canaries in {time.monotonic() - started:.1f}s")
         time.sleep(args.settle)
         measure(busy, idle, n, args.window)
+        if args.reshard:
+            stop_agents(busy)
+            resharded = time.monotonic()
+            busy = start_busy(args.reshard, "-resharded")
+            print(f"  replaced by {args.reshard} agent(s) on the same canaries")
+            wait_reported(busy, n, args.init_timeout, resharded)
+            time.sleep(args.settle)
+            measure(busy, idle, n, args.window)
         if args.kill_one and len(busy) > 1:
             victim = busy.pop()
             victim.proc.kill()
             victim.proc.wait(10)
             killed = time.monotonic()
             print(f"  SIGKILLed one of {len(busy) + 1} agents; the others take its shard over")
-            # Taken over once every canary is reported again, by one agent each.
-            while time.monotonic() - killed < args.init_timeout:
-                each = [scrape(a) for a in busy]
-                if len(set().union(*(x.canaries for x in each))) == n:
-                    break
-                time.sleep(1)
-            print(f"  every canary ticked again after {time.monotonic() - killed:.1f}s")
+            wait_reported(busy, n, args.init_timeout, killed)
             time.sleep(args.settle)
             measure(busy, idle, n, args.window)
     finally:
-        for agent in (*busy, idle):
-            if agent is not None and agent.proc.poll() is None:
-                agent.proc.send_signal(signal.SIGTERM)
-                try:
-                    agent.proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    agent.proc.kill()
-                    agent.proc.wait(10)
+        stop_agents([a for a in (*busy, idle) if a is not None])
         if sb is not None:
             sb.stop()
         else:
             remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)), watched)
+
+
+def stop_agents(agents: list[Agent]) -> None:
+    for agent in agents:
+        if agent.proc.poll() is None:
+            agent.proc.send_signal(signal.SIGTERM)
+            try:
+                agent.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                agent.proc.kill()
+                agent.proc.wait(10)
+
+
+def wait_reported(agents: list[Agent], n: int, timeout: float, since: float) -> None:
+    """Wait until the agents report all `n` canaries between them (each has its shard's)."""
+    while time.monotonic() - since < timeout:
+        if len(set().union(*(scrape(a).canaries for a in agents))) == n:
+            break
+        time.sleep(1)
+    print(f"  every canary ticked again after {time.monotonic() - since:.1f}s")
 
 
 def measure(busy: list[Agent], idle: Agent, n: int, seconds: float) -> None:
@@ -402,6 +418,13 @@ def main() -> None:
         action="store_true",
         help="with --shards: after the window, SIGKILL one agent, wait until the others tick "
         "all its canaries, and measure again",
+    )
+    p.add_argument(
+        "--reshard",
+        type=int,
+        default=0,
+        help="after the window, replace the agents by this many with --shards on the same "
+        "(initialised) canaries and measure again",
     )
     p.add_argument("--lease-duration", type=float, default=5.0, help="shard Leases' seconds")
     p.add_argument("--namespaces", type=int, default=1, help="spread the canaries over K")

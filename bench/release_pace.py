@@ -10,12 +10,14 @@ all. Per release, from `status.history` (second precision):
   rollouts' own time, measured from outside (the canary's from detection until the bench sees
   it ready, the primary's from "Copying" until it sees that ready), and their ratio.
 
-p50/p99/max of each over the releases. On a real API server (`--kubeconfig`: the admin
-kubeconfig of the shared bed, ../shared/k8s) the agent runs under its own ServiceAccount and,
-when the API server writes the audit log the real tier reads, the agent's requests per
-release are counted from it (leases excluded).
+p50/p99/max of each over the releases, and the gaps between one weight step and the next
+(from the agent's own log, millisecond timestamps) against the interval. On a real API
+server (`--kubeconfig`: the admin kubeconfig of the shared bed, ../shared/k8s) the agent runs
+under its own ServiceAccount and, when the API server writes the audit log the real tier
+reads, the agent's requests per release are counted from it (leases excluded).
 
     python3 bench/release_pace.py [--releases 20] [--steps 5] [--interval 10s]
+    python3 bench/release_pace.py --releases 1000 --interval 30s
     flock /tmp/realtier.lock python3 bench/release_pace.py --kubeconfig /tmp/k8s-realcp/kubeconfig
 """
 
@@ -143,6 +145,18 @@ def measure(
     )
 
 
+def step_gaps(lines: list[dict[str, Any]]) -> list[float]:
+    """Seconds between one weight step of a canary and its next, over every canary, from the
+    agent's log lines (the Event messages it logs, with their millisecond `ts`)."""
+    steps: dict[str, list[float]] = {}
+    for line in lines:
+        if str(line.get("msg", "")).startswith("Advance ") and line.get("canary"):
+            moment = parse_time(str(line.get("ts", "")))
+            if moment is not None:
+                steps.setdefault(str(line["canary"]), []).append(moment.timestamp())
+    return [b - a for times in steps.values() for a, b in zip(times, times[1:], strict=False)]
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
@@ -216,7 +230,8 @@ def run(args: argparse.Namespace, target: Target) -> None:
     for name in names:
         view.apply(deployment(ns, name, f"{target.image}:1.1.1"))
         view.apply(stepping_canary(ns, name, args.steps, args.interval))
-    deadline = time.monotonic() + 300
+    # The sandbox initialises a few canaries a second on a small machine.
+    deadline = time.monotonic() + 300 + len(names)
     while any(view.phase(ns, n) != "Initialized" for n in names):
         if time.monotonic() > deadline or target.agent.proc.poll() is not None:
             raise SystemExit(f"error: canaries not Initialized; agent log {target.agent.log_path}")
@@ -255,6 +270,7 @@ def run(args: argparse.Namespace, target: Target) -> None:
         found = measure(f"{name}.{ns}", history, watch, args.steps, interval)
         (problems if isinstance(found, str) else releases).append(found)
     report(releases, problems, args, (finished_at or time.monotonic()) - began)
+    print_gaps(step_gaps(target.agent.lines()), interval)
     if target.bed is not None:
         print_requests(target.bed, args.releases)
 
@@ -282,6 +298,17 @@ def report(
     for label, values in columns.items():
         p50, p99, top = (percentile(values, 50), percentile(values, 99), max(values))
         print(f"{label:<22} p50 {p50:.2f}  p99 {p99:.2f}  max {top:.2f}")
+
+
+def print_gaps(gaps: list[float], interval: float) -> None:
+    if not gaps:
+        print("step gaps: no steps in the agent's log")
+        return
+    p50, p99, top = percentile(gaps, 50), percentile(gaps, 99), max(gaps)
+    print(
+        f"step gaps (agent log, {len(gaps)} gaps) p50 {p50:.2f}  p99 {p99:.2f}  max {top:.2f} s; "
+        f"p99 - interval {p99 - interval:+.2f} s"
+    )
 
 
 def main() -> None:

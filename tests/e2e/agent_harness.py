@@ -341,6 +341,35 @@ def held_shards(agent: AgentProcess) -> set[int]:
     }
 
 
+def one_shard_each(
+    agents: dict[str, AgentProcess], timeout: float, interval: float
+) -> dict[int, str]:
+    """Wait until each agent holds exactly one shard; which agent holds which shard."""
+    wait_for(
+        "one shard per agent",
+        lambda: sorted(len(held_shards(a)) for a in agents.values()) == [1] * len(agents),
+        timeout=timeout,
+        interval=interval,
+    )
+    return {next(iter(held_shards(a))): ident for ident, a in agents.items()}
+
+
+def heir_of(
+    shard: int, survivors: dict[str, AgentProcess], why: str, since: float, interval: float
+) -> tuple[str, float]:
+    """Wait (30 s at most) until one of `survivors` holds `shard`, whose holder was lost `why`
+    (a kill, a pause) at monotonic time `since`: that agent and the seconds it took."""
+    heir = wait_for(
+        f"shard {shard} taken over {why}",
+        lambda: next((i for i, a in survivors.items() if shard in held_shards(a)), None),
+        timeout=30,
+        interval=interval,
+    )
+    took = time.monotonic() - since
+    print(f"shard {shard} taken over by {heir} {took:.1f}s {why}")
+    return heir, took
+
+
 def logged_canaries(agent: AgentProcess, ns: str, since_line: int = 0) -> set[str]:
     """The canaries of `ns` this agent wrote a log line about (every line of a tick names it)."""
     prefix = f"{ns}/"

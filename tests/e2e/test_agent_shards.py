@@ -17,14 +17,15 @@ from .agent_harness import (
     AgentProcess,
     Cluster,
     deployment,
+    heir_of,
     held_shards,
     istio_canary,
     logged_canaries,
     metric_samples,
     namespace,
+    one_shard_each,
     sandbox,
     start_agent,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.e2e]
@@ -92,12 +93,7 @@ def test_three_agents_split_the_canaries_and_a_killed_ones_shard_is_taken_over(
             for ident in ("a", "b", "c")
         }
         try:
-            wait_for(
-                "one shard per agent",
-                lambda: sorted(len(held_shards(a)) for a in agents.values()) == [1, 1, 1],
-                timeout=60,
-            )
-            holder = {next(iter(held_shards(a))): ident for ident, a in agents.items()}
+            holder = one_shard_each(agents, timeout=60, interval=0.2)
             assert sorted(holder) == list(range(SHARDS))
             for name in NAMES:
                 c.wait_phase(NS, name, "Initialized", timeout=120)
@@ -114,16 +110,7 @@ def test_three_agents_split_the_canaries_and_a_killed_ones_shard_is_taken_over(
             killed = time.monotonic()
             agents[victim].stop(signal.SIGKILL)
             survivors = {i: a for i, a in agents.items() if i != victim}
-            heir = wait_for(
-                f"shard {victim_shard} taken over",
-                lambda: next(
-                    (i for i, a in survivors.items() if victim_shard in held_shards(a)), None
-                ),
-                timeout=30,
-                interval=0.05,
-            )
-            took = time.monotonic() - killed
-            print(f"shard {victim_shard} of {victim} taken over by {heir} after {took:.1f}s")
+            heir, took = heir_of(victim_shard, survivors, f"after {victim}'s kill", killed, 0.05)
             # Expiry after one lease duration, plus at most three retry periods of holding back
             # (the heir holds a shard already) and the scrape's own pace.
             assert took <= LEASE + 3 * (LEASE / 7.5) + 1.0, took

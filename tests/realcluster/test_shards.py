@@ -24,7 +24,9 @@ from tests.e2e.agent_harness import (
     AgentProcess,
     ClusterView,
     deployment,
+    heir_of,
     held_shards,
+    one_shard_each,
     wait_for,
 )
 from tests.realcluster.bed import REPO, Bed, plain_canary
@@ -101,13 +103,7 @@ def test_a_paused_replica_loses_its_shard_and_does_not_act_when_it_wakes(
             )
             for ident in ("a", "b", "c")
         }
-        wait_for(
-            "one shard per agent",
-            lambda: sorted(len(held_shards(a)) for a in agents.values()) == [1, 1, 1],
-            timeout=90,
-            interval=0.3,
-        )
-        holder = {next(iter(held_shards(a))): ident for ident, a in agents.items()}
+        holder = one_shard_each(agents, timeout=90, interval=0.3)
         for name in NAMES:
             c.wait_phase(ns, name, "Initialized", 120, 0.5)
         for name in NAMES:
@@ -119,16 +115,7 @@ def test_a_paused_replica_loses_its_shard_and_does_not_act_when_it_wakes(
         os.kill(victim.proc.pid, signal.SIGSTOP)
         paused = time.monotonic()
         try:
-            heir = wait_for(
-                f"shard {victim_shard} taken over from the paused replica",
-                lambda: next(
-                    (i for i, a in survivors.items() if victim_shard in held_shards(a)), None
-                ),
-                timeout=30,
-                interval=0.1,
-            )
-            took = time.monotonic() - paused
-            print(f"shard {victim_shard} taken over by {heir} {took:.1f}s after the pause")
+            heir, took = heir_of(victim_shard, survivors, "after the pause", paused, 0.1)
             assert took <= LEASE + 3 * (LEASE / 7.5) + 2.0, took
             moved = of_shard[victim_shard]
             for name in moved:

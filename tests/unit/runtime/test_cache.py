@@ -98,6 +98,29 @@ def test_gone_lists_again_and_reports_the_difference() -> None:
         inf.stop()
 
 
+def test_a_handler_storing_its_own_write_while_a_list_is_told_does_not_break_the_watch() -> None:
+    """Seen at 10,000 canaries: a tick triggered by the list's first ADDED wrote an object the
+    list did not have, into the table being walked ("dictionary changed size")."""
+    server = ScriptedServer([[obj("a", "5"), obj("b", "5")]], [])
+    seen: list = []
+
+    def handler(etype: str, o: dict, prev: dict | None) -> None:
+        seen.append((etype, o["metadata"]["name"]))
+        if o["metadata"]["name"] == "a":
+            inf.observe_write(obj("a-primary", "6"))
+
+    settings = WatchSettings(timeout_seconds=1, silence_seconds=1, retry_seconds=0.01)
+    inf = Informer(server, "v1", "ConfigMap", None, handler, settings)
+    inf.start()
+    try:
+        assert server.idle.wait(5)
+        assert server.list_calls == 1, "the list was told once, without a crash and a re-list"
+        assert sorted(seen) == [("ADDED", "a"), ("ADDED", "b")]
+        assert inf.get("ns", "a-primary") is not None
+    finally:
+        inf.stop()
+
+
 def test_silence_reconnects_from_the_last_version_without_listing() -> None:
     silence = ApiError("read timed out", 0, "Silence")
     server = ScriptedServer([[obj("a", "5")]], [[("MODIFIED", obj("a", "8"))], silence])
