@@ -133,6 +133,9 @@ class Informer:
         self.synced = threading.Event()
         self.served = True  # False while the server does not know the kind
         self.relists = 0
+        # Monotonic time the last list was asked for (-inf before one): the cache holds every
+        # write made before it (agent/handover.py).
+        self.listed_at = float("-inf")
         self._thread: threading.Thread | None = None
 
     @property
@@ -223,10 +226,12 @@ class Informer:
                 self._stop.wait(self._settings.retry_seconds)
 
     def _relist(self) -> str:
+        asked = time.monotonic()
         items, rv = self._client.list(self.api_version, self.kind, self.namespace)
         self.relists += 1
         self.served = True
         self._replace(items)
+        self.listed_at = asked
         self.synced.set()
         return rv
 
@@ -359,6 +364,11 @@ class Caches:
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
         inf = self._for(api_version, kind, namespace)
         return None if inf is None else inf.get(namespace, name)
+
+    def listed_at(self, api_version: str, kind: str, namespace: str) -> float:
+        """When the informer holding this kind in `namespace` last listed (-inf: never)."""
+        inf = self._for(api_version, kind, namespace)
+        return float("-inf") if inf is None else inf.listed_at
 
     def covers(self, api_version: str, kind: str, namespace: str) -> bool:
         """True when a synced informer holds this kind in this namespace."""

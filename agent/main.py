@@ -19,8 +19,9 @@ import threading
 from dataclasses import dataclass
 
 from agent import logs
-from agent.cache import Caches, WatchSettings
+from agent.cache import Caches, WatchSettings, rv_newer
 from agent.cached_client import CachedClient
+from agent.handover import Handover
 from agent.http_server import AgentHTTPServer, parse_listen
 from agent.leader import LeaderElector, LeaseTiming
 from agent.policy import RoutingPolicy, TenantPolicy
@@ -33,12 +34,15 @@ from kubectl_canary.api.durations import parse_duration
 from kubectl_canary.api.model import API_VERSION, CLUSTER_TEMPLATE_KIND, PROVIDERS
 from kubectl_canary.api.sharding import shard_of
 from kubectl_canary.egress.policy import EgressPolicy
+from kubectl_canary.resources import ApiError
 
 log = logging.getLogger("agent")
 
 LEASE_NAME = "kubectl-canary-agent"
 # How soon a tick that found its Lease past the renew deadline looks again.
 STALE_LEASE_RETRY_SECONDS = 1.0
+# How soon a canary whose cache is behind the previous holder's last write is asked again.
+CATCH_UP_RETRY_SECONDS = 0.2
 # Routing kinds watched so routers read them from the cache (absent CRDs are fine).
 ROUTING_KINDS = (
     ("networking.istio.io/v1beta1", "VirtualService"),
@@ -266,6 +270,13 @@ class Agent:
         )
         self.ticker = Ticker(self.client, self.caches, toolkit, decide, self.telemetry, settings)
         self.ownership = ShardOwnership(a.shards)
+        self.handover = Handover(
+            self.ownership.term,
+            lambda ns: self.caches.listed_at(API_VERSION, "Canary", ns),
+            lambda ns, name: self.live.get(API_VERSION, "Canary", ns, name),
+            lambda ns, name: self.caches.get(API_VERSION, "Canary", ns, name),
+            rv_newer,
+        )
         self.scheduler = Scheduler(
             self._tick,
             a.concurrency,
@@ -373,6 +384,8 @@ class Agent:
             self._let_go(key)
             return None  # its shard went to another replica
         try:
+            if not self._caught_up(key):
+                return CATCH_UP_RETRY_SECONDS
             return self.ticker(key)
         finally:
             with self._in_flight_changed:
@@ -382,6 +395,13 @@ class Agent:
                 # Its shard was dropped while this tick ran: the tick's metrics must not
                 # outlive it (the new holder reports the canary now).
                 self._let_go(key)
+
+    def _caught_up(self, key: str) -> bool:
+        try:
+            return self.handover.caught_up(key)
+        except ApiError as exc:
+            log.warning("cannot read the canary: %s", exc, extra={"canary": key})
+            return False
 
     def _lease_fresh(self, key: str) -> bool:
         """The Lease behind `key` (its shard's, or the single leader's) renewed in time."""
@@ -412,8 +432,9 @@ class Agent:
         self._let_go(key)
 
     def _let_go(self, key: str) -> None:
-        """Its metrics and what the ticker keeps for it go: another replica reports it now."""
+        """Its metrics and what is kept for it go: another replica reports it now."""
         self.ticker.forget(key)
+        self.handover.forget(key)
 
     def _healthy(self) -> tuple[bool, str]:
         if self.stop.is_set():
@@ -431,6 +452,7 @@ class Agent:
     def _leadership(self, leading: bool) -> None:
         self.telemetry.leader(leading)
         if leading:
+            self.ownership.set(0, True)  # a new term: see agent/handover.py
             self.leading.set()
             # Not on the elector's thread: waiting for caches must not delay lease renewals.
             threading.Thread(target=self._start_acting, name="start", daemon=True).start()
@@ -470,6 +492,9 @@ class Agent:
         )
         ns = ", ".join(self.opts.namespaces) or "all namespaces"
         log.info("watching %s", ns, extra={"identity": self.opts.identity})
+        if self.elector is None and not self.shard_electors:
+            # No election: nothing is taken over, so the term begins before the first lists.
+            self.ownership.set(0, True)
         self.caches.start()
         if self.shard_electors:
             for elector in self.shard_electors:

@@ -48,9 +48,13 @@ def may_take(held: int, rank: int, free_for: float, step: float) -> bool:
 class ShardOwnership:
     """The shards this replica holds now (written by the electors' threads, read by ticks)."""
 
-    def __init__(self, shards: int) -> None:
+    def __init__(self, shards: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.shards = shards
         self._held: set[int] = set()
+        # shard -> (how many times this replica has taken it, when it last did): a new term
+        # asks for the caches to have caught up with the previous holder (agent/handover.py).
+        self._terms: dict[int, tuple[int, float]] = {}
+        self._clock = clock
         self._lock = threading.Lock()
 
     def owns(self, key: str) -> bool:
@@ -70,11 +74,21 @@ class ShardOwnership:
             return len(self._held)
 
     def set(self, shard: int, holding: bool) -> None:
+        """Take or drop `shard`; with one shard, taking it is winning the leadership."""
         with self._lock:
             if holding:
+                if shard not in self._held:
+                    count = self._terms.get(shard, (0, 0.0))[0]
+                    self._terms[shard] = (count + 1, self._clock())
                 self._held.add(shard)
             else:
                 self._held.discard(shard)
+
+    def term(self, key: str) -> tuple[int, float]:
+        """(term number, monotonic start) of the shard `key` belongs to; (0, 0.0) before any."""
+        shard = shard_of(key, self.shards) if self.shards > 1 else 0
+        with self._lock:
+            return self._terms.get(shard, (0, 0.0))
 
     def describe(self) -> str:
         held = self.held()

@@ -243,12 +243,12 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         )
         # info: the bound port is announced at info level (and release events are logged).
         common = ("--concurrency", str(args.concurrency), "--log-level", "info")
-        common += ("--watch-namespace", ",".join(watched))
+        watch = ("--watch-namespace", ",".join(watched))  # the idle agent watches its own
 
         def start_busy(count: int, phase: str) -> list[Agent]:
             if count == 1:
                 log = workdir / f"agent-{n}{phase}.log"
-                return [start_agent(kubeconfig, log, repo, "--no-leader-elect", *common)]
+                return [start_agent(kubeconfig, log, repo, "--no-leader-elect", *watch, *common)]
             sharded = ("--shards", str(count), "--namespace", IDLE_NS)
             sharded += ("--lease-duration", f"{args.lease_duration:g}s")
             return [
@@ -259,6 +259,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
                     "--identity",
                     f"agent{phase}-{i}",
                     *sharded,
+                    *watch,
                     *common,
                 )
                 for i in range(count)
