@@ -20,9 +20,8 @@ and why:
   before reporting a missing object, its error handling re-authenticates three times on a 403,
   and its watch hides 410 Gone; the CLI's watch views own their list-then-watch loop instead.
 
-kr8s is async. Its sync facade keeps one event loop per thread, but the watch views call from
-several threads; so one daemon thread runs one asyncio loop for the process, every call is
-submitted to it, and all threads share one connection pool.
+kr8s is async: every call goes to one event loop shared by the process's threads
+(kubectl_canary/async_bridge.py).
 
 kr8s, httpx and asyncio cost ~0.3-0.5 s to import, so they are imported on the first request,
 not with this module: every command module imports `Kube` from here, and `--help`, completion,
@@ -37,12 +36,13 @@ import json
 import os
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from kubectl_canary import kubeconfig
+from kubectl_canary.async_bridge import the_loop
 from kubectl_canary.exec_credential import ExecCredential, run_exec_plugin
 from kubectl_canary.resources import (
     ApiError,
@@ -211,60 +211,6 @@ def _auth_class() -> type[Any]:
             return self.tls
 
     return Auth
-
-
-# ----- one event loop for every thread of the process -----
-
-
-class _Loop:
-    def __init__(self) -> None:
-        import asyncio
-
-        self.loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=self.loop.run_forever, name="kr8s-loop", daemon=True)
-        thread.start()
-
-    def run(self, coro: Awaitable[T], timeout: float | None = None) -> T:
-        import asyncio
-
-        async def wrapped() -> T:
-            return await coro
-
-        future = asyncio.run_coroutine_threadsafe(wrapped(), self.loop)
-        try:
-            return future.result(timeout)
-        except BaseException:
-            future.cancel()
-            raise
-
-    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        """A sync iterator over an async one running on the loop."""
-        try:
-            while True:
-                try:
-                    item = self.run(agen.__anext__())
-                except StopAsyncIteration:
-                    return
-                yield item
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                # After Ctrl-C the generator may still be running its cancelled step: give up
-                # quietly, the process is about to end.
-                with contextlib.suppress(Exception):
-                    self.run(aclose(), timeout=5)
-
-
-_loop: _Loop | None = None
-_loop_lock = threading.Lock()
-
-
-def _the_loop() -> _Loop:
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = _Loop()
-        return _loop
 
 
 # ----- the client -----
@@ -518,7 +464,7 @@ class Kr8sClient:
         content_type: str | None = None,
         what: str = "",
     ) -> Obj:
-        return _the_loop().run(self._send(method, path, query, body, content_type, what or path))
+        return the_loop().run(self._send(method, path, query, body, content_type, what or path))
 
     # --- paths ---
 
@@ -595,7 +541,7 @@ class Kr8sClient:
         path = self._path(api_version, kind, namespace)
         what = self._what(api_version, kind)
         lines = self._lines(path, query, what, read_timeout=timeout_seconds + 30.0)
-        for line in _the_loop().iterate(lines):
+        for line in the_loop().iterate(lines):
             if not line.strip():
                 continue
             event = json.loads(line)
@@ -658,7 +604,7 @@ class Kr8sClient:
             query["sinceSeconds"] = str(since_seconds)
         path = self._path("v1", "Pod", namespace, pod) + "/log"
         lines = self._lines(path, query, "pods/log", None if follow else REQUEST_TIMEOUT)
-        for line in _the_loop().iterate(lines):
+        for line in the_loop().iterate(lines):
             yield line.rstrip("\r\n")
 
     def server_version(self) -> Obj:
@@ -675,7 +621,7 @@ class Kr8sClient:
         url = urllib.parse.urlsplit(path)
         query = dict(urllib.parse.parse_qsl(url.query))
         lines = self._lines(url.path, query, url.path, REQUEST_TIMEOUT)
-        return "".join(line.rstrip("\r\n") + "\n" for line in _the_loop().iterate(lines))
+        return "".join(line.rstrip("\r\n") + "\n" for line in the_loop().iterate(lines))
 
 
 def connect(
