@@ -128,6 +128,10 @@ class ObjectCache:
         with self._lock:
             return self._objects[kind].get(namespace, {}).get(name)
 
+    def count(self, kind: KindKey) -> int:
+        with self._lock:
+            return sum(len(objects) for objects in self._objects[kind].values())
+
     def all(self, kind: KindKey) -> list[Obj]:
         with self._lock:
             return [obj for objects in self._objects[kind].values() for obj in objects.values()]

@@ -53,6 +53,10 @@ from kubectl_canary.sandbox.store import StoreError
 log = logging.getLogger(__name__)
 
 
+# Objects per `resync_seconds` of the full-resync period (see Simulation._resync_period).
+RESYNC_OBJECTS = 2_000
+
+
 @dataclass(frozen=True)
 class SimulationOptions:
     """How the simulated cluster behaves. Durations are simulated seconds unless noted."""
@@ -62,7 +66,7 @@ class SimulationOptions:
     ready_delay_seconds: float = DEFAULT_READY_DELAY_SECONDS
     bad_image_pattern: str = DEFAULT_BAD_IMAGE_PATTERN
     traffic_tick_seconds: float = 0.25  # real seconds between traffic batches
-    resync_seconds: float = 30.0  # real seconds between full resyncs
+    resync_seconds: float = 30.0  # real seconds between full resyncs, per RESYNC_OBJECTS
     history_seconds: float = 900.0  # real seconds of counter history for answer_query
 
     @classmethod
@@ -209,14 +213,21 @@ class Simulation:
                 self.queue.add((what, namespace_of(obj), name_of(obj)))
         self.queue.add(("config", CONFIG_NAMESPACE, CONFIG_NAME))
 
+    def _resync_period(self) -> float:
+        """A full resync queues every object: at 10,000 canaries (~90,000 objects) one every
+        30 s was most of the simulation's time, and pods took minutes to start. So the period
+        grows with the objects, keeping a resync's share of the time as at 2,000 of them."""
+        count = sum(self.cache.count(kind) for kind in (DEPLOYMENT, REPLICASET, POD, SERVICE))
+        return self.options.resync_seconds * max(1.0, count / RESYNC_OBJECTS)
+
     def _work(self) -> None:
-        next_resync = time.monotonic() + self.options.resync_seconds
+        next_resync = time.monotonic() + self._resync_period()
         while True:
             items = self.queue.take(max_wait=max(0.0, next_resync - time.monotonic()))
             if items is None:
                 return
             if time.monotonic() >= next_resync:
-                next_resync = time.monotonic() + self.options.resync_seconds
+                next_resync = time.monotonic() + self._resync_period()
                 self._resync()
             for item in items:
                 if self._stopping.is_set():
