@@ -17,7 +17,7 @@ under its own ServiceAccount and, when the API server writes the audit log the r
 reads, the agent's requests per release are counted from it (leases excluded).
 
     python3 bench/release_pace.py [--releases 20] [--steps 5] [--interval 10s]
-    python3 bench/release_pace.py --releases 1000 --interval 30s
+    python3 bench/release_pace.py --releases 1000 --namespaces 10 --interval 30s
     flock /tmp/realtier.lock python3 bench/release_pace.py --kubeconfig /tmp/k8s-realcp/kubeconfig
 """
 
@@ -80,15 +80,19 @@ class Watch:
 
     @classmethod
     def start(cls, deployments: list[dict[str, Any]]) -> Watch:
-        gens = {d["metadata"]["name"]: d["metadata"].get("generation", 0) for d in deployments}
+        gens = {_key(d): d["metadata"].get("generation", 0) for d in deployments}
         return cls(gens, {})
 
     def see(self, deployments: list[dict[str, Any]], now: float) -> None:
         for dep in deployments:
-            name = dep["metadata"]["name"]
-            changed = dep["metadata"].get("generation", 0) > self.generations.get(name, 0)
-            if changed and name not in self.ready_at and ready(dep):
-                self.ready_at[name] = now
+            key = _key(dep)
+            changed = dep["metadata"].get("generation", 0) > self.generations.get(key, 0)
+            if changed and key not in self.ready_at and ready(dep):
+                self.ready_at[key] = now
+
+
+def _key(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 def stamp(history: list[dict[str, Any]], starts: str, last: bool = False) -> float | None:
@@ -116,7 +120,8 @@ def measure(
     display: str, history: list[dict[str, Any]], watch: Watch, steps: int, interval: float
 ) -> Release | str:
     """The numbers of the release of `display` (name.namespace), or why they cannot be had."""
-    name = display.split(".", 1)[0]
+    name, ns = display.split(".", 1)
+    key = f"{ns}/{name}"
     marks = {
         "detect": stamp(history, "New revision detected! Scaling up"),
         "first": stamp(history, f"Advance {display} canary weight"),
@@ -125,8 +130,8 @@ def measure(
         "done": stamp(history, "Promotion completed!"),
     }
     missing = [k for k, v in marks.items() if v is None]
-    target_ready = watch.ready_at.get(name)
-    primary_ready = watch.ready_at.get(f"{name}-primary")
+    target_ready = watch.ready_at.get(key)
+    primary_ready = watch.ready_at.get(f"{key}-primary")
     if missing:
         return f"{name}: no {', '.join(missing)} in history {history[-3:]}"
     unseen = [n for n, t in ((name, target_ready), (f"{name}-primary", primary_ready)) if t is None]
@@ -137,7 +142,7 @@ def measure(
     canary_rollout = max(0.0, target_ready - at["detect"])
     primary_rollout = max(0.0, primary_ready - at["copy"])
     return Release(
-        name,
+        key,
         at["first"] - at["detect"],
         at["done"] - at["last"],
         at["done"] - at["detect"],
@@ -165,23 +170,27 @@ def percentile(values: list[float], p: float) -> float:
 @dataclass
 class Target:
     view: ClusterView
-    ns: str  # where the releases run
+    namespaces: list[str]  # where the releases run
     agent: AgentProcess
     image: str  # without the tag
     bed: realbed.Bed | None
 
 
 @contextlib.contextmanager
-def sandbox_target(workdir: Path, log: Path, command: tuple[str, ...]) -> Iterator[Target]:
-    handle = start_sandbox(workdir / "sandbox", bookmark_interval=2.0)
+def sandbox_target(
+    workdir: Path, log: Path, command: tuple[str, ...], spread: int, concurrency: int
+) -> Iterator[Target]:
+    # A watch may resume from the last 200,000 events (the sandbox keeps 100 by default): with
+    # hundreds of releases, 100 events pass while the agent reads a list (bench/agent_scale.py).
+    handle = start_sandbox(workdir / "sandbox", bookmark_interval=2.0, watch_window=200_000)
     try:
         view = ClusterView(handle.kubeconfig)
-        for ns in (SANDBOX_NS, realbed.AGENT_NAMESPACE):  # the agent's Lease lives in its own
+        namespaces = [SANDBOX_NS] if spread <= 1 else [f"{SANDBOX_NS}-{i}" for i in range(spread)]
+        for ns in (*namespaces, realbed.AGENT_NAMESPACE):  # the agent's Lease is in its own
             view.apply(namespace(ns))
-        with running_agent(
-            handle.kubeconfig, log, "--lease-duration", "2s", command=command
-        ) as agent:
-            yield Target(view, SANDBOX_NS, agent, IMAGE_PREFIX.rstrip(":"), None)
+        flags = ("--lease-duration", "2s", "--concurrency", str(concurrency))
+        with running_agent(handle.kubeconfig, log, *flags, command=command) as agent:
+            yield Target(view, namespaces, agent, IMAGE_PREFIX.rstrip(":"), None)
     finally:
         handle.stop()
 
@@ -197,7 +206,7 @@ def real_target(
     ns = bed.namespace("pace")  # a fresh one: etcd keeps earlier runs' objects
     try:
         with bed.agent(log, provider="istio", command=command) as agent:
-            yield Target(bed.view(), ns, agent, realbed.IMAGE, bed)
+            yield Target(bed.view(), [ns], agent, realbed.IMAGE, bed)
     finally:
         bed.drop_namespace(ns)
 
@@ -225,47 +234,44 @@ def print_requests(bed: realbed.Bed, releases: int) -> None:
 
 
 def run(args: argparse.Namespace, target: Target) -> None:
-    view, ns = target.view, target.ns
-    names = [f"app-{i:03d}" for i in range(args.releases)]
-    for name in names:
+    view, spaces = target.view, target.namespaces
+    apps = [(spaces[i % len(spaces)], f"app-{i:04d}") for i in range(args.releases)]
+    for ns, name in apps:
         view.apply(deployment(ns, name, f"{target.image}:1.1.1"))
         view.apply(stepping_canary(ns, name, args.steps, args.interval))
     # The sandbox initialises a few canaries a second on a small machine.
-    deadline = time.monotonic() + 300 + len(names)
-    while any(view.phase(ns, n) != "Initialized" for n in names):
+    deadline = time.monotonic() + 300 + len(apps)
+    while any(p != "Initialized" for p in phases(view, spaces)):
         if time.monotonic() > deadline or target.agent.proc.poll() is not None:
             raise SystemExit(f"error: canaries not Initialized; agent log {target.agent.log_path}")
-        time.sleep(1)
-    print(f"{len(names)} canaries Initialized; releasing them all", flush=True)
+        time.sleep(2)
+    print(f"{len(apps)} canaries Initialized; releasing them all", flush=True)
     if target.bed is not None and target.bed.audit_offset >= 0:
         target.bed.audit_offset = realbed.audit_log().stat().st_size
-    listed, _ = view.client.list("apps/v1", "Deployment", ns)
-    watch = Watch.start(listed)
+    watch = Watch.start(deployments(view, spaces))
     began = time.monotonic()
-    for name in names:
+    for ns, name in apps:
         view.set_image(ns, name, f"{target.image}:1.1.2")
     interval = parse_duration(args.interval)
-    limit = began + 3 * (args.steps + 3) * interval + 120
+    limit = began + 3 * (args.steps + 3) * interval + 120 + len(apps) / 10
     finished_at: float | None = None
-    primaries = {f"{n}-primary" for n in names}
+    primaries = {f"{ns}/{name}-primary" for ns, name in apps}
     while True:
-        # Two requests a round, so a rollout's end is seen within a fraction of a second (its
-        # time is an upper bound: the ideal is, if anything, generous).
-        listed, _ = view.client.list("apps/v1", "Deployment", ns)
-        watch.see(listed, time.time())
+        # A few requests a round, so a rollout's end is seen within a fraction of a second
+        # (its time is an upper bound: the ideal is, if anything, generous).
+        watch.see(deployments(view, spaces), time.time())
         if finished_at is None:
-            canaries, _ = view.client.list(CANARY_API, "Canary", ns)
-            phases = [(c.get("status") or {}).get("phase") for c in canaries]
-            if all(p in ("Succeeded", "Failed") for p in phases):
+            now = phases(view, spaces)
+            if all(p in ("Succeeded", "Failed") for p in now):
                 finished_at = time.monotonic()
             elif time.monotonic() > limit:
-                raise SystemExit(f"error: releases not finished in time: {phases}")
+                raise SystemExit(f"error: releases not finished in time: {sorted(set(now))}")
         # An agent that went on before a primary's rollout ended: see how long it really took.
         elif primaries <= set(watch.ready_at) or time.monotonic() > finished_at + 60:
             break
         time.sleep(POLL_SECONDS)
     releases, problems = [], []
-    for name in names:
+    for ns, name in apps:
         history = view.status(ns, name).get("history", [])
         found = measure(f"{name}.{ns}", history, watch, args.steps, interval)
         (problems if isinstance(found, str) else releases).append(found)
@@ -275,16 +281,29 @@ def run(args: argparse.Namespace, target: Target) -> None:
         print_requests(target.bed, args.releases)
 
 
+def deployments(view: ClusterView, spaces: list[str]) -> list[dict[str, Any]]:
+    return [d for ns in spaces for d in view.client.list("apps/v1", "Deployment", ns)[0]]
+
+
+def phases(view: ClusterView, spaces: list[str]) -> list[str]:
+    canaries = [c for ns in spaces for c in view.client.list(CANARY_API, "Canary", ns)[0]]
+    return [str((c.get("status") or {}).get("phase")) for c in canaries]
+
+
 def report(
     releases: list[Release], problems: list[str], args: argparse.Namespace, wall: float
 ) -> None:
     print(f"{len(releases)} releases of {args.steps} steps at {args.interval}, wall {wall:.0f} s")
-    print(f"{'release':<10} {'detect->1st':>11} {'last->done':>10} {'total':>6} {'ideal':>6} ratio")
-    for r in releases:
+    if len(releases) <= 50:  # one line each; beyond that only the summary
         print(
-            f"{r.name:<10} {r.detect_to_first:>11.0f} {r.last_to_done:>10.0f} "
-            f"{r.total:>6.0f} {r.ideal:>6.1f} {r.ratio:.3f}"
+            f"{'release':<16} {'detect->1st':>11} {'last->done':>10} {'total':>6} "
+            f"{'ideal':>6} ratio"
         )
+        for r in releases:
+            print(
+                f"{r.name:<16} {r.detect_to_first:>11.0f} {r.last_to_done:>10.0f} "
+                f"{r.total:>6.0f} {r.ideal:>6.1f} {r.ratio:.3f}"
+            )
     for problem in problems:
         print(f"not measured: {problem}")
     if not releases:
@@ -316,6 +335,10 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=20)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--interval", default="10s")
+    parser.add_argument(
+        "--namespaces", type=int, default=1, help="sandbox: spread the releases over K"
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="sandbox: the agent's")
     parser.add_argument("--kubeconfig", type=Path, help="a real API server's admin kubeconfig")
     parser.add_argument(
         "--agent-from",
@@ -336,7 +359,7 @@ def main() -> None:
         if args.kubeconfig is not None:
             target_cm = real_target(args.kubeconfig, workdir, log, command)
         else:
-            target_cm = sandbox_target(workdir, log, command)
+            target_cm = sandbox_target(workdir, log, command, args.namespaces, args.concurrency)
         with target_cm as target:
             run(args, target)
 
