@@ -87,7 +87,6 @@ def observations(
     request: Request | None,
     spec_error: str | None = None,
     apex_on_target: bool | None = None,
-    on_primary: tuple[bool | None, bool | None] = (None, None),
 ) -> Observations:
     return Observations(
         target=workload(target, target_hash),
@@ -98,6 +97,4 @@ def observations(
         deleting=canary.deletion_timestamp is not None,
         spec_error=spec_error,
         apex_on_target=apex_on_target,
-        primary_service_on_primary=on_primary[0],
-        apex_on_primary=on_primary[1],
     )

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.cache import Caches
-from agent.core import faults
+from agent.core import faults, readiness
 from agent.core.types import (
     Decision,
     EmitEvent,
@@ -196,20 +196,18 @@ class Ticker:
             hpa = self._caches.get(HPA_API, "HorizontalPodAutoscaler", ns, ref.name)
         request = pending_request(canary, clog.warning)
         on_target = self._apex_on_target(canary, target) if _reverting(canary) else None
-        on_primary = self._on_primary(canary, primary) if _onboarding(canary) else (None, None)
         obs = observations(
-            canary,
-            target,
-            target_hash,
-            primary,
-            "",
-            routes,
-            hpa,
-            request,
-            spec_error,
-            on_target,
-            on_primary,
+            canary, target, target_hash, primary, "", routes, hpa, request, spec_error, on_target
         )
+        threshold = canary.spec.analysis.primary_ready_threshold
+        if _onboarding(canary) and readiness.is_ready(obs.primary, threshold):
+            # The endpoints matter to onboarding only once the primary is ready (the core's
+            # initializing_tick): before that, reading them on every rollout event of every
+            # onboarding canary was most of the API load of onboarding 10,000 at once.
+            on_service, on_apex = self._on_primary(canary, primary)
+            obs = dataclasses.replace(
+                obs, primary_service_on_primary=on_service, apex_on_primary=on_apex
+            )
         decision = self._decide_fully(canary, obs, now, templates, clog)
         executor = Executor(self._client, self._toolkit, clog)
         out = executor.run(canary, obj, target, decision.actions)

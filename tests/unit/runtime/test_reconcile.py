@@ -463,6 +463,18 @@ def test_an_initialising_canary_observes_whether_the_endpoints_are_the_primary_p
     assert reads == expected * 2
 
 
+def test_endpoints_are_not_read_while_the_primary_is_not_ready_yet() -> None:
+    """They matter only once it is ready: onboarding 10,000 canaries at once read them on every
+    rollout event of every primary."""
+    k, ticker, seen = _reverting_setup(deleting=False)
+    rolling = _primary_deployment()
+    rolling["status"] = {"observedGeneration": 1, "readyReplicas": 0, "updatedReplicas": 2}
+    k.add(rolling)
+    ticker("test/mhs")
+    assert (seen[-1].primary_service_on_primary, seen[-1].apex_on_primary) == (None, None)
+    assert not [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
+
+
 def test_endpoints_are_not_read_once_initialised() -> None:
     k, ticker, seen = _reverting_setup(deleting=False)
     k.add(_primary_deployment())
