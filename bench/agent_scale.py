@@ -16,13 +16,15 @@ and prints how many canaries each ticked. `--reshard K` then replaces the agents
 ones on the same (initialised) canaries and measures again; `--kill-one` then SIGKILLs one of
 them, times until the others report all its canaries, and measures again. `--namespaces K`
 spreads the canaries over K namespaces (the agent runs at most a few ticks of one namespace at
-once). `--kubeconfig` runs on an existing cluster instead (the real API server keeps
-managedFields, which the sandbox drops). `--agent-repo DIR` runs the agent of another checkout
-(e.g. `git archive <commit> | tar -x -C DIR`) for a before/after in the same conditions.
+once); `--batch B` onboards them B at a time. `--kubeconfig` runs on an existing cluster
+instead (the real API server keeps managedFields, which the sandbox drops). `--agent-repo DIR`
+runs the agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a
+before/after in the same conditions.
 
     python3 bench/agent_scale.py --canaries 100,500 --interval 10s --window 30
     python3 bench/agent_scale.py --canaries 1000 --unrelated 10000 --shards 3
-    python3 bench/agent_scale.py --canaries 10000 --namespaces 10 --reshard 3 --kill-one
+    python3 bench/agent_scale.py --canaries 10000 --namespaces 10 --batch 1000 --interval 1m \
+        --reshard 3 --kill-one
 """
 
 from __future__ import annotations
@@ -234,11 +236,10 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda a: client.create(deployment(*a)), apps))
-            list(pool.map(lambda a: client.create(canary(*a, args.interval, args.provider)), apps))
             others = [f"unrelated-{i:05d}" for i in range(args.unrelated)]
             list(pool.map(lambda x: client.create(unrelated_config(watched[0], x)), others))
         print(
-            f"  created {n} Deployments + Canaries in {len(watched)} namespace(s) and "
+            f"  created {n} Deployments in {len(watched)} namespace(s) and "
             f"{args.unrelated} unrelated ConfigMaps in {time.monotonic() - started:.1f}s"
         )
         # info: the bound port is announced at info level (and release events are logged).
@@ -275,15 +276,7 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             "--no-leader-elect",
             *common,
         )
-        started = time.monotonic()
-        deadline = started + args.init_timeout
-        done = 0
-        while time.monotonic() < deadline:
-            done = initialized(client, watched)
-            if done == n:
-                break
-            time.sleep(5)
-        print(f"  initialised {done}/{n} canaries in {time.monotonic() - started:.1f}s")
+        onboard(client, apps, watched, args)
         time.sleep(args.settle)
         measure(busy, idle, n, args.window)
         if args.reshard:
@@ -309,6 +302,29 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             sb.stop()
         else:
             remove_namespaces(KubeClient.from_kubeconfig(str(kubeconfig)), watched)
+
+
+def onboard(
+    client: KubeClient, apps: list[tuple[str, str]], watched: list[str], args: argparse.Namespace
+) -> None:
+    """Create the Canaries, `--batch` at a time, each batch once the ones before are
+    Initialized (all at once by default)."""
+    started = time.monotonic()
+    deadline = started + args.init_timeout
+    batch = args.batch or len(apps)
+    done = 0
+    with ThreadPoolExecutor(8) as pool:
+        for first in range(0, len(apps), batch):
+            part = apps[first : first + batch]
+            list(pool.map(lambda a: client.create(canary(*a, args.interval, args.provider)), part))
+            while time.monotonic() < deadline:
+                done = initialized(client, watched)
+                if done >= first + len(part):
+                    break
+                time.sleep(5)
+            if batch < len(apps):
+                print(f"  {done} Initialized after {time.monotonic() - started:.0f}s", flush=True)
+    print(f"  initialised {done}/{len(apps)} canaries in {time.monotonic() - started:.1f}s")
 
 
 def stop_agents(agents: list[Agent]) -> None:
@@ -429,6 +445,9 @@ def main() -> None:
     )
     p.add_argument("--lease-duration", type=float, default=5.0, help="shard Leases' seconds")
     p.add_argument("--namespaces", type=int, default=1, help="spread the canaries over K")
+    p.add_argument(
+        "--batch", type=int, default=0, help="onboard this many canaries at a time (0: all)"
+    )
     p.add_argument("--agent-repo", default="", help="run the agent of this checkout instead")
     p.add_argument(
         "--kubeconfig",
