@@ -53,7 +53,12 @@ from kubectl_canary.api.model import (
 )
 from kubectl_canary.api.parse import parse_canary, parse_metric_template, parse_status
 from kubectl_canary.api.render import render_status
-from kubectl_canary.objects.apex import apex_serves_target, pods_of, service_serves
+from kubectl_canary.objects.apex import (
+    apex_serves_target,
+    has_ready_address,
+    pods_of,
+    serves_only,
+)
 from kubectl_canary.objects.builders import HPA_API
 from kubectl_canary.objects.names import primary_name, service_name, service_names
 from kubectl_canary.objects.selectors import generated_names_problem
@@ -230,14 +235,22 @@ class Ticker:
 
     def _on_primary(self, canary: Canary, primary: Obj | None) -> tuple[bool | None, bool | None]:
         """Whether the primary Service's and the apex Service's ready endpoints are all the
-        primary's pods: three live reads, made only while a Canary initialises (as for
-        `_apex_on_target`, the API load does not grow with the number of canaries)."""
-        pods = pods_of(self._client, primary)
+        primary's pods: live reads, made only while a Canary initialises with its primary
+        ready. The Endpoints first: while neither has a ready address (the endpoints controller
+        not there yet) the answer is no, and the pods need not be listed."""
         _, primary_service, _ = service_names(canary)
-        return (
-            service_serves(self._client, canary.namespace, primary_service, pods),
-            service_serves(self._client, canary.namespace, service_name(canary), pods),
-        )
+        ns = canary.namespace
+        endpoints = [
+            self._client.get("v1", "Endpoints", ns, s)
+            for s in (primary_service, service_name(canary))
+        ]
+        if not any(has_ready_address(e) for e in endpoints):
+            return False, False
+        pods = pods_of(self._client, primary)
+        if pods is None:
+            return None, None
+        on_service, on_apex = (serves_only(e, pods) for e in endpoints)
+        return on_service, on_apex
 
     def _target_hash(self, canary: Canary, target: Obj) -> str:
         ns = canary.namespace

@@ -20,9 +20,13 @@ from kubectl_canary.api.model import FINALIZER, Phase
 # we only wait for the primary's pods.
 INITIALIZING_REQUEUE_SECONDS = 10.0
 # After the apex Service's selector changed, the endpoints controller follows within a second
-# or two; nothing triggers a tick when it does (Endpoints are not watched), so poll, at the
-# smallest requeue.
+# or two; nothing triggers a tick when it does (Endpoints are not watched), so poll: at the
+# smallest requeue at first, then at a tenth of the time waited so far (`waitingSince`, which
+# the wait for the primary's rollout may have set), at most every 5 s: a slow endpoints
+# controller (1,000 canaries onboarding at once) is not polled every second by all of them.
 ENDPOINTS_REQUEUE_SECONDS = MIN_REQUEUE_SECONDS
+ENDPOINTS_BACKOFF_SHARE = 0.1
+ENDPOINTS_MAX_POLL_SECONDS = 5.0
 
 
 def reconcile_finalizer(t: Tick) -> None:
@@ -68,7 +72,11 @@ def initializing_tick(t: Tick) -> None:
     if ready:
         # Only the endpoints controller is awaited (a second or two), and nothing triggers a
         # tick when it catches up (Endpoints are not watched): look again soon.
-        t.requeue_within(ENDPOINTS_REQUEUE_SECONDS)
+        if not t.status.waiting_since:
+            t.update(waiting_since=t.now_text)
+        waited = seconds_since(t.status.waiting_since, t.now) or 0.0
+        poll = max(ENDPOINTS_REQUEUE_SECONDS, waited * ENDPOINTS_BACKOFF_SHARE)
+        t.requeue_within(min(poll, ENDPOINTS_MAX_POLL_SECONDS, t.analysis.interval_seconds))
         return
     if primary.exists:
         if not t.status.waiting_since:

@@ -41,6 +41,10 @@ def label_selector(selector: Obj) -> str:
     return ",".join(parts)
 
 
+def has_ready_address(endpoints: Obj | None) -> bool:
+    return any(s.get("addresses") for s in (endpoints or {}).get("subsets") or [])
+
+
 def serves_only(endpoints: Obj | None, pods: Iterable[Obj]) -> bool:
     """Whether a Service's ready endpoints are all among `pods` (and there is one).
 

@@ -146,3 +146,17 @@ def test_a_release_takes_its_steps_plus_its_rollouts() -> None:
     done = world.tick(requeue(back) or 0.0)
     assert done.status.phase == Phase.SUCCEEDED
     assert (world.now - detected_at).total_seconds() == 5 * 60 + 2
+
+
+def test_onboarding_polls_the_endpoints_at_a_tenth_of_the_wait_and_at_most_every_5_s() -> None:
+    """Endpoints are not watched: the wait for the endpoints controller is polled, every second
+    at first, then thinner, so 1,000 canaries onboarding at once do not poll every second."""
+    status = in_phase(Phase.INITIALIZING)
+    ready_primary = observe(target=workload(), primary=workload(), routes=None)
+    first = decide(canary(status), ready_primary, at(0))
+    assert first.status.waiting_since == stamp(0)
+    assert requeue(first) == 1.0
+    for waited, poll in ((5, 1.0), (30, 3.0), (300, 5.0)):
+        later = decide(canary(first.status), ready_primary, at(waited))
+        assert later.status.phase == Phase.INITIALIZING
+        assert requeue(later) == poll, waited

@@ -453,14 +453,22 @@ def test_an_initialising_canary_observes_whether_the_endpoints_are_the_primary_p
     ticker("test/mhs")
     seen_pairs = [(o.primary_service_on_primary, o.apex_on_primary) for o in seen]
     assert seen_pairs == [(True, False), (True, True)]
-    # Three live reads per tick: the primary's pods, then both Services' Endpoints.
+    # Three live reads per tick: both Services' Endpoints, then the primary's pods.
     reads = [c for c in k.requests if c[1] in ("Endpoints", "Pod")]
     expected = [
-        ("list", "Pod", "app=mhs-primary"),
         ("get", "Endpoints", "mhs-primary"),
         ("get", "Endpoints", "mhs"),
+        ("list", "Pod", "app=mhs-primary"),
     ]
     assert reads == expected * 2
+
+
+def test_no_pod_list_while_neither_service_has_a_ready_endpoint() -> None:
+    k, ticker, seen = _reverting_setup(deleting=False)
+    k.add(_primary_deployment())
+    ticker("test/mhs")  # no Endpoints yet: the endpoints controller has not caught up
+    assert (seen[-1].primary_service_on_primary, seen[-1].apex_on_primary) == (False, False)
+    assert [c[1] for c in k.requests if c[1] in ("Endpoints", "Pod")] == ["Endpoints"] * 2
 
 
 def test_endpoints_are_not_read_while_the_primary_is_not_ready_yet() -> None:
