@@ -16,8 +16,10 @@ and prints how many canaries each ticked. `--reshard K` then replaces the agents
 ones on the same (initialised) canaries and measures again; `--kill-one` then SIGKILLs one of
 them, times until the others report all its canaries, and measures again. `--namespaces K`
 spreads the canaries over K namespaces (the agent runs at most a few ticks of one namespace at
-once); `--batch B` onboards them B at a time. `--kubeconfig` runs on an existing cluster
-instead (the real API server keeps managedFields, which the sandbox drops). `--agent-repo DIR`
+once); `--batch B` onboards them B at a time, and `--seeded` writes the onboarded state
+instead (a sandbox without simulation: its one-thread controllers cannot run 10,000 apps).
+`--kubeconfig` runs on an existing cluster instead (the real API server keeps managedFields,
+which the sandbox drops). `--agent-repo DIR`
 runs the agent of another checkout (e.g. `git archive <commit> | tar -x -C DIR`) for a
 before/after in the same conditions.
 
@@ -50,6 +52,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from agent.kube import KubeClient  # noqa: E402
+from kubectl_canary.api.model import CanaryStatus, Phase  # noqa: E402
+from kubectl_canary.api.parse import parse_canary  # noqa: E402
+from kubectl_canary.api.render import render_status  # noqa: E402
+from kubectl_canary.objects import hashes, primary  # noqa: E402
+from kubectl_canary.objects.names import primary_name  # noqa: E402
+from kubectl_canary.objects.routers import router_for  # noqa: E402
 from kubectl_canary.sandbox.process import start_sandbox  # noqa: E402
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -218,7 +226,12 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
     sb = (
         None
         if args.kubeconfig
-        else start_sandbox(workdir / f"sandbox-{n}", speed=args.speed, watch_window=200_000)
+        else start_sandbox(
+            workdir / f"sandbox-{n}",
+            speed=args.speed,
+            watch_window=200_000,
+            simulation=not args.seeded,
+        )
     )
     kubeconfig = Path(args.kubeconfig) if sb is None else sb.kubeconfig
     busy: list[Agent] = []
@@ -242,6 +255,8 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             f"  created {n} Deployments in {len(watched)} namespace(s) and "
             f"{args.unrelated} unrelated ConfigMaps in {time.monotonic() - started:.1f}s"
         )
+        if args.seeded:  # before any agent starts: as after a restart of the agent
+            seed(client, apps, args)
         # info: the bound port is announced at info level (and release events are logged).
         common = ("--concurrency", str(args.concurrency), "--log-level", "info")
         watch = ("--watch-namespace", ",".join(watched))  # the idle agent watches its own
@@ -276,7 +291,8 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             "--no-leader-elect",
             *common,
         )
-        onboard(client, apps, watched, args)
+        if not args.seeded:
+            onboard(client, apps, watched, args)
         time.sleep(args.settle)
         measure(busy, idle, n, args.window)
         if args.reshard:
@@ -325,6 +341,42 @@ def onboard(
             if batch < len(apps):
                 print(f"  {done} Initialized after {time.monotonic() - started:.0f}s", flush=True)
     print(f"  initialised {done}/{len(apps)} canaries in {time.monotonic() - started:.1f}s")
+
+
+def seed(client: KubeClient, apps: list[tuple[str, str]], args: argparse.Namespace) -> None:
+    """Onboarded canaries without onboarding them: for each app, what the agent's own
+    `initialize` and router write (primary Deployment, Services, routes), the statuses the
+    controllers would write (primary ready, target scaled to zero) and the Canary's Initialized
+    status. The sandbox runs no simulation then: at 10,000 apps its controllers, one Python
+    thread, took hours to start the pods, and the steady state is what is measured."""
+    started = time.monotonic()
+
+    def one(app: tuple[str, str]) -> None:
+        ns, name = app
+        target = client.get("apps/v1", "Deployment", ns, name)
+        assert target is not None
+        created = client.create(canary(ns, name, args.interval, args.provider))
+        model = parse_canary(created, default_provider=args.provider)
+        primary.initialize(client, model, target, routing=True)
+        router = router_for(model.spec.provider, client)  # as the agent's Initialize action
+        router.reconcile(model)
+        router.set_routes(model, 100, 0, False)
+        target = client.patch_merge("apps/v1", "Deployment", ns, name, {"spec": {"replicas": 0}})
+        client.update_status({**target, "status": {"observedGeneration": 2}})
+        made = client.get("apps/v1", "Deployment", ns, primary_name(model))
+        assert made is not None
+        ready = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+        client.update_status({**made, "status": {"observedGeneration": 1, **ready}})
+        revision = hashes.template_hash(target, {})
+        status = CanaryStatus(
+            phase=Phase.INITIALIZED, last_applied_spec=revision, last_promoted_spec=revision
+        )
+        created = client.get(CANARY_API, "Canary", ns, name) or created
+        client.update_status({**created, "status": render_status(status)})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, apps))
+    print(f"  seeded {len(apps)} Initialized canaries in {time.monotonic() - started:.1f}s")
 
 
 def stop_agents(agents: list[Agent]) -> None:
@@ -447,6 +499,11 @@ def main() -> None:
     p.add_argument("--namespaces", type=int, default=1, help="spread the canaries over K")
     p.add_argument(
         "--batch", type=int, default=0, help="onboard this many canaries at a time (0: all)"
+    )
+    p.add_argument(
+        "--seeded",
+        action="store_true",
+        help="write the onboarded state instead of onboarding (a sandbox without simulation)",
     )
     p.add_argument("--agent-repo", default="", help="run the agent of this checkout instead")
     p.add_argument(
