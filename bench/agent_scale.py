@@ -291,7 +291,9 @@ def run(n: int, args: argparse.Namespace, workdir: Path) -> None:
             "--no-leader-elect",
             *common,
         )
-        if not args.seeded:
+        if args.seeded:
+            wait_reported(busy, n, args.init_timeout, time.monotonic())
+        else:
             onboard(client, apps, watched, args)
         time.sleep(args.settle)
         measure(busy, idle, n, args.window)
@@ -391,12 +393,33 @@ def stop_agents(agents: list[Agent]) -> None:
 
 
 def wait_reported(agents: list[Agent], n: int, timeout: float, since: float) -> None:
-    """Wait until the agents report all `n` canaries between them (each has its shard's)."""
+    """Wait until the agents report all `n` canaries between them (each has its shard's),
+    then until their first ticks are over: no write for two scrapes in a row."""
     while time.monotonic() - since < timeout:
         if len(set().union(*(scrape(a).canaries for a in agents))) == n:
             break
-        time.sleep(1)
+        time.sleep(2)
     print(f"  every canary ticked again after {time.monotonic() - since:.1f}s")
+    wait_quiet(agents, timeout)
+
+
+def wait_quiet(agents: list[Agent], timeout: float) -> None:
+    """Wait until the agents write nothing for 10 s: the first tick of a canary an agent just
+    took up may write (a finalizer, a condition); the steady state is measured after."""
+    started = time.monotonic()
+    last = -1
+    while time.monotonic() - started < timeout:
+        writes = sum(
+            n
+            for x in (scrape(a) for a in agents)
+            for verb, n in x.verbs.items()
+            if verb in ("create", "patch", "update", "delete")
+        )
+        if writes == last:
+            break
+        last = writes
+        time.sleep(10)
+    print(f"  no writes for 10 s after {time.monotonic() - started:.1f}s more")
 
 
 def measure(busy: list[Agent], idle: Agent, n: int, seconds: float) -> None:
