@@ -265,7 +265,7 @@ class Informer:
             prev = old.get(key)
             if prev is None:
                 self._notify("ADDED", obj, None)
-            elif _rv(prev) != _rv(obj):
+            elif resource_version(prev) != resource_version(obj):
                 self._notify("MODIFIED", obj, prev)
         for key, prev in old.items():
             if key not in fresh:
@@ -279,7 +279,11 @@ class Informer:
             if etype == "DELETED":
                 self._objects.pop(key, None)
             else:
-                if prev is not None and _rv(prev) and not rv_newer(_rv(obj), _rv(prev)):
+                if (
+                    prev is not None
+                    and resource_version(prev)
+                    and not rv_newer(resource_version(obj), resource_version(prev))
+                ):
                     return  # our own write already stored this version (or a newer one)
                 self._objects[key] = obj
         self._notify(etype, obj, prev)
@@ -293,7 +297,7 @@ class Informer:
             log.exception("watch handler failed", extra={"watch": self.name})
 
 
-def _rv(obj: Obj) -> str:
+def resource_version(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 

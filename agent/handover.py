@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from agent.cache import resource_version, rv_newer
 from kubectl_canary.resources import Obj
 
 # (term number, monotonic time the term began) of the shard a key belongs to.
@@ -32,13 +33,11 @@ class Handover:
         listed_at: Callable[[str], float],  # namespace -> when its Canaries were last listed
         live: Callable[[str, str], Obj | None],  # (namespace, name) -> GET of the Canary
         cached: Callable[[str, str], Obj | None],  # (namespace, name) -> the cached Canary
-        rv_newer: Callable[[str, str], bool],
     ) -> None:
         self._term = term
         self._listed_at = listed_at
         self._live = live
         self._cached = cached
-        self._rv_newer = rv_newer
         self._checked: dict[str, int] = {}  # key -> the term in which its cache was checked
         self._lock = threading.Lock()
 
@@ -65,9 +64,5 @@ class Handover:
         cached = self._cached(ns, name)
         if live is None or cached is None:
             return live is None and cached is None
-        live_rv, cached_rv = _rv(live), _rv(cached)
-        return live_rv == cached_rv or not self._rv_newer(live_rv, cached_rv)
-
-
-def _rv(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+        live_rv, cached_rv = resource_version(live), resource_version(cached)
+        return live_rv == cached_rv or not rv_newer(live_rv, cached_rv)

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from agent import logs
-from agent.cache import Caches, WatchSettings, rv_newer
+from agent.cache import Caches, WatchSettings
 from agent.cached_client import CachedClient
 from agent.handover import Handover
 from agent.http_server import AgentHTTPServer, parse_listen
@@ -275,7 +275,6 @@ class Agent:
             lambda ns: self.caches.listed_at(API_VERSION, "Canary", ns),
             lambda ns, name: self.live.get(API_VERSION, "Canary", ns, name),
             lambda ns, name: self.caches.get(API_VERSION, "Canary", ns, name),
-            rv_newer,
         )
         self.scheduler = Scheduler(
             self._tick,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from agent.cache import rv_newer
 from agent.handover import Handover
 from agent.shards import ShardOwnership
 from kubectl_canary.api.sharding import shard_of
@@ -22,7 +21,7 @@ class World:
         self.cached: dict | None = canary("7")
         self.gets = 0
         self.handover = Handover(
-            self.ownership.term, lambda ns: self.listed, self._get, self._cached, rv_newer
+            self.ownership.term, lambda ns: self.listed, self._get, self._cached
         )
 
     def _get(self, ns: str, name: str) -> dict | None:
